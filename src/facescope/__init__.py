@@ -5,7 +5,7 @@ images) and return small typed results. Nothing is loaded at import time:
 models load on first use, once per process.
 """
 
-from facescope.api import MODELS, align, detect, embed, identify, verify
+from facescope.api import MODELS, align, detect, embed, enroll, identify, verify
 from facescope.errors import (
     CalibrationError,
     FacescopeError,
@@ -41,6 +41,7 @@ __all__ = [
     "calibrate",
     "detect",
     "embed",
+    "enroll",
     "identify",
     "load_image",
     "verify",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -18,8 +19,11 @@ from facescope.types import Candidate, Embeddings, Faces, Identification, Verify
 
 MODELS = (*RECOGNIZER_NAMES, FUSION)
 
-#: What `verify` and `identify` compare: an image (its largest face) or an embedding.
+#: What `verify` and `identify` compare: an image (its largest face), an
+#: embedding, or embeddings keyed by model (as `enroll` returns them).
 FaceInput = ImageInput | Embeddings | Mapping[str, Embeddings]
+#: A known person for `identify`: photos, or their embeddings.
+KnownFaces = Sequence[ImageInput] | Embeddings | Mapping[str, Embeddings]
 
 
 def detect(
@@ -106,7 +110,7 @@ def verify(
     needed = _models_for(model, calibration)
     left = _templates(a, needed, "first image", assume_aligned)
     right = _templates(b, needed, "second image", assume_aligned)
-    per_model = {m: float(left[m][0] @ right[m][0]) for m in needed}
+    per_model = {m: float(left[m].vectors[0] @ right[m].vectors[0]) for m in needed}
     score = (
         float(calibration.fuse({m: np.array([s]) for m, s in per_model.items()})[0])
         if model == FUSION
@@ -118,7 +122,7 @@ def verify(
 
 def identify(
     image: ImageInput,
-    known: Mapping[str, Sequence[ImageInput] | Embeddings],
+    known: Mapping[str, KnownFaces],
     *,
     model: str = "sface",
     top_k: int = 5,
@@ -150,7 +154,7 @@ def identify(
     for name, samples in known.items():
         templates = _gallery_templates(name, samples, needed)
         for m in needed:
-            gallery[m].append(templates[m])
+            gallery[m].append(templates[m].vectors)
         gallery_names.extend([name] * len(templates[needed[0]]))
     rgb = load_image(image)
     faces = find_faces(rgb)
@@ -164,6 +168,27 @@ def identify(
         _rank(tuple(map(float, faces.boxes[i])), scores[i], gallery_names, threshold, model, top_k)
         for i in range(len(faces))
     ]
+
+
+def enroll(
+    known: Mapping[str, Sequence[ImageInput]],
+    *,
+    model: str = "sface",
+    thresholds: str | None = None,
+) -> dict[str, dict[str, Embeddings]]:
+    """Embed known people's photos once, for repeated :func:`identify` calls.
+
+    Returns identity -> model -> Embeddings (one row per photo; its largest face).
+
+    Raises:
+        NoFaceError: a photo has no detectable face (named in the message).
+    """
+    _check_model(model, allow_fusion=True)
+    needed = _models_for(model, load_calibration(thresholds))
+    enrolled: dict[str, dict[str, Embeddings]] = {}
+    for name, photos in known.items():
+        enrolled[name] = _gallery_templates(name, photos, needed)
+    return enrolled
 
 
 def _rank(
@@ -203,7 +228,7 @@ def _models_for(model: str, calibration: Calibration) -> list[str]:
 
 def _templates(
     source: FaceInput, models: list[str], label: str, assume_aligned: bool | None
-) -> dict[str, npt.NDArray[np.float32]]:
+) -> dict[str, Embeddings]:
     """Embedding rows per model for one side of a comparison."""
     if isinstance(source, Embeddings):
         source = {source.model: source}
@@ -214,27 +239,34 @@ def _templates(
                 f"{label}: needs embeddings from {', '.join(models)}, "
                 f"got {', '.join(sorted(source)) or 'none'}"
             )
-        return {m: _checked(source[m].vectors, label) for m in models}
+        return {
+            m: Embeddings(_checked(source[m].vectors, label), source[m].norms, m) for m in models
+        }
     rgb = load_image(source)
     face = largest(find_faces(rgb, assume_aligned=assume_aligned))
     if len(face) == 0:
-        name = source if isinstance(source, str) else label
+        name = os.fspath(source) if isinstance(source, str | os.PathLike) else label
         raise NoFaceError(f"{name}: no face found")
-    return {m: embed_faces(rgb, face, m).vectors for m in models}
+    return {m: embed_faces(rgb, face, m) for m in models}
 
 
-def _gallery_templates(
-    name: str, samples: Sequence[ImageInput] | Embeddings, models: list[str]
-) -> dict[str, npt.NDArray[np.float32]]:
-    if isinstance(samples, Embeddings):
+def _gallery_templates(name: str, samples: KnownFaces, models: list[str]) -> dict[str, Embeddings]:
+    if isinstance(samples, Embeddings | Mapping):
         return _templates(samples, models, f"embeddings of {name!r}", None)
-    rows: dict[str, list[npt.NDArray[np.float32]]] = {m: [] for m in models}
+    rows: dict[str, list[Embeddings]] = {m: [] for m in models}
     for index, sample in enumerate(samples):
-        for m, vectors in _templates(sample, models, f"photo {index} of {name!r}", None).items():
-            rows[m].append(vectors[:1])
+        for m, found in _templates(sample, models, f"photo {index} of {name!r}", None).items():
+            rows[m].append(found)
     if not rows[models[0]]:
         raise ValueError(f"known identity {name!r} has no photos")
-    return {m: np.concatenate(parts) for m, parts in rows.items()}
+    return {
+        m: Embeddings(
+            np.concatenate([e.vectors[:1] for e in parts]),
+            np.concatenate([e.norms[:1] for e in parts]),
+            m,
+        )
+        for m, parts in rows.items()
+    }
 
 
 def _checked(vectors: npt.NDArray[np.float32], label: str) -> npt.NDArray[np.float32]:

@@ -1,0 +1,297 @@
+"""The `facescope` command line. Owns the terminal: rich output, --json, exit codes.
+
+Exit status: 0 success (a verify that says "different people" is a success);
+2 bad input or usage; 3 no face found where one was needed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from facescope import api
+from facescope.errors import FacescopeError, NoFaceError
+from facescope.io.image import load_image
+from facescope.match.thresholds import DEFAULT_FMR
+
+EXIT_BAD_INPUT = 2
+EXIT_NO_FACE = 3
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Offline face detection, verification and identification on CPU.",
+)
+console = Console()
+errors = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _friendly(command: F) -> F:
+    """Turn facescope errors into a one-line message and an exit status, never a traceback."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except NoFaceError as exc:
+            errors.print(f"[red]error:[/] {exc}", highlight=False)
+            raise typer.Exit(EXIT_NO_FACE) from None
+        except (FacescopeError, ValueError, OSError) as exc:
+            errors.print(f"[red]error:[/] {exc}", highlight=False)
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _emit_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2))
+
+
+def _track(items: list[Path], label: str) -> Iterator[Path]:
+    with Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=errors,
+        transient=True,
+    ) as progress:
+        yield from progress.track(items, total=len(items))
+
+
+ModelOption = Annotated[
+    str, typer.Option("--model", "-m", help="sface (fast), dlib, or fusion (most accurate).")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+FmrOption = Annotated[
+    float, typer.Option("--fmr", help="False-match rate the decision threshold is calibrated at.")
+]
+ThresholdsOption = Annotated[
+    Path | None,
+    typer.Option("--thresholds", help="Thresholds file from `facescope calibrate`.", exists=False),
+]
+
+
+@app.command()
+@_friendly
+def detect(
+    images: Annotated[list[Path], typer.Argument(help="Image files.")],
+    min_size: Annotated[
+        float | None, typer.Option(help="Smallest face side in pixels (tiles large images).")
+    ] = None,
+    max_faces: Annotated[int | None, typer.Option(help="Keep at most this many faces.")] = None,
+    annotate: Annotated[
+        Path | None, typer.Option(help="Folder to write annotated copies of the images into.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Find faces: boxes, scores and 5 landmarks per face."""
+    from facescope.draw import annotate as draw
+
+    results = []
+    failed = False
+    for path in images:
+        try:
+            rgb = load_image(path)
+        except FacescopeError as exc:
+            errors.print(f"[red]error:[/] {exc}", highlight=False)
+            failed = True
+            continue
+        faces = api.detect(rgb, min_size=min_size, max_faces=max_faces)
+        results.append({"image": str(path), "faces": faces.to_dicts()})
+        if annotate is not None:
+            annotate.mkdir(parents=True, exist_ok=True)
+            target = annotate / f"{path.stem}.annotated.jpg"
+            from PIL import Image
+
+            Image.fromarray(draw(rgb, faces)).save(target, quality=90)
+        if not as_json:
+            console.print(f"[bold]{path}[/]: {len(faces)} face(s)")
+            for index, face in enumerate(faces.to_dicts()):
+                console.print(f"  #{index} box={face['box']} score={face['score']}")
+    if as_json:
+        _emit_json(results)
+    if failed:
+        raise typer.Exit(EXIT_BAD_INPUT)
+
+
+@app.command()
+@_friendly
+def verify(
+    image_a: Annotated[Path, typer.Argument(help="First image (its largest face is used).")],
+    image_b: Annotated[Path, typer.Argument(help="Second image.")],
+    model: ModelOption = "sface",
+    fmr: FmrOption = DEFAULT_FMR,
+    thresholds: ThresholdsOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Are two photos the same person? Exit 0 either way; 3 if a photo has no face."""
+    result = api.verify(
+        image_a, image_b, model=model, fmr=fmr, thresholds=str(thresholds) if thresholds else None
+    )
+    if as_json:
+        data = result.to_dict()
+        _emit_json({k: data[k] for k in ("same_person", "score", "threshold", "model")})
+        return
+    verdict = "[green]same person[/]" if result.same_person else "[yellow]different people[/]"
+    console.print(
+        f"{verdict}  score {result.score:.4f}  threshold {result.threshold:.4f} "
+        f"({result.model}, calibrated at FMR {result.far_target:g})"
+    )
+
+
+@app.command()
+@_friendly
+def identify(
+    images: Annotated[list[Path], typer.Argument(help="Probe images; every face is identified.")],
+    known: Annotated[
+        Path, typer.Option(help="Folder with one sub-folder of photos per known person.")
+    ],
+    model: ModelOption = "sface",
+    top_k: Annotated[int, typer.Option(help="Candidates to list per face.")] = 5,
+    fmr: FmrOption = DEFAULT_FMR,
+    as_json: JsonOption = False,
+) -> None:
+    """Who is in these photos, among the people in --known? (unknown when nobody matches)."""
+    from facescope.match.calibrate import folder_per_identity
+
+    labelled = folder_per_identity(known)
+    gallery: dict[str, list[Any]] = {}
+    for path, identity in zip(labelled.paths, labelled.identities, strict=True):
+        gallery.setdefault(identity, []).append(path)
+    embeddings = api.enroll(gallery, model=model)
+    output = []
+    for path in images:
+        found = api.identify(path, embeddings, model=model, top_k=top_k, fmr=fmr)
+        output.append({"image": str(path), "faces": [f.to_dict() for f in found]})
+        if not as_json:
+            console.print(f"[bold]{path}[/]: {len(found)} face(s)")
+            for face in found:
+                name = face.identity or "[yellow]unknown[/]"
+                console.print(f"  {name}  score {face.score:.4f} (threshold {face.threshold:.4f})")
+    if as_json:
+        _emit_json(output)
+
+
+@app.command()
+@_friendly
+def calibrate(
+    folder: Annotated[Path, typer.Argument(help="Folder with one sub-folder per identity.")],
+    fmr: Annotated[
+        list[float] | None, typer.Option("--fmr", help="Target false-match rate(s).")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Where to write the thresholds file.")] = Path(
+        "facescope-thresholds.json"
+    ),
+    model: Annotated[
+        list[str] | None, typer.Option("--model", help="Models to calibrate (default both).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Recompute decision thresholds for your own labelled faces at a target FMR."""
+    from facescope.match.calibrate import calibrate as run_calibration
+
+    targets = fmr or [DEFAULT_FMR]
+    models = model or ["sface", "dlib"]
+    run = run_calibration(
+        folder,
+        fmr_targets=targets,
+        models=models,
+        progress=lambda paths: _track(list(paths), "embedding"),
+    )
+    run.calibration.save(out)
+    if as_json:
+        _emit_json({**run.calibration.to_json(), "failures": run.failures, "written": str(out)})
+        return
+    table = Table(title=f"Calibration on {run.calibration.source}")
+    for column in ("model", "FMR target", "threshold", "FNMR", "EER", "genuine", "impostor"):
+        table.add_column(column)
+    for name, entry in run.calibration.models.items():
+        for target in targets:
+            table.add_row(
+                name,
+                f"{target:g}",
+                f"{entry.threshold(target):.4f}",
+                f"{entry.fnmr[target]:.2%}",
+                f"{entry.eer:.2%}",
+                str(entry.n_genuine),
+                str(entry.n_impostor),
+            )
+    console.print(table)
+    if run.failures:
+        console.print(f"[yellow]{len(run.failures)} image(s) had no usable face:[/]")
+        for path, reason in run.failures.items():
+            console.print(f"  {path}: {reason}")
+    console.print(f"thresholds written to {out}; use them with --thresholds {out}")
+
+
+@app.command()
+def models(as_json: JsonOption = False) -> None:
+    """List the bundled models: package, version, SHA-256, licence and status."""
+    from facescope.models.registry import MODEL_FILES, model_status
+
+    statuses = [model_status(key) for key in MODEL_FILES]
+    if as_json:
+        _emit_json(
+            [
+                {
+                    "model": s.spec.key,
+                    "task": s.spec.task,
+                    "package": f"{s.spec.distribution}=={s.spec.version}",
+                    "installed": s.installed_version,
+                    "sha256": s.spec.sha256,
+                    "licence": s.spec.licence,
+                    "status": s.status,
+                    "detail": s.detail,
+                }
+                for s in statuses
+            ]
+        )
+    else:
+        table = Table(title="facescope models")
+        for column in ("model", "task", "package", "licence", "sha256", "status"):
+            table.add_column(column, overflow="fold")
+        for s in statuses:
+            colour = "green" if s.status == "ok" else "red"
+            table.add_row(
+                s.spec.key,
+                s.spec.task,
+                f"{s.spec.distribution}=={s.spec.version}",
+                s.spec.licence,
+                s.spec.sha256[:16] + "…",
+                f"[{colour}]{s.status}[/]",
+            )
+        console.print(table)
+        for s in statuses:
+            if s.status != "ok":
+                console.print(f"[red]{s.spec.key}[/]: {s.detail}")
+    if any(s.status != "ok" for s in statuses):
+        raise typer.Exit(1)
+
+
+@app.command()
+@_friendly
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for the annotated result.")] = Path("out"),
+) -> None:
+    """Enrol known people and identify the faces in a photo (the `make run` job)."""
+    from facescope.demo import run_demo
+
+    run_demo(out, console)
+
+
+def main() -> None:
+    """Entry point of the `facescope` script."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    app()

@@ -1,0 +1,48 @@
+"""Drawing results on images (kept apart from the result types)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from facescope.types import Faces
+
+_GREEN = (46, 204, 113)
+_GREY = (160, 160, 160)
+
+
+def annotate(
+    rgb: npt.NDArray[np.uint8], faces: Faces, labels: Sequence[str | None] | None = None
+) -> npt.NDArray[np.uint8]:
+    """Return a copy of `rgb` with face boxes, landmarks and optional labels.
+
+    A label of None draws the box grey (an unknown person).
+    """
+    canvas = np.ascontiguousarray(rgb).copy()
+    thickness = max(1, round(max(canvas.shape[:2]) / 400))
+    for index in range(len(faces)):
+        label = labels[index] if labels is not None else f"{faces.scores[index]:.2f}"
+        colour = _GREEN if label is not None else _GREY
+        x1, y1, x2, y2 = (round(float(v)) for v in faces.boxes[index])
+        cv2.rectangle(canvas, (x1, y1), (x2, y2), colour, thickness)
+        for x, y in faces.landmarks5[index]:
+            cv2.circle(canvas, (round(float(x)), round(float(y))), thickness + 1, colour, -1)
+        text = label if label is not None else "unknown"
+        scale = 0.4 * thickness
+        (width, height), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+        top = max(0, y1 - height - 6)
+        cv2.rectangle(canvas, (x1, top), (x1 + width + 4, top + height + 6), colour, -1)
+        cv2.putText(
+            canvas,
+            text,
+            (x1 + 2, top + height + 2),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            scale,
+            (0, 0, 0),
+            thickness,
+            cv2.LINE_AA,
+        )
+    return canvas
