@@ -32,7 +32,7 @@ def detect(
     min_size: float | None = None,
     max_faces: int | None = None,
     assume_aligned: bool | None = None,
-    score_threshold: float = 0.75,
+    score_threshold: float = 0.85,
 ) -> Faces:
     """Find faces in an image.
 

@@ -32,7 +32,7 @@ app = typer.Typer(
     help="Offline face detection, verification and identification on CPU.",
 )
 console = Console()
-errors = Console(stderr=True)
+errors = Console(stderr=True, soft_wrap=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 

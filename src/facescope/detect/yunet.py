@@ -39,7 +39,7 @@ class DetectOptions:
         tile_size: tile side (pixels, at tile scale) when tiling for small faces.
     """
 
-    score_threshold: float = 0.75
+    score_threshold: float = 0.85
     crop_score_threshold: float = 0.5
     nms_threshold: float = 0.3
     max_side: int = 640
@@ -141,10 +141,20 @@ def _detect_tiled(
         for x0 in _tile_starts(width, tile, step):
             x1, y1 = min(width, round(x0 + tile)), min(height, round(y0 + tile))
             part = _detect_at_scale(detector, bgr[y0:y1, x0:x1], scale, opts.score_threshold)
-            part[:, 0:14:2] += x0
-            part[:, 1:14:2] += y0
+            _shift(part, x0, y0)
             rows.append(part)
     return np.concatenate(rows) if rows else np.zeros((0, 15), np.float32)
+
+
+#: Columns of YuNet's rows that hold x and y coordinates (2 and 3 are width, height).
+_X_COLUMNS = [0, 4, 6, 8, 10, 12]
+_Y_COLUMNS = [1, 5, 7, 9, 11, 13]
+
+
+def _shift(rows: npt.NDArray[np.float32], dx: float, dy: float) -> None:
+    """Move detections by (dx, dy) in place."""
+    rows[:, _X_COLUMNS] += dx
+    rows[:, _Y_COLUMNS] += dy
 
 
 def _tile_starts(length: int, tile: float, step: float) -> list[int]:
@@ -164,8 +174,7 @@ def _detect_tight_crop(
     padded = cv2.copyMakeBorder(bgr, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
     scale = max(1.0, 160.0 / max(padded.shape[:2]))
     rows = _detect_at_scale(detector, padded, scale, threshold)
-    rows[:, 0:14:2] -= pad
-    rows[:, 1:14:2] -= pad
+    _shift(rows, -pad, -pad)
     if len(rows) > 1:
         # a tight crop holds one face: keep the most confident
         rows = rows[np.argsort(-rows[:, 14])[:1]]

