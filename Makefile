@@ -28,6 +28,7 @@ test: install lint
 lint: install
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
 
 bench: install
 	$(BIN)/python benchmarks/bench_recognition.py --json out/bench_recognition.json

@@ -479,3 +479,10 @@ def test_rgb_array_round_trip_exact() -> None:
     np.testing.assert_array_equal(load_image(arr), arr)
     np.testing.assert_array_equal(load_image(Image.fromarray(arr)), arr)
     np.testing.assert_array_equal(load_image(_encode(Image.fromarray(arr), "PNG")), arr)
+
+
+def test_postscript_is_refused_without_running_ghostscript() -> None:
+    buffer = io.BytesIO()
+    Image.new("RGB", (10, 10)).save(buffer, "EPS")
+    with pytest.raises(InvalidImageError, match="not a recognised image format"):
+        load_image(buffer.getvalue())

@@ -58,11 +58,14 @@ class Faces:
     def __len__(self) -> int:
         return len(self.boxes)
 
-    def __getitem__(self, index: int | slice | npt.ArrayLike) -> Faces:
+    def __getitem__(
+        self, index: int | slice | npt.NDArray[np.bool_] | npt.NDArray[np.integer] | list[int]
+    ) -> Faces:
         """Select faces by boolean mask, index array, slice or single index."""
-        if isinstance(index, int | np.integer):
-            index = [int(index)]
-        return Faces(self.boxes[index], self.scores[index], self.landmarks5[index], self.aligned)
+        selector = [int(index)] if isinstance(index, int | np.integer) else index
+        return Faces(
+            self.boxes[selector], self.scores[selector], self.landmarks5[selector], self.aligned
+        )
 
     @property
     def areas(self) -> FloatArray:

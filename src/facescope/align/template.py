@@ -50,10 +50,11 @@ def warp_to_template(
 ) -> npt.NDArray[np.uint8]:
     """Warp one face to the 112x112 ArcFace crop given its 5 landmarks."""
     matrix = similarity_transform(landmarks5, ARCFACE_TEMPLATE_112)
-    return cv2.warpAffine(
+    warped = cv2.warpAffine(
         image,
         matrix,
         (CROP_SIZE, CROP_SIZE),
         flags=cv2.INTER_LINEAR,
         borderMode=cv2.BORDER_REPLICATE,
     )
+    return np.asarray(warped, dtype=np.uint8)

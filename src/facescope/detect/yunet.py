@@ -92,7 +92,7 @@ def detect_faces(
     opts = options or DetectOptions()
     detector = _detector.get()
     height, width = rgb.shape[:2]
-    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    bgr = np.asarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), dtype=np.uint8)
     scale = min(1.0, opts.max_side / max(height, width))
     wanted = SMALLEST_RESOLVED_FACE / scale if min_size is None else float(min_size)
 
@@ -124,7 +124,8 @@ def _detect_at_scale(
     height, width = bgr.shape[:2]
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     interpolation = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
-    rows = detector.raw(cv2.resize(bgr, size, interpolation=interpolation), threshold)
+    resized = np.asarray(cv2.resize(bgr, size, interpolation=interpolation), dtype=np.uint8)
+    rows = detector.raw(resized, threshold)
     rows[:, :14] /= scale
     return rows
 
@@ -171,7 +172,9 @@ def _detect_tight_crop(
     """Retry a small image with a replicated border: YuNet needs context around a face."""
     height, width = bgr.shape[:2]
     pad = round(0.3 * max(height, width))
-    padded = cv2.copyMakeBorder(bgr, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    padded = np.asarray(
+        cv2.copyMakeBorder(bgr, pad, pad, pad, pad, cv2.BORDER_REPLICATE), dtype=np.uint8
+    )
     scale = max(1.0, 160.0 / max(padded.shape[:2]))
     rows = _detect_at_scale(detector, padded, scale, threshold)
     _shift(rows, -pad, -pad)

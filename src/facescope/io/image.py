@@ -46,6 +46,13 @@ _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeEr
 _ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
 _UINT16_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
 
+#: Formats facescope decodes: raster photo formats only. EPS (which runs
+#: Ghostscript), WMF and the scientific/container formats are refused.
+ALLOWED_FORMATS = (
+    *("JPEG", "PNG", "WEBP", "BMP", "DIB", "GIF", "TIFF", "PPM", "TGA", "JPEG2000"),
+    *("AVIF", "QOI", "SGI", "PCX", "ICO"),
+)
+
 # Serialises changes to Pillow's process-wide Image.MAX_IMAGE_PIXELS.
 _PIL_LIMIT_LOCK = threading.Lock()
 
@@ -199,7 +206,7 @@ def _decode(fp: IO[bytes], name: str, limit: int) -> np.ndarray:
     """Open an encoded image lazily, check its size, then decode and convert it."""
     try:
         with _pil_bomb_check_disabled():
-            im = Image.open(fp)
+            im = Image.open(fp, formats=ALLOWED_FORMATS)
     except UnidentifiedImageError:
         raise InvalidImageError(f"{name}: not a recognised image format") from None
     except _DECODE_ERRORS as exc:
