@@ -77,6 +77,78 @@ def test_converted_model_is_fp32_with_dynamic_batch(model_path: Path) -> None:
     assert graph.output[0].type.tensor_type.shape.dim[0].dim_param
     assert not any(node.op_type == "DequantizeLinear" for node in graph.node)
     assert all(init.data_type != onnx.TensorProto.INT8 for init in graph.initializer)
+    # PRelu is split into Relu + depthwise 1x1 convolutions (ORT's PRelu kernel is slow).
+    op_types = [node.op_type for node in graph.node]
+    assert "PRelu" not in op_types
+    assert op_types.count("Relu") == 27
+    assert op_types.count("Conv") == 27 * 3
+
+
+def test_split_prelu_can_be_disabled(model_path: Path) -> None:
+    import onnx
+
+    model = onnx.load_from_string(convert_sface_model(model_path.read_bytes(), split_prelu=False))
+    assert sum(node.op_type == "PRelu" for node in model.graph.node) == 27
+    assert not any(node.op_type == "Relu" for node in model.graph.node)
+
+
+def test_split_prelu_matches_prelu(model_path: Path, noise_crops: np.ndarray) -> None:
+    """The split graph computes the same function as the shipped PRelu graph."""
+    import onnxruntime as ort
+
+    blob = np.ascontiguousarray(noise_crops.transpose(0, 3, 1, 2), dtype=np.float32)
+    outputs = []
+    for split in (False, True):
+        model = convert_sface_model(model_path.read_bytes(), split_prelu=split)
+        ort_session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+        outputs.append(ort_session.run(["fc1"], {"data": blob})[0])
+    assert _cosine(outputs[0], outputs[1]).min() >= 0.999999
+    np.testing.assert_allclose(outputs[1], outputs[0], atol=1e-4, rtol=1e-4)
+
+
+def test_split_prelu_on_toy_graph() -> None:
+    """Negative slopes, slopes above 1 and non-per-channel PRelu (left alone)."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    from facescope.embed.sface_onnx import _split_prelu
+
+    channels = 4
+    rng = np.random.default_rng(7)
+    weight = rng.standard_normal((channels, 3, 3, 3)).astype(np.float32)
+    slope = np.array([-0.8, 0.0, 0.25, 1.3], dtype=np.float32).reshape(channels, 1, 1)
+    graph = helper.make_graph(
+        [
+            helper.make_node("Conv", ["data", "w"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+            helper.make_node("PRelu", ["c", "slope"], ["p"], name="prelu"),
+            helper.make_node("PRelu", ["p", "scalar_slope"], ["fc1"], name="prelu_scalar"),
+        ],
+        "toy",
+        [helper.make_tensor_value_info("data", TensorProto.FLOAT, ["n", 3, 8, 8])],
+        [helper.make_tensor_value_info("fc1", TensorProto.FLOAT, ["n", channels, 8, 8])],
+        [
+            numpy_helper.from_array(weight, "w"),
+            numpy_helper.from_array(slope, "slope"),
+            numpy_helper.from_array(np.array([0.5], dtype=np.float32), "scalar_slope"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    original = model.SerializeToString()
+    assert _split_prelu(model.graph) == 1
+    onnx.checker.check_model(model)
+    assert [node.op_type for node in model.graph.node].count("PRelu") == 1  # scalar kept
+    assert "slope" not in {init.name for init in model.graph.initializer}
+
+    data = rng.standard_normal((2, 3, 8, 8)).astype(np.float32)
+    expected = ort.InferenceSession(original, providers=["CPUExecutionProvider"]).run(
+        None, {"data": data}
+    )[0]
+    ours = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+        None, {"data": data}
+    )[0]
+    assert (expected < 0).any() and (expected > 0).any()
+    np.testing.assert_allclose(ours, expected, atol=1e-5, rtol=1e-5)
 
 
 def test_convert_rejects_garbage() -> None:
