@@ -255,6 +255,24 @@ def facescope_fusion(rgb: RGBImage) -> int:
     return 1
 
 
+def facescope_sface_int8() -> Callable[[RGBImage], int]:
+    """detect + align + SFace with the opt-in int8 graph (FACESCOPE_SFACE_PRECISION=int8)."""
+    from facescope.align import warp_to_template
+    from facescope.embed.sface_onnx import SFaceSession
+    from facescope.models.registry import verified_path
+
+    session = SFaceSession(verified_path("sface"), precision="int8")
+
+    def embed_one(rgb: RGBImage) -> int:
+        faces = facescope.detect(rgb)
+        if len(faces) == 0:
+            return 0
+        crops = np.stack([warp_to_template(rgb, points) for points in faces.landmarks5])
+        return len(session.run(crops))
+
+    return embed_one
+
+
 def facescope_batched(images: Sequence[RGBImage]) -> int:
     """Detect each image, then SFace on all largest-face crops in one batch."""
     return int(pipeline.embed_largest_faces(images, ("sface",)).found.sum())
@@ -726,6 +744,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             "facescope fusion",
             "facescope.detect once, then pipeline.embed_faces with sface and dlib",
             per_image(facescope_fusion),
+        ),
+        BenchPath(
+            "facescope sface int8",
+            "facescope.detect + align + SFace int8 graph (opt-in precision)",
+            per_image(facescope_sface_int8()),
         ),
         BenchPath(
             "facescope sface batched",
