@@ -11,12 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import TESTDATA
 from PIL import Image, ImageFile
 
 from facescope.errors import ImageTooLargeError, InvalidImageError
 from facescope.io import DEFAULT_MAX_PIXELS, load_image
 
-PORTRAITS = Path("/work/shared/testdata/faces/public_portraits")
+PORTRAITS = TESTDATA / "faces" / "public_portraits"
 needs_portraits = pytest.mark.skipif(
     not (PORTRAITS / "barack_obama_1.jpg").is_file(), reason="shared test photos not available"
 )

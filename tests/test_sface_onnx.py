@@ -7,6 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import CELEBRITIES
 
 from facescope.embed.sface_onnx import (
     SFaceSession,
@@ -17,7 +18,7 @@ from facescope.embed.sface_onnx import (
 )
 from facescope.models.registry import MODEL_FILES, verified_path
 
-ALIGNED_DIR = Path("/work/shared/testdata/faces/aligned_celebrities")
+ALIGNED_DIR = CELEBRITIES
 CROPS_PER_IDENTITY = 2
 MAX_IDENTITIES = 6
 
