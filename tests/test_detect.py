@@ -96,3 +96,15 @@ def test_tight_greyscale_crops_are_detected(orl: Path, stride: int) -> None:
     files = sorted(orl.glob("s*/*.pgm"))[::stride]
     found = sum(len(fs.detect(path)) > 0 for path in files)
     assert found == len(files)
+
+
+def test_tiny_image_is_upscaled_for_small_faces(data: Path) -> None:
+    import cv2
+
+    photo = fs.load_image(data / "obama_left_biden_right.jpg")
+    tiny = cv2.resize(
+        photo, (photo.shape[1] // 6, photo.shape[0] // 6), interpolation=cv2.INTER_AREA
+    )
+    faces = fs.detect(tiny, min_size=8)  # faces ~14 px wide in a 106x62 image
+    assert len(faces) == 2
+    assert faces.boxes[0, 2] < tiny.shape[1] / 2 < faces.boxes[1, 0]
