@@ -38,3 +38,30 @@ class InvalidEmbeddingError(FacescopeError, ValueError):
 
 class CalibrationError(FacescopeError, ValueError):
     """Calibration data is insufficient (too few identities, images or pairs)."""
+
+
+class GalleryError(FacescopeError):
+    """Base class of gallery errors; nothing stored is changed when one is raised."""
+
+
+class UnknownSubjectError(GalleryError, KeyError):
+    """The subject id is not in the gallery."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "unknown subject"
+
+
+class DuplicateTemplateError(GalleryError):
+    """The same photo is already enrolled for this subject (same content hash)."""
+
+
+class EnrollmentError(GalleryError):
+    """A photo cannot be enrolled: no face, or several faces without `largest_face=True`."""
+
+
+class GalleryModelMismatchError(GalleryError):
+    """Templates or a gallery come from another recognition model or model version."""
+
+
+class EmptyGalleryError(GalleryError):
+    """An operation needs at least one enrolled template."""

@@ -1,0 +1,388 @@
+"""A gallery of known people: enrol, identify (open set), verify, remove, export.
+
+The embedded backend keeps subjects and templates in SQLite (the source of
+truth) and searches an in-memory matrix rebuilt from it on open, so the
+search can never disagree with what is stored.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from facescope.errors import (
+    DuplicateTemplateError,
+    EmptyGalleryError,
+    EnrollmentError,
+    GalleryError,
+    GalleryModelMismatchError,
+    InvalidEmbeddingError,
+    NoFaceError,
+)
+from facescope.gallery.sqlite_store import SQLiteStore, SubjectInfo, TemplateRecord
+from facescope.io.image import ImageInput, load_image
+from facescope.match.thresholds import DEFAULT_FMR, Calibration, load_calibration
+from facescope.pipeline import embed_faces, find_faces, largest
+from facescope.types import Candidate, Identification, VerifyResult
+
+DEFAULT_GALLERY = "./facescope-data"
+DEFAULT_FPIR = 0.01
+EXPORT_FORMAT = "facescope-gallery/1"
+DB_NAME = "gallery.sqlite3"
+
+
+@dataclass(frozen=True)
+class EnrollResult:
+    """What one `enroll` call stored."""
+
+    subject: str
+    added: int
+    template_ids: list[int]
+
+
+class Gallery:
+    """Known people and their face templates, searchable 1:N.
+
+    Open with :meth:`open`; use as a context manager to close it.
+    """
+
+    def __init__(self, store: SQLiteStore, model: str, calibration: Calibration) -> None:
+        self._store = store
+        self.model = model
+        self._calibration = calibration
+        self.model_version = _model_version(model)
+        stored = (store.get_meta("model"), store.get_meta("model_version"))
+        if stored == (None, None):
+            store.set_meta({"model": model, "model_version": self.model_version})
+        elif stored != (model, self.model_version):
+            raise GalleryModelMismatchError(
+                f"{store.path}: gallery was created with {stored[0]} {stored[1]}, "
+                f"not {model} {self.model_version}; open it with model={stored[0]!r} "
+                "or re-enrol into a new gallery"
+            )
+        self._reload()
+
+    @classmethod
+    def open(
+        cls,
+        uri: str | os.PathLike[str] = DEFAULT_GALLERY,
+        *,
+        model: str = "sface",
+        thresholds: str | None = None,
+    ) -> Gallery:
+        """Open (creating if needed) a gallery.
+
+        Args:
+            uri: a folder (``./facescope-data``), or ``sqlite:///path/to/file.sqlite3``.
+            model: the recognition model of its templates (``sface`` or ``dlib``);
+                fixed when the gallery is created.
+            thresholds: thresholds file (default: bundled calibration).
+        """
+        if model not in ("sface", "dlib"):
+            raise ValueError(f"gallery model must be 'sface' or 'dlib', got {model!r}")
+        return cls(SQLiteStore(_database_path(uri)), model, load_calibration(thresholds))
+
+    def close(self) -> None:
+        """Close the database."""
+        self._store.close()
+
+    def __enter__(self) -> Gallery:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _reload(self) -> None:
+        _, self._names, matrix, _ = self._store.templates()
+        self._matrix = matrix if len(self._names) else np.zeros((0, 128), np.float32)
+
+    # ---- enrolment -----------------------------------------------------------------
+
+    def enroll(
+        self,
+        subject: str,
+        images: Sequence[ImageInput],
+        *,
+        metadata: dict[str, Any] | None = None,
+        largest_face: bool = False,
+    ) -> EnrollResult:
+        """Add a subject's photos, one template per photo, in one transaction.
+
+        Every photo is checked before anything is stored: a photo with no face,
+        or several faces without ``largest_face=True``, or one already enrolled
+        for this subject, refuses the whole call and stores nothing.
+        """
+        if not subject or not subject.strip():
+            raise EnrollmentError("subject name must not be empty")
+        if not images:
+            raise EnrollmentError(f"no photos given for {subject!r}")
+        records = [
+            self._template(subject, image, index, largest_face)
+            for index, image in enumerate(images)
+        ]
+        hashes = [r.content_hash for r in records]
+        if len(set(hashes)) != len(hashes):
+            raise DuplicateTemplateError(f"the same photo is given twice for {subject!r}")
+        ids = self._store.add_templates(subject, records, self.model, self.model_version, metadata)
+        self._reload()
+        return EnrollResult(subject, len(ids), ids)
+
+    def _template(
+        self, subject: str, image: ImageInput, index: int, largest_face: bool
+    ) -> TemplateRecord:
+        label = os.fspath(image) if isinstance(image, str | os.PathLike) else f"photo {index}"
+        rgb = load_image(image)
+        content_hash = hashlib.sha256(f"{rgb.shape}".encode() + rgb.tobytes()).hexdigest()
+        if self._store.has_content(subject, content_hash):
+            raise DuplicateTemplateError(f"{label}: this photo is already enrolled for {subject!r}")
+        faces = find_faces(rgb)
+        if len(faces) == 0:
+            raise EnrollmentError(f"{label}: no face found")
+        if len(faces) > 1 and not largest_face:
+            raise EnrollmentError(
+                f"{label}: {len(faces)} faces found; enrol a photo of one person, "
+                "or pass largest_face=True (--largest-face) to use the largest"
+            )
+        face = largest(faces)
+        embedding = embed_faces(rgb, face, self.model)
+        return TemplateRecord(
+            embedding.vectors[0],
+            float(embedding.norms[0]),
+            float(face.scores[0]),
+            label,
+            content_hash,
+        )
+
+    # ---- search --------------------------------------------------------------------
+
+    def open_set_threshold(self, fpir: float = DEFAULT_FPIR) -> float:
+        """Score a stranger's best match must reach to be taken for someone.
+
+        With N enrolled subjects, a false-positive identification happens when
+        any of N impostor comparisons passes; holding FPIR at ``fpir`` needs a
+        per-comparison FMR of ``1 - (1 - fpir) ** (1 / N)`` (about fpir / N).
+        The threshold at that FMR is interpolated (log-FMR) between the
+        calibrated operating points, and extrapolated linearly beyond the last.
+        """
+        if not 0.0 < fpir < 1.0:
+            raise ValueError(f"fpir must be in (0, 1), got {fpir}")
+        n_subjects = max(1, len(set(self._names)))
+        fmr = 1.0 - (1.0 - fpir) ** (1.0 / n_subjects)
+        return _threshold_at(self._calibration.for_model(self.model).thresholds, fmr)
+
+    def identify(
+        self, image: ImageInput, *, top_k: int = 5, fpir: float = DEFAULT_FPIR
+    ) -> list[Identification]:
+        """Identify every face in `image`; `identity` is None for people not enrolled."""
+        if not self._names:
+            raise EmptyGalleryError("the gallery is empty: enrol someone first")
+        rgb = load_image(image)
+        faces = find_faces(rgb)
+        if len(faces) == 0:
+            return []
+        probes = embed_faces(rgb, faces, self.model).vectors
+        scores = probes @ self._matrix.T
+        threshold = self.open_set_threshold(fpir)
+        results = []
+        for index in range(len(faces)):
+            best: dict[str, float] = {}
+            for name, score in zip(self._names, scores[index].tolist(), strict=True):
+                best[name] = max(score, best.get(name, -math.inf))
+            ranked = sorted(best.items(), key=lambda item: -item[1])[: max(1, top_k)]
+            top_name, top_score = ranked[0]
+            box = tuple(float(v) for v in faces.boxes[index])
+            results.append(
+                Identification(
+                    box=(box[0], box[1], box[2], box[3]),
+                    identity=top_name if top_score >= threshold else None,
+                    score=top_score,
+                    threshold=threshold,
+                    model=self.model,
+                    candidates=[Candidate(n, s) for n, s in ranked],
+                )
+            )
+        return results
+
+    def verify(self, subject: str, image: ImageInput, *, fmr: float = DEFAULT_FMR) -> VerifyResult:
+        """1:1: is the largest face in `image` the enrolled `subject`?"""
+        self._store.subject(subject)
+        _, _, matrix, _ = self._store.templates(subject)
+        rgb = load_image(image)
+        face = largest(find_faces(rgb))
+        if len(face) == 0:
+            raise NoFaceError("no face found in the probe image")
+        probe = embed_faces(rgb, face, self.model).vectors[0]
+        score = float((matrix @ probe).max())
+        threshold = self._calibration.for_model(self.model).threshold(fmr)
+        return VerifyResult(score >= threshold, score, threshold, self.model, fmr)
+
+    # ---- management ------------------------------------------------------------------
+
+    def remove(self, subject: str) -> int:
+        """Erase a subject and all its templates (right to erasure); return the count."""
+        removed = self._store.remove_subject(subject)
+        self._reload()
+        return removed
+
+    def list(self) -> list[SubjectInfo]:
+        """Every subject with its number of templates."""
+        return self._store.subjects()
+
+    def show(self, subject: str) -> SubjectInfo:
+        """One subject."""
+        return self._store.subject(subject)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def export(self, path: str | os.PathLike[str]) -> int:
+        """Write every subject and template to a JSON file; return the template count.
+
+        Format ``facescope-gallery/1``: ``{"format", "model", "model_version",
+        "dim", "subjects": [{"name", "metadata", "templates": [{"embedding"
+        (base64 of little-endian float32), "norm", "quality", "source",
+        "content_hash"}]}]}``.
+        """
+        subjects = []
+        count = 0
+        for info in self._store.subjects():
+            _, _, _, records = self._store.templates(info.name)
+            count += len(records)
+            subjects.append(
+                {
+                    "name": info.name,
+                    "metadata": info.metadata,
+                    "templates": [
+                        {
+                            "embedding": base64.b64encode(
+                                np.asarray(r.embedding, "<f4").tobytes()
+                            ).decode("ascii"),
+                            "norm": r.norm,
+                            "quality": r.quality,
+                            "source": r.source,
+                            "content_hash": r.content_hash,
+                        }
+                        for r in records
+                    ],
+                }
+            )
+        document = {
+            "format": EXPORT_FORMAT,
+            "model": self.model,
+            "model_version": self.model_version,
+            "dim": 128,
+            "subjects": subjects,
+        }
+        Path(path).write_text(json.dumps(document), encoding="utf-8")
+        return count
+
+    def import_file(self, path: str | os.PathLike[str]) -> int:
+        """Add subjects and templates from an export; return templates added.
+
+        Refuses (storing nothing) files of another format, model or model
+        version, embeddings of the wrong size, NaN/inf or zero norm. Templates
+        already present (same subject and content hash) are skipped.
+        """
+        source = Path(path)
+        try:
+            document = json.loads(source.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise GalleryError(f"{source}: cannot read gallery export ({exc})") from exc
+        if not isinstance(document, dict) or document.get("format") != EXPORT_FORMAT:
+            raise GalleryError(f"{source}: not a {EXPORT_FORMAT} file")
+        origin = (document.get("model"), document.get("model_version"))
+        if origin != (self.model, self.model_version):
+            raise GalleryModelMismatchError(
+                f"{source}: templates come from {origin[0]} {origin[1]}, this gallery holds "
+                f"{self.model} {self.model_version}; re-enrol from photos instead"
+            )
+        batches = [_parse_subject(source, entry) for entry in document.get("subjects", [])]
+        added = 0
+        for name, metadata, records in batches:
+            fresh = [r for r in records if not self._store.has_content(name, r.content_hash)]
+            if fresh:
+                added += len(
+                    self._store.add_templates(name, fresh, self.model, self.model_version, metadata)
+                )
+        self._reload()
+        return added
+
+    def integrity_check(self) -> str:
+        """The database's integrity check ("ok" when sound)."""
+        return self._store.integrity_check()
+
+
+def _parse_subject(source: Path, entry: Any) -> tuple[str, dict[str, Any], list[TemplateRecord]]:
+    try:
+        name = str(entry["name"])
+        metadata = dict(entry.get("metadata", {}))
+        records = []
+        for template in entry["templates"]:
+            vector = np.frombuffer(base64.b64decode(template["embedding"]), dtype="<f4")
+            if vector.shape != (128,):
+                raise InvalidEmbeddingError(
+                    f"{source}: template of {name!r} has {vector.size} values, expected 128"
+                )
+            if not np.isfinite(vector).all():
+                raise InvalidEmbeddingError(f"{source}: template of {name!r} has NaN or inf")
+            norm = float(np.linalg.norm(vector))
+            if norm < 1e-6:
+                raise InvalidEmbeddingError(f"{source}: template of {name!r} has zero norm")
+            records.append(
+                TemplateRecord(
+                    (vector / norm).astype(np.float32),
+                    float(template.get("norm", norm)),
+                    float(template.get("quality", 0.0)),
+                    str(template.get("source", "import")),
+                    str(template["content_hash"]),
+                )
+            )
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, InvalidEmbeddingError):
+            raise
+        raise GalleryError(f"{source}: malformed subject entry ({exc})") from exc
+    return name, metadata, records
+
+
+def _model_version(model: str) -> str:
+    from facescope.embed.recognizers import get_recognizer
+
+    return str(get_recognizer(model).version)
+
+
+def _threshold_at(table: dict[float, float], fmr: float) -> float:
+    """Threshold at `fmr`, interpolated in log10(FMR) between calibrated points.
+
+    Below the smallest calibrated FMR the line through the two lowest points is
+    extended (a stricter threshold); above the largest, the threshold at the
+    largest calibrated FMR is kept (never a laxer one than calibrated).
+    """
+    xs = np.log10(np.array(sorted(table), dtype=np.float64))
+    ys = np.array([table[f] for f in sorted(table)], dtype=np.float64)
+    x = math.log10(max(fmr, 1e-12))
+    if len(xs) >= 2 and x < xs[0]:
+        slope = (ys[1] - ys[0]) / (xs[1] - xs[0])
+        return float(ys[0] + slope * (x - xs[0]))
+    return float(np.interp(x, xs, ys))
+
+
+def _database_path(uri: str | os.PathLike[str]) -> Path:
+    text = os.fspath(uri)
+    if text.startswith("sqlite:///"):
+        return Path(text.removeprefix("sqlite:///"))
+    if "://" in text:
+        scheme = text.split("://", 1)[0]
+        raise GalleryError(
+            f"gallery URI scheme {scheme!r} is not supported in this version; use a folder "
+            "or sqlite:///path"
+        )
+    return Path(text) / DB_NAME

@@ -1,0 +1,254 @@
+"""SQLite store of subjects and templates: the gallery's source of truth.
+
+WAL journal mode lets several processes read while one writes; each write is
+one transaction, so an enrolment is either wholly stored or not at all, even
+if the process is killed. The schema is versioned with ``PRAGMA user_version``
+and migrated forward on open.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from facescope.errors import DuplicateTemplateError, GalleryError, UnknownSubjectError
+
+SCHEMA_VERSION = 1
+
+_MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE subjects (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        metadata TEXT NOT NULL DEFAULT '{}',
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE templates (
+        id INTEGER PRIMARY KEY,
+        subject_id INTEGER NOT NULL REFERENCES subjects(id) ON DELETE CASCADE,
+        model TEXT NOT NULL,
+        model_version TEXT NOT NULL,
+        embedding BLOB NOT NULL,
+        norm REAL NOT NULL,
+        quality REAL NOT NULL,
+        source TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        UNIQUE (subject_id, content_hash)
+    );
+    CREATE INDEX templates_subject ON templates(subject_id);
+    """,
+}
+
+
+@dataclass(frozen=True)
+class TemplateRecord:
+    """One enrolled template, as stored."""
+
+    embedding: npt.NDArray[np.float32]
+    norm: float
+    quality: float
+    source: str
+    content_hash: str
+
+
+@dataclass(frozen=True)
+class SubjectInfo:
+    """A subject and how many templates it has."""
+
+    name: str
+    metadata: dict[str, Any]
+    n_templates: int
+    created_at: float
+
+
+class SQLiteStore:
+    """Subjects and templates in one SQLite file (WAL mode, foreign keys on)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise GalleryError(f"{path}: not a facescope gallery database ({exc})") from exc
+
+    def _migrate(self) -> None:
+        version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise GalleryError(
+                f"{self.path}: gallery schema v{version} is newer than this facescope "
+                f"(v{SCHEMA_VERSION}); upgrade facescope"
+            )
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            # statement by statement: executescript would commit the open transaction
+            with self._transaction():
+                for statement in _MIGRATIONS[target].split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version={target}")
+
+    def _transaction(self) -> _Commit:
+        self._db.execute("BEGIN IMMEDIATE")
+        return _Commit(self._db)
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._db.close()
+
+    def get_meta(self, key: str) -> str | None:
+        """A gallery-wide setting, or None."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, values: dict[str, str]) -> None:
+        """Store gallery-wide settings (insert or replace) in one transaction."""
+        with self._transaction():
+            self._db.executemany(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", list(values.items())
+            )
+
+    def add_templates(
+        self,
+        subject: str,
+        records: Sequence[TemplateRecord],
+        model: str,
+        model_version: str,
+        metadata: dict[str, Any] | None = None,
+    ) -> list[int]:
+        """Create the subject if needed and add its templates, all in one transaction.
+
+        Raises:
+            DuplicateTemplateError: a record's photo is already enrolled for this
+                subject (nothing from this call is stored).
+        """
+        now = time.time()
+        with self._transaction():
+            row = self._db.execute("SELECT id FROM subjects WHERE name = ?", (subject,)).fetchone()
+            if row is None:
+                cursor = self._db.execute(
+                    "INSERT INTO subjects(name, metadata, created_at) VALUES (?, ?, ?)",
+                    (subject, json.dumps(metadata or {}), now),
+                )
+                subject_id = int(cursor.lastrowid or 0)
+            else:
+                subject_id = int(row[0])
+                if metadata:
+                    self._db.execute(
+                        "UPDATE subjects SET metadata = ? WHERE id = ?",
+                        (json.dumps(metadata), subject_id),
+                    )
+            ids = []
+            for record in records:
+                try:
+                    cursor = self._db.execute(
+                        "INSERT INTO templates(subject_id, model, model_version, embedding, norm,"
+                        " quality, source, content_hash, created_at)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            subject_id,
+                            model,
+                            model_version,
+                            np.asarray(record.embedding, "<f4").tobytes(),
+                            float(record.norm),
+                            float(record.quality),
+                            record.source,
+                            record.content_hash,
+                            now,
+                        ),
+                    )
+                except sqlite3.IntegrityError:
+                    raise DuplicateTemplateError(
+                        f"{record.source}: this photo is already enrolled for {subject!r}"
+                    ) from None
+                ids.append(int(cursor.lastrowid or 0))
+            return ids
+
+    def has_content(self, subject: str, content_hash: str) -> bool:
+        """Whether this subject already has a template from a photo with this hash."""
+        row = self._db.execute(
+            "SELECT 1 FROM templates t JOIN subjects s ON s.id = t.subject_id"
+            " WHERE s.name = ? AND t.content_hash = ?",
+            (subject, content_hash),
+        ).fetchone()
+        return row is not None
+
+    def remove_subject(self, subject: str) -> int:
+        """Delete a subject and every template of it; return how many templates went."""
+        with self._transaction():
+            row = self._db.execute("SELECT id FROM subjects WHERE name = ?", (subject,)).fetchone()
+            if row is None:
+                raise UnknownSubjectError(f"unknown subject {subject!r}")
+            count = self._db.execute(
+                "SELECT COUNT(*) FROM templates WHERE subject_id = ?", (row[0],)
+            ).fetchone()[0]
+            self._db.execute("DELETE FROM subjects WHERE id = ?", (row[0],))
+            return int(count)
+
+    def subjects(self) -> list[SubjectInfo]:
+        """Every subject with its template count, by name."""
+        rows = self._db.execute(
+            "SELECT s.name, s.metadata, COUNT(t.id), s.created_at FROM subjects s"
+            " LEFT JOIN templates t ON t.subject_id = s.id GROUP BY s.id ORDER BY s.name"
+        ).fetchall()
+        return [SubjectInfo(r[0], json.loads(r[1]), int(r[2]), float(r[3])) for r in rows]
+
+    def subject(self, name: str) -> SubjectInfo:
+        """One subject, or UnknownSubjectError."""
+        for info in self.subjects():
+            if info.name == name:
+                return info
+        raise UnknownSubjectError(f"unknown subject {name!r}")
+
+    def templates(
+        self, subject: str | None = None
+    ) -> tuple[npt.NDArray[np.int64], list[str], npt.NDArray[np.float32], list[TemplateRecord]]:
+        """(template ids, subject names, (n, d) embeddings, records), optionally for one subject."""
+        query = (
+            "SELECT t.id, s.name, t.embedding, t.norm, t.quality, t.source, t.content_hash"
+            " FROM templates t JOIN subjects s ON s.id = t.subject_id"
+        )
+        params: tuple[str, ...] = ()
+        if subject is not None:
+            query += " WHERE s.name = ?"
+            params = (subject,)
+        rows = self._db.execute(query + " ORDER BY t.id", params).fetchall()
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        names = [str(r[1]) for r in rows]
+        vectors = [np.frombuffer(r[2], dtype="<f4") for r in rows]
+        matrix = np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, 0), np.float32)
+        records = [
+            TemplateRecord(v, float(r[3]), float(r[4]), str(r[5]), str(r[6]))
+            for v, r in zip(vectors, rows, strict=True)
+        ]
+        return ids, names, matrix, records
+
+    def integrity_check(self) -> str:
+        """SQLite's own integrity check: "ok" when the file is sound."""
+        return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+class _Commit:
+    """Commit a transaction begun with BEGIN IMMEDIATE, or roll it back on error."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        return self._db
+
+    def __exit__(self, kind: object, value: object, traceback: object) -> None:
+        self._db.execute("COMMIT" if kind is None else "ROLLBACK")

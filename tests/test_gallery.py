@@ -1,0 +1,145 @@
+"""The embedded gallery: durable enrolment, open-set identify, erasure, export/import."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import facescope as fs
+from facescope.errors import (
+    DuplicateTemplateError,
+    EmptyGalleryError,
+    EnrollmentError,
+    GalleryError,
+    GalleryModelMismatchError,
+    InvalidEmbeddingError,
+    UnknownSubjectError,
+)
+from facescope.gallery import Gallery
+
+
+@pytest.fixture
+def gallery(tmp_path: Path, data: Path) -> Gallery:
+    g = Gallery.open(tmp_path / "g")
+    g.enroll("obama", [data / "obama_1.jpg"], metadata={"role": "president"})
+    g.enroll("biden", [data / "biden_1.jpg", data / "biden_2.jpg"])
+    return g
+
+
+def test_enrolled_people_are_identified_and_strangers_are_not(gallery: Gallery, data: Path) -> None:
+    faces = gallery.identify(data / "biden_left_obama_right.jpg", top_k=2)
+    assert [f.identity for f in faces] == ["biden", "obama", None]
+    assert faces[0].candidates[0].identity == "biden" and len(faces[0].candidates) == 2
+    assert faces[2].score < faces[2].threshold
+
+
+def test_open_set_threshold_grows_with_the_gallery(gallery: Gallery) -> None:
+    two = gallery.open_set_threshold(0.01)
+    calibration = fs.match.thresholds.load_calibration().for_model("sface")
+    # 2 subjects at FPIR 1% -> per-comparison FMR ~0.005: between the 1e-2 and 1e-3 thresholds
+    assert calibration.threshold(1e-2) < two < calibration.threshold(1e-3)
+    assert gallery.open_set_threshold(0.001) > two
+
+
+def test_gallery_survives_reopening(gallery: Gallery, tmp_path: Path, data: Path) -> None:
+    gallery.close()
+    with Gallery.open(tmp_path / "g") as reopened:
+        assert {s.name: s.n_templates for s in reopened.list()} == {"biden": 2, "obama": 1}
+        assert reopened.show("obama").metadata == {"role": "president"}
+        assert reopened.verify("obama", data / "obama_2.jpg").same_person
+        assert not reopened.verify("obama", data / "biden_1.jpg").same_person
+        assert reopened.integrity_check() == "ok"
+
+
+def test_remove_erases_every_template(gallery: Gallery, data: Path, tmp_path: Path) -> None:
+    assert gallery.remove("obama") == 1
+    assert [s.name for s in gallery.list()] == ["biden"]
+    faces = gallery.identify(data / "obama_2.jpg")
+    assert all(c.identity != "obama" for f in faces for c in f.candidates)
+    gallery.close()
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "g" / "gallery.sqlite3")
+    assert db.execute("SELECT COUNT(*) FROM templates").fetchone()[0] == 2
+    assert db.execute("SELECT COUNT(*) FROM subjects WHERE name='obama'").fetchone()[0] == 0
+
+
+def test_duplicate_photo_is_refused_and_nothing_changes(gallery: Gallery, data: Path) -> None:
+    with pytest.raises(DuplicateTemplateError, match="already enrolled"):
+        gallery.enroll("obama", [data / "obama_2.jpg", data / "obama_1.jpg"])
+    assert gallery.show("obama").n_templates == 1  # obama_2 was not stored either
+    with pytest.raises(DuplicateTemplateError, match="given twice"):
+        gallery.enroll("new", [data / "obama_2.jpg", data / "obama_2.jpg"])
+
+
+def test_enrolment_refuses_no_face_and_several_faces(gallery: Gallery, data: Path) -> None:
+    with pytest.raises(EnrollmentError, match="no face found"):
+        gallery.enroll("wall", [np.full((120, 160, 3), 128, np.uint8)])
+    with pytest.raises(EnrollmentError, match="largest_face=True"):
+        gallery.enroll("pair", [data / "obama_left_biden_right.jpg"])
+    result = gallery.enroll("pair", [data / "obama_left_biden_right.jpg"], largest_face=True)
+    assert result.added == 1
+    with pytest.raises(fs.InvalidImageError):
+        gallery.enroll("bad", [b""])
+    assert "wall" not in {s.name for s in gallery.list()}
+
+
+def test_unknown_subject_and_empty_gallery(gallery: Gallery, tmp_path: Path, data: Path) -> None:
+    with pytest.raises(UnknownSubjectError, match="unknown subject 'nobody'"):
+        gallery.remove("nobody")
+    with pytest.raises(UnknownSubjectError):
+        gallery.verify("nobody", data / "obama_1.jpg")
+    with Gallery.open(tmp_path / "empty") as empty, pytest.raises(EmptyGalleryError):
+        empty.identify(data / "obama_1.jpg")
+
+
+def test_export_import_round_trip(gallery: Gallery, tmp_path: Path, data: Path) -> None:
+    exported = tmp_path / "export.json"
+    assert gallery.export(exported) == 3
+    with Gallery.open(f"sqlite:///{tmp_path / 'copy.sqlite3'}") as copy:
+        assert copy.import_file(exported) == 3
+        assert copy.import_file(exported) == 0  # already there: nothing duplicated
+        assert copy.identify(data / "obama_2.jpg")[0].identity == "obama"
+
+
+def test_import_refuses_other_models_and_bad_embeddings(gallery: Gallery, tmp_path: Path) -> None:
+    exported = tmp_path / "export.json"
+    gallery.export(exported)
+    document = json.loads(exported.read_text())
+    other = dict(document, model="dlib", model_version="resnet_v1")
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    with pytest.raises(GalleryModelMismatchError, match="dlib"):
+        gallery.import_file(tmp_path / "other.json")
+    nan = json.loads(exported.read_text())
+    import base64
+
+    nan["subjects"][0]["templates"][0]["embedding"] = base64.b64encode(
+        np.full(128, np.nan, "<f4").tobytes()
+    ).decode()
+    nan["subjects"][0]["name"] = "someone-new"
+    (tmp_path / "nan.json").write_text(json.dumps(nan))
+    with pytest.raises(InvalidEmbeddingError, match="NaN"):
+        gallery.import_file(tmp_path / "nan.json")
+    (tmp_path / "junk.json").write_text("{not json")
+    with pytest.raises(GalleryError, match="cannot read"):
+        gallery.import_file(tmp_path / "junk.json")
+    assert "someone-new" not in {s.name for s in gallery.list()}
+
+
+def test_gallery_created_with_another_model_is_refused(gallery: Gallery, tmp_path: Path) -> None:
+    gallery.close()
+    with pytest.raises(GalleryModelMismatchError, match="created with sface"):
+        Gallery.open(tmp_path / "g", model="dlib")
+
+
+def test_unsupported_uri_and_corrupt_database(tmp_path: Path) -> None:
+    with pytest.raises(GalleryError, match="not supported"):
+        Gallery.open("postgresql://localhost/db")
+    folder = tmp_path / "corrupt"
+    folder.mkdir()
+    (folder / "gallery.sqlite3").write_bytes(b"this is not a database" * 100)
+    with pytest.raises(GalleryError, match="not a facescope gallery database"):
+        Gallery.open(folder)
