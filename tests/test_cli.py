@@ -150,3 +150,44 @@ def test_models_lists_every_model_as_ok() -> None:
     listed = json.loads(out)
     assert {m["model"] for m in listed} == {"yunet", "sface", "dlib_resnet", "dlib_shape5"}
     assert all(m["status"] == "ok" and len(m["sha256"]) == 64 for m in listed)
+
+
+def test_gallery_cli_enrol_identify_list_remove(data: Path, tmp_path: Path) -> None:
+    gallery = str(tmp_path / "gallery")
+    assert run("enroll", "obama", str(data / "obama_1.jpg"), "-g", gallery)[0] == 0
+    assert run("enroll", "biden", str(data / "biden_1.jpg"), "-g", gallery)[0] == 0
+    code, _, err = run("enroll", "obama", str(data / "obama_1.jpg"), "-g", gallery)
+    assert code == 2 and "already enrolled" in err
+    code, out, _ = run(
+        "identify", str(data / "biden_left_obama_right.jpg"), "-g", gallery, "--json"
+    )
+    assert code == 0
+    faces = json.loads(out)[0]["faces"]
+    assert [f["identity"] for f in faces] == ["biden", "obama", None]
+    assert {"box", "identity", "score", "candidates"} <= set(faces[0])
+    code, out, _ = run("gallery", "list", "-g", gallery, "--json")
+    assert {s["name"] for s in json.loads(out)} == {"obama", "biden"}
+    exported = tmp_path / "export.json"
+    assert run("gallery", "export", str(exported), "-g", gallery)[0] == 0
+    assert run("gallery", "remove", "obama", "-g", gallery)[0] == 0
+    code, _, err = run("gallery", "remove", "obama", "-g", gallery)
+    assert code == 2 and "unknown subject 'obama'" in err
+    assert run("gallery", "import", str(exported), "-g", gallery)[0] == 0
+    code, out, _ = run("gallery", "show", "obama", "-g", gallery)
+    assert json.loads(out)["templates"] == 1
+
+
+def test_index_enrols_a_tree_and_reports_bad_files(data: Path, tmp_path: Path) -> None:
+    people = tmp_path / "people"
+    (people / "obama").mkdir(parents=True)
+    (people / "biden").mkdir()
+    shutil.copy(data / "obama_1.jpg", people / "obama" / "a.jpg")
+    shutil.copy(data / "obama_2.jpg", people / "obama" / "b.jpg")
+    shutil.copy(data / "biden_1.jpg", people / "biden" / "a.jpg")
+    (people / "biden" / "broken.jpg").write_bytes(b"")
+    gallery = str(tmp_path / "gallery")
+    code, out, err = run("index", str(people), "-g", gallery)
+    assert code == 0
+    assert "enrolled 3 of 4" in out and "broken.jpg" in err
+    code, out, _ = run("gallery", "list", "-g", gallery, "--json")
+    assert {s["name"]: s["templates"] for s in json.loads(out)} == {"biden": 1, "obama": 2}

@@ -20,6 +20,8 @@ from rich.table import Table
 
 from facescope import api
 from facescope.errors import FacescopeError, NoFaceError
+from facescope.gallery import DEFAULT_GALLERY, Gallery
+from facescope.gallery.gallery import DEFAULT_FPIR
 from facescope.io.image import load_image
 from facescope.match.thresholds import DEFAULT_FMR
 
@@ -151,37 +153,162 @@ def verify(
     )
 
 
+GalleryOption = Annotated[
+    str, typer.Option("--gallery", "-g", help="Gallery folder or sqlite:///file URI.")
+]
+
+
 @app.command()
 @_friendly
 def identify(
     images: Annotated[list[Path], typer.Argument(help="Probe images; every face is identified.")],
     known: Annotated[
-        Path, typer.Option(help="Folder with one sub-folder of photos per known person.")
-    ],
+        Path | None,
+        typer.Option(help="Instead of a gallery: a folder with one sub-folder per known person."),
+    ] = None,
+    gallery: GalleryOption = DEFAULT_GALLERY,
     model: ModelOption = "sface",
     top_k: Annotated[int, typer.Option(help="Candidates to list per face.")] = 5,
+    fpir: Annotated[
+        float, typer.Option(help="False-positive identification rate of the gallery threshold.")
+    ] = DEFAULT_FPIR,
     fmr: FmrOption = DEFAULT_FMR,
     as_json: JsonOption = False,
 ) -> None:
-    """Who is in these photos, among the people in --known? (unknown when nobody matches)."""
-    from facescope.match.calibrate import folder_per_identity
+    """Who is in these photos? Searches the gallery (or --known); unknown when nobody matches."""
+    output: list[dict[str, Any]] = []
+    if known is not None:
+        from facescope.match.calibrate import folder_per_identity
 
-    labelled = folder_per_identity(known)
-    gallery: dict[str, list[Any]] = {}
-    for path, identity in zip(labelled.paths, labelled.identities, strict=True):
-        gallery.setdefault(identity, []).append(path)
-    embeddings = api.enroll(gallery, model=model)
-    output = []
-    for path in images:
-        found = api.identify(path, embeddings, model=model, top_k=top_k, fmr=fmr)
-        output.append({"image": str(path), "faces": [f.to_dict() for f in found]})
-        if not as_json:
-            console.print(f"[bold]{path}[/]: {len(found)} face(s)")
-            for face in found:
-                name = face.identity or "[yellow]unknown[/]"
-                console.print(f"  {name}  score {face.score:.4f} (threshold {face.threshold:.4f})")
+        labelled = folder_per_identity(known)
+        people: dict[str, list[Any]] = {}
+        for path, identity in zip(labelled.paths, labelled.identities, strict=True):
+            people.setdefault(identity, []).append(path)
+        embeddings = api.enroll(people, model=model)
+        for path in images:
+            found = api.identify(path, embeddings, model=model, top_k=top_k, fmr=fmr)
+            output.append({"image": str(path), "faces": [f.to_dict() for f in found]})
+    else:
+        with Gallery.open(gallery, model=model) as opened:
+            for path in images:
+                found = opened.identify(path, top_k=top_k, fpir=fpir)
+                output.append({"image": str(path), "faces": [f.to_dict() for f in found]})
     if as_json:
         _emit_json(output)
+        return
+    for entry in output:
+        console.print(f"[bold]{entry['image']}[/]: {len(entry['faces'])} face(s)")
+        for face in entry["faces"]:
+            name = face["identity"] or "[yellow]unknown[/]"
+            console.print(
+                f"  {name}  score {face['score']:.4f} (threshold {face['threshold']:.4f})"
+            )
+
+
+@app.command()
+@_friendly
+def enroll(
+    name: Annotated[str, typer.Argument(help="The person's name (subject id).")],
+    images: Annotated[list[Path], typer.Argument(help="Photos of that person, one face each.")],
+    gallery: GalleryOption = DEFAULT_GALLERY,
+    model: ModelOption = "sface",
+    largest_face: Annotated[
+        bool, typer.Option("--largest-face", help="Use the largest face of group photos.")
+    ] = False,
+) -> None:
+    """Enrol a person into the gallery from photos (all or nothing)."""
+    with Gallery.open(gallery, model=model) as opened:
+        result = opened.enroll(name, list(images), largest_face=largest_face)
+        console.print(f"enrolled {result.added} photo(s) of {name!r} into {gallery}")
+
+
+@app.command()
+@_friendly
+def index(
+    folder: Annotated[
+        Path, typer.Argument(help="Folder with one sub-folder of photos per person.")
+    ],
+    gallery: GalleryOption = DEFAULT_GALLERY,
+    model: ModelOption = "sface",
+    largest_face: Annotated[
+        bool, typer.Option("--largest-face", help="Use the largest face of group photos.")
+    ] = False,
+) -> None:
+    """Bulk-enrol a folder-per-identity tree; bad or duplicate files are reported and skipped."""
+    from facescope.match.calibrate import folder_per_identity
+
+    labelled = folder_per_identity(folder)
+    added = 0
+    problems: list[str] = []
+    with Gallery.open(gallery, model=model) as opened:
+        pairs = dict(zip(labelled.paths, labelled.identities, strict=True))
+        for path in _track(labelled.paths, "enrolling"):
+            try:
+                added += opened.enroll(pairs[path], [path], largest_face=largest_face).added
+            except FacescopeError as exc:
+                problems.append(str(exc))
+    console.print(f"enrolled {added} of {len(labelled.paths)} photo(s) into {gallery}")
+    for problem in problems:
+        errors.print(f"[yellow]skipped:[/] {problem}", highlight=False)
+
+
+gallery_app = typer.Typer(help="Inspect and manage the gallery.", no_args_is_help=True)
+app.add_typer(gallery_app, name="gallery")
+
+
+@gallery_app.command("list")
+@_friendly
+def gallery_list(gallery: GalleryOption = DEFAULT_GALLERY, as_json: JsonOption = False) -> None:
+    """List subjects and their template counts."""
+    with Gallery.open(gallery) as opened:
+        subjects = opened.list()
+    if as_json:
+        _emit_json(
+            [{"name": s.name, "templates": s.n_templates, "metadata": s.metadata} for s in subjects]
+        )
+        return
+    table = Table(title=f"gallery {gallery}")
+    for column in ("subject", "templates"):
+        table.add_column(column)
+    for s in subjects:
+        table.add_row(s.name, str(s.n_templates))
+    console.print(table)
+
+
+@gallery_app.command("show")
+@_friendly
+def gallery_show(name: str, gallery: GalleryOption = DEFAULT_GALLERY) -> None:
+    """Show one subject."""
+    with Gallery.open(gallery) as opened:
+        info = opened.show(name)
+    _emit_json({"name": info.name, "templates": info.n_templates, "metadata": info.metadata})
+
+
+@gallery_app.command("remove")
+@_friendly
+def gallery_remove(name: str, gallery: GalleryOption = DEFAULT_GALLERY) -> None:
+    """Erase a subject and every template of it."""
+    with Gallery.open(gallery) as opened:
+        removed = opened.remove(name)
+    console.print(f"removed {name!r} and {removed} template(s)")
+
+
+@gallery_app.command("export")
+@_friendly
+def gallery_export(out: Path, gallery: GalleryOption = DEFAULT_GALLERY) -> None:
+    """Write all subjects and templates to a facescope-gallery/1 JSON file."""
+    with Gallery.open(gallery) as opened:
+        count = opened.export(out)
+    console.print(f"exported {count} template(s) to {out}")
+
+
+@gallery_app.command("import")
+@_friendly
+def gallery_import(file: Path, gallery: GalleryOption = DEFAULT_GALLERY) -> None:
+    """Add subjects and templates from an export of the same model."""
+    with Gallery.open(gallery) as opened:
+        added = opened.import_file(file)
+    console.print(f"imported {added} template(s) from {file}")
 
 
 @app.command()
