@@ -143,3 +143,53 @@ def test_unsupported_uri_and_corrupt_database(tmp_path: Path) -> None:
     (folder / "gallery.sqlite3").write_bytes(b"this is not a database" * 100)
     with pytest.raises(GalleryError, match="not a facescope gallery database"):
         Gallery.open(folder)
+
+
+def test_templates_are_encrypted_at_rest_with_a_key(tmp_path: Path, data: Path) -> None:
+    import sqlite3
+
+    from facescope.gallery.crypto import GalleryKeyError
+
+    folder = tmp_path / "secret"
+    with Gallery.open(folder, key="correct horse battery staple") as g:
+        assert g.encrypted
+        g.enroll("obama", [data / "obama_1.jpg"])
+        plain = g._matrix[0].astype("<f4").tobytes()
+    stored = (
+        sqlite3.connect(folder / "gallery.sqlite3")
+        .execute("SELECT embedding FROM templates")
+        .fetchone()[0]
+    )
+    assert plain not in stored and len(stored) == 12 + 512 + 16  # nonce + ciphertext + tag
+    with pytest.raises(GalleryKeyError, match="this gallery is encrypted"):
+        Gallery.open(folder)
+    with pytest.raises(GalleryKeyError, match="wrong key"):
+        Gallery.open(folder, key="wrong")
+    with Gallery.open(folder, key="correct horse battery staple") as g:
+        assert g.identify(data / "obama_2.jpg")[0].identity == "obama"
+
+
+def test_key_on_an_unencrypted_gallery_is_refused(gallery: Gallery, tmp_path: Path) -> None:
+    from facescope.gallery.crypto import GalleryKeyError
+
+    gallery.close()
+    with pytest.raises(GalleryKeyError, match="created without encryption"):
+        Gallery.open(tmp_path / "g", key="k")
+
+
+def test_tampered_ciphertext_is_detected(tmp_path: Path, data: Path) -> None:
+    import sqlite3
+
+    from facescope.gallery.crypto import GalleryKeyError
+
+    folder = tmp_path / "secret"
+    with Gallery.open(folder, key="k1") as g:
+        g.enroll("obama", [data / "obama_1.jpg"])
+        g.enroll("biden", [data / "biden_1.jpg"])
+    db = sqlite3.connect(folder / "gallery.sqlite3")
+    rows = db.execute("SELECT id, embedding FROM templates ORDER BY id").fetchall()
+    db.execute("UPDATE templates SET embedding = ? WHERE id = ?", (rows[1][1], rows[0][0]))
+    db.commit()
+    db.close()
+    with pytest.raises(GalleryKeyError, match="failed authentication"):
+        Gallery.open(folder, key="k1")

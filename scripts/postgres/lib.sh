@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034  # variables are used by the sourcing scripts
 # Shared settings and helpers for start.sh and stop.sh. Sourced, never executed.
 #
 # Environment (all optional):
@@ -33,16 +33,18 @@ pg_die() {
 }
 
 # Validate the settings and derive every path from an absolute PG_HOME.
-# $1 = create: create PG_HOME if it is missing; otherwise PG_HOME may be absent.
+# $1 = create: create PG_HOME if it is missing; nocreate: PG_HOME may be absent.
 pg_init_paths() {
-	[[ $PG_PORT =~ ^[0-9]+$ ]] && ((PG_PORT >= 1024 && PG_PORT <= 65535)) ||
+	if ! [[ $PG_PORT =~ ^[0-9]+$ ]] || ((PG_PORT < 1024 || PG_PORT > 65535)); then
 		pg_die "FACESCOPE_PG_PORT must be a number in 1024..65535, got '$PG_PORT'"
+	fi
 	[[ $PG_DB_USER =~ ^[a-z_][a-z0-9_]*$ ]] ||
 		pg_die "FACESCOPE_PG_USER must match [a-z_][a-z0-9_]*, got '$PG_DB_USER'"
 	[[ $PG_DB_NAME =~ ^[a-z_][a-z0-9_]*$ ]] ||
 		pg_die "FACESCOPE_PG_DB must match [a-z_][a-z0-9_]*, got '$PG_DB_NAME'"
-	[[ $PG_START_TIMEOUT =~ ^[0-9]+$ ]] && ((PG_START_TIMEOUT > 0)) ||
+	if ! [[ $PG_START_TIMEOUT =~ ^[1-9][0-9]*$ ]]; then
 		pg_die "FACESCOPE_PG_START_TIMEOUT must be a positive integer"
+	fi
 	# Paths end up in postgresql.conf and in pg_ctl's shell command line.
 	[[ $PG_HOME =~ ^[A-Za-z0-9_./@+:,=-]+$ ]] ||
 		pg_die "FACESCOPE_PG_HOME '$PG_HOME' contains unsupported characters (spaces, quotes, ...)"

@@ -28,6 +28,7 @@ from facescope.errors import (
     InvalidEmbeddingError,
     NoFaceError,
 )
+from facescope.gallery.crypto import KEY_ENV
 from facescope.gallery.sqlite_store import SQLiteStore, SubjectInfo, TemplateRecord
 from facescope.io.image import ImageInput, load_image
 from facescope.match.thresholds import DEFAULT_FMR, Calibration, load_calibration
@@ -78,6 +79,7 @@ class Gallery:
         *,
         model: str = "sface",
         thresholds: str | None = None,
+        key: str | None = None,
     ) -> Gallery:
         """Open (creating if needed) a gallery.
 
@@ -86,10 +88,14 @@ class Gallery:
             model: the recognition model of its templates (``sface`` or ``dlib``);
                 fixed when the gallery is created.
             thresholds: thresholds file (default: bundled calibration).
+            key: secret that encrypts templates at rest (AES-256-GCM); defaults to
+                ``$FACESCOPE_KEY``. A gallery created with a key needs it to open.
         """
         if model not in ("sface", "dlib"):
             raise ValueError(f"gallery model must be 'sface' or 'dlib', got {model!r}")
-        return cls(SQLiteStore(_database_path(uri)), model, load_calibration(thresholds))
+        secret = key if key is not None else os.environ.get(KEY_ENV)
+        store = SQLiteStore(_database_path(uri), secret)
+        return cls(store, model, load_calibration(thresholds))
 
     def close(self) -> None:
         """Close the database."""
@@ -315,6 +321,11 @@ class Gallery:
                 )
         self._reload()
         return added
+
+    @property
+    def encrypted(self) -> bool:
+        """Whether templates are encrypted at rest."""
+        return self._store.encrypted
 
     def integrity_check(self) -> str:
         """The database's integrity check ("ok" when sound)."""

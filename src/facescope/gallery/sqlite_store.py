@@ -8,6 +8,7 @@ and migrated forward on open.
 
 from __future__ import annotations
 
+import base64
 import json
 import sqlite3
 import time
@@ -20,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from facescope.errors import DuplicateTemplateError, GalleryError, UnknownSubjectError
+from facescope.gallery.crypto import KEY_ENV, SCHEME, GalleryKeyError, TemplateCipher, new_salt
 
 SCHEMA_VERSION = 1
 
@@ -74,7 +76,7 @@ class SubjectInfo:
 class SQLiteStore:
     """Subjects and templates in one SQLite file (WAL mode, foreign keys on)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, secret: str | None = None) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -85,6 +87,50 @@ class SQLiteStore:
             self._migrate()
         except sqlite3.DatabaseError as exc:
             raise GalleryError(f"{path}: not a facescope gallery database ({exc})") from exc
+        self._cipher = self._setup_encryption(secret)
+
+    def _setup_encryption(self, secret: str | None) -> TemplateCipher | None:
+        """Encrypt a new gallery when a secret is given; check the key of an existing one."""
+        scheme = self.get_meta("encryption")
+        is_new = self.get_meta("model") is None
+        if scheme is None:
+            if secret is None:
+                return None
+            if not is_new:
+                raise GalleryKeyError(
+                    f"{self.path}: this gallery was created without encryption; unset "
+                    f"{KEY_ENV} to open it, or export and import it into a new, encrypted one"
+                )
+            salt = new_salt()
+            cipher = TemplateCipher(secret, salt)
+            self.set_meta(
+                {
+                    "encryption": SCHEME,
+                    "kdf_salt": base64.b64encode(salt).decode("ascii"),
+                    "key_check": cipher.key_check(),
+                }
+            )
+            return cipher
+        if secret is None:
+            raise GalleryKeyError(f"{self.path}: this gallery is encrypted; set {KEY_ENV}")
+        cipher = TemplateCipher(secret, base64.b64decode(self.get_meta("kdf_salt") or ""))
+        cipher.verify_key_check(self.get_meta("key_check") or "")
+        return cipher
+
+    @property
+    def encrypted(self) -> bool:
+        """Whether templates are stored encrypted."""
+        return self._cipher is not None
+
+    def _seal(self, vector: npt.NDArray[np.float32], content_hash: str) -> bytes:
+        raw = np.asarray(vector, "<f4").tobytes()
+        if self._cipher is None:
+            return raw
+        return self._cipher.encrypt(raw, content_hash.encode("ascii"))
+
+    def _open(self, blob: bytes, content_hash: str) -> npt.NDArray[np.float32]:
+        raw = blob if self._cipher is None else self._cipher.decrypt(blob, content_hash.encode())
+        return np.frombuffer(raw, dtype="<f4")
 
     def _migrate(self) -> None:
         version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
@@ -162,7 +208,7 @@ class SQLiteStore:
                             subject_id,
                             model,
                             model_version,
-                            np.asarray(record.embedding, "<f4").tobytes(),
+                            self._seal(record.embedding, record.content_hash),
                             float(record.norm),
                             float(record.quality),
                             record.source,
@@ -228,7 +274,7 @@ class SQLiteStore:
         rows = self._db.execute(query + " ORDER BY t.id", params).fetchall()
         ids = np.array([r[0] for r in rows], dtype=np.int64)
         names = [str(r[1]) for r in rows]
-        vectors = [np.frombuffer(r[2], dtype="<f4") for r in rows]
+        vectors = [self._open(r[2], str(r[6])) for r in rows]
         matrix = np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, 0), np.float32)
         records = [
             TemplateRecord(v, float(r[3]), float(r[4]), str(r[5]), str(r[6]))
