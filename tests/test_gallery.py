@@ -154,7 +154,7 @@ def test_templates_are_encrypted_at_rest_with_a_key(tmp_path: Path, data: Path) 
     with Gallery.open(folder, key="correct horse battery staple") as g:
         assert g.encrypted
         g.enroll("obama", [data / "obama_1.jpg"])
-        plain = g._matrix[0].astype("<f4").tobytes()
+        plain = g._store.templates()[2][0].astype("<f4").tobytes()
     stored = (
         sqlite3.connect(folder / "gallery.sqlite3")
         .execute("SELECT embedding FROM templates")
@@ -191,5 +191,8 @@ def test_tampered_ciphertext_is_detected(tmp_path: Path, data: Path) -> None:
     db.execute("UPDATE templates SET embedding = ? WHERE id = ?", (rows[1][1], rows[0][0]))
     db.commit()
     db.close()
-    with pytest.raises(GalleryKeyError, match="failed authentication"):
-        Gallery.open(folder, key="k1")
+    with (
+        Gallery.open(folder, key="k1") as g,
+        pytest.raises(GalleryKeyError, match="failed authentication"),
+    ):
+        g.identify(data / "obama_2.jpg")

@@ -70,7 +70,6 @@ class Gallery:
                 f"not {model} {self.model_version}; open it with model={stored[0]!r} "
                 "or re-enrol into a new gallery"
             )
-        self._reload()
 
     @classmethod
     def open(
@@ -107,10 +106,6 @@ class Gallery:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _reload(self) -> None:
-        _, self._names, matrix, _ = self._store.templates()
-        self._matrix = matrix if len(self._names) else np.zeros((0, 128), np.float32)
-
     # ---- enrolment -----------------------------------------------------------------
 
     def enroll(
@@ -139,7 +134,6 @@ class Gallery:
         if len(set(hashes)) != len(hashes):
             raise DuplicateTemplateError(f"the same photo is given twice for {subject!r}")
         ids = self._store.add_templates(subject, records, self.model, self.model_version, metadata)
-        self._reload()
         return EnrollResult(subject, len(ids), ids)
 
     def _template(
@@ -181,7 +175,7 @@ class Gallery:
         """
         if not 0.0 < fpir < 1.0:
             raise ValueError(f"fpir must be in (0, 1), got {fpir}")
-        n_subjects = max(1, len(set(self._names)))
+        n_subjects = max(1, self._store.count()[0])
         fmr = 1.0 - (1.0 - fpir) ** (1.0 / n_subjects)
         return _threshold_at(self._calibration.for_model(self.model).thresholds, fmr)
 
@@ -189,21 +183,16 @@ class Gallery:
         self, image: ImageInput, *, top_k: int = 5, fpir: float = DEFAULT_FPIR
     ) -> list[Identification]:
         """Identify every face in `image`; `identity` is None for people not enrolled."""
-        if not self._names:
+        if self._store.count()[1] == 0:
             raise EmptyGalleryError("the gallery is empty: enrol someone first")
         rgb = load_image(image)
         faces = find_faces(rgb)
         if len(faces) == 0:
             return []
         probes = embed_faces(rgb, faces, self.model).vectors
-        scores = probes @ self._matrix.T
         threshold = self.open_set_threshold(fpir)
         results = []
-        for index in range(len(faces)):
-            best: dict[str, float] = {}
-            for name, score in zip(self._names, scores[index].tolist(), strict=True):
-                best[name] = max(score, best.get(name, -math.inf))
-            ranked = sorted(best.items(), key=lambda item: -item[1])[: max(1, top_k)]
+        for index, ranked in enumerate(self._store.search(probes, top_k)):
             top_name, top_score = ranked[0]
             box = tuple(float(v) for v in faces.boxes[index])
             results.append(
@@ -235,9 +224,7 @@ class Gallery:
 
     def remove(self, subject: str) -> int:
         """Erase a subject and all its templates (right to erasure); return the count."""
-        removed = self._store.remove_subject(subject)
-        self._reload()
-        return removed
+        return self._store.remove_subject(subject)
 
     def list(self) -> list[SubjectInfo]:
         """Every subject with its number of templates."""
@@ -248,7 +235,8 @@ class Gallery:
         return self._store.subject(subject)
 
     def __len__(self) -> int:
-        return len(self._names)
+        """Number of templates."""
+        return self._store.count()[1]
 
     def export(self, path: str | os.PathLike[str]) -> int:
         """Write every subject and template to a JSON file; return the template count.
@@ -319,7 +307,6 @@ class Gallery:
                 added += len(
                     self._store.add_templates(name, fresh, self.model, self.model_version, metadata)
                 )
-        self._reload()
         return added
 
     @property

@@ -88,6 +88,7 @@ class SQLiteStore:
         except sqlite3.DatabaseError as exc:
             raise GalleryError(f"{path}: not a facescope gallery database ({exc})") from exc
         self._cipher = self._setup_encryption(secret)
+        self._index: tuple[list[str], npt.NDArray[np.float32]] | None = None
 
     def _setup_encryption(self, secret: str | None) -> TemplateCipher | None:
         """Encrypt a new gallery when a secret is given; check the key of an existing one."""
@@ -221,7 +222,29 @@ class SQLiteStore:
                         f"{record.source}: this photo is already enrolled for {subject!r}"
                     ) from None
                 ids.append(int(cursor.lastrowid or 0))
-            return ids
+        self._index = None
+        return ids
+
+    def search(self, probes: npt.NDArray[np.float32], top_k: int) -> list[list[tuple[str, float]]]:
+        """Per probe, the `top_k` subjects ranked by their best template's cosine score.
+
+        Exact search over an in-memory matrix, rebuilt from the database after
+        every write, so it never disagrees with what is stored.
+        """
+        if self._index is None:
+            _, names, matrix, _ = self.templates()
+            self._index = (names, matrix)
+        names, matrix = self._index
+        if not names:
+            return [[] for _ in range(len(probes))]
+        return [best_per_subject(names, row, top_k) for row in probes @ matrix.T]
+
+    def count(self) -> tuple[int, int]:
+        """(subjects, templates)."""
+        row = self._db.execute(
+            "SELECT (SELECT COUNT(*) FROM subjects), (SELECT COUNT(*) FROM templates)"
+        ).fetchone()
+        return int(row[0]), int(row[1])
 
     def has_content(self, subject: str, content_hash: str) -> bool:
         """Whether this subject already has a template from a photo with this hash."""
@@ -242,7 +265,8 @@ class SQLiteStore:
                 "SELECT COUNT(*) FROM templates WHERE subject_id = ?", (row[0],)
             ).fetchone()[0]
             self._db.execute("DELETE FROM subjects WHERE id = ?", (row[0],))
-            return int(count)
+        self._index = None
+        return int(count)
 
     def subjects(self) -> list[SubjectInfo]:
         """Every subject with its template count, by name."""
@@ -285,6 +309,17 @@ class SQLiteStore:
     def integrity_check(self) -> str:
         """SQLite's own integrity check: "ok" when the file is sound."""
         return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+def best_per_subject(
+    names: Sequence[str], scores: npt.NDArray[np.floating], top_k: int
+) -> list[tuple[str, float]]:
+    """Rank subjects by their best template score; keep the first `top_k`."""
+    best: dict[str, float] = {}
+    for name, score in zip(names, scores.tolist(), strict=True):
+        if score > best.get(name, -np.inf):
+            best[name] = score
+    return sorted(best.items(), key=lambda item: -item[1])[: max(1, top_k)]
 
 
 class _Commit:
