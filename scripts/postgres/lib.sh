@@ -109,6 +109,22 @@ pg_running_pid() {
 	printf '%s\n' "$pid"
 }
 
+# Run "$@" with only stdin/stdout/stderr open. For launching the server: a
+# daemon must not inherit our lock (fd 9) or a caller's pipes, or the lock
+# stays held and CI steps waiting for a pipe's EOF hang.
+pg_without_fds() {
+	(
+		local fd
+		for fd in /proc/"$BASHPID"/fd/*; do
+			fd=${fd##*/}
+			if [[ $fd =~ ^[0-9]+$ ]] && ((fd > 2)); then
+				eval "exec $fd>&-" 2>/dev/null || true
+			fi
+		done
+		"$@"
+	)
+}
+
 # Serialise start.sh/stop.sh runs on one PG_HOME (fd 9 stays open until exit).
 pg_lock() {
 	exec 9>>"$PG_HOME/.lock"

@@ -130,7 +130,7 @@ EOF
 		chown "$PG_OS_USER:" "$conf"
 	fi
 	pg_log "starting PostgreSQL on 127.0.0.1:$PG_PORT (log: $PG_LOG)"
-	if ! (cd "$PG_HOME" && pg_as "$PG_BIN/pg_ctl" start --pgdata="$PG_DATA" --log="$PG_LOG" \
+	if ! (cd "$PG_HOME" && pg_without_fds pg_as "$PG_BIN/pg_ctl" start --pgdata="$PG_DATA" --log="$PG_LOG" \
 		--wait --timeout="$PG_START_TIMEOUT" --silent >&2); then
 		tail -n 30 "$PG_LOG" >&2 || true
 		pg_die "PostgreSQL did not start within ${PG_START_TIMEOUT}s (log: $PG_LOG)"

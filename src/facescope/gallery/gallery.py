@@ -28,8 +28,9 @@ from facescope.errors import (
     InvalidEmbeddingError,
     NoFaceError,
 )
-from facescope.gallery.crypto import KEY_ENV
+from facescope.gallery.crypto import KEY_ENV, GalleryKeyError
 from facescope.gallery.sqlite_store import SQLiteStore, SubjectInfo, TemplateRecord
+from facescope.gallery.store import TemplateStore
 from facescope.io.image import ImageInput, load_image
 from facescope.match.thresholds import DEFAULT_FMR, Calibration, load_calibration
 from facescope.pipeline import embed_faces, find_faces, largest
@@ -56,7 +57,7 @@ class Gallery:
     Open with :meth:`open`; use as a context manager to close it.
     """
 
-    def __init__(self, store: SQLiteStore, model: str, calibration: Calibration) -> None:
+    def __init__(self, store: TemplateStore, model: str, calibration: Calibration) -> None:
         self._store = store
         self.model = model
         self._calibration = calibration
@@ -83,7 +84,9 @@ class Gallery:
         """Open (creating if needed) a gallery.
 
         Args:
-            uri: a folder (``./facescope-data``), or ``sqlite:///path/to/file.sqlite3``.
+            uri: a folder (``./facescope-data``), ``sqlite:///path/to/file.sqlite3``,
+                or ``postgresql://user@host:port/db?schema=NAME`` (PostgreSQL with
+                pgvector; one schema per gallery).
             model: the recognition model of its templates (``sface`` or ``dlib``);
                 fixed when the gallery is created.
             thresholds: thresholds file (default: bundled calibration).
@@ -93,7 +96,19 @@ class Gallery:
         if model not in ("sface", "dlib"):
             raise ValueError(f"gallery model must be 'sface' or 'dlib', got {model!r}")
         secret = key if key is not None else os.environ.get(KEY_ENV)
-        store = SQLiteStore(_database_path(uri), secret)
+        text = os.fspath(uri)
+        store: TemplateStore
+        if text.startswith(("postgresql://", "postgres://")):
+            if secret is not None:
+                raise GalleryKeyError(
+                    "template encryption is available for the embedded gallery only; on "
+                    f"PostgreSQL use the server's storage encryption and unset {KEY_ENV}"
+                )
+            from facescope.gallery.postgres_store import PostgresStore
+
+            store = PostgresStore(text)
+        else:
+            store = SQLiteStore(_database_path(text), secret)
         return cls(store, model, load_calibration(thresholds))
 
     def close(self) -> None:

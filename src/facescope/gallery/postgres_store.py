@@ -1,0 +1,297 @@
+"""PostgreSQL + pgvector store: the server backend of the gallery.
+
+Same interface and behaviour as :class:`SQLiteStore`. Templates live in a
+``vector(128)`` column with an HNSW index (cosine), so search runs in the
+server and scales past what fits in one process. Each gallery is a PostgreSQL
+schema (``?schema=NAME`` in the URI, default ``facescope``); the schema is
+versioned in its ``meta`` table and migrated forward on open.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import numpy as np
+import numpy.typing as npt
+
+from facescope.errors import DuplicateTemplateError, GalleryError, UnknownSubjectError
+from facescope.gallery.sqlite_store import SubjectInfo, TemplateRecord, best_per_subject
+
+SCHEMA_VERSION = 1
+#: HNSW candidate list size at query time (pgvector default 40): recall vs latency.
+EF_SEARCH = 100
+
+_MIGRATIONS: dict[int, list[str]] = {
+    1: [
+        "CREATE EXTENSION IF NOT EXISTS vector",
+        """CREATE TABLE {s}.subjects (
+            id bigserial PRIMARY KEY,
+            name text NOT NULL UNIQUE,
+            metadata jsonb NOT NULL DEFAULT '{{}}',
+            created_at double precision NOT NULL)""",
+        """CREATE TABLE {s}.templates (
+            id bigserial PRIMARY KEY,
+            subject_id bigint NOT NULL REFERENCES {s}.subjects(id) ON DELETE CASCADE,
+            model text NOT NULL,
+            model_version text NOT NULL,
+            embedding vector(128) NOT NULL,
+            norm real NOT NULL,
+            quality real NOT NULL,
+            source text NOT NULL,
+            content_hash text NOT NULL,
+            created_at double precision NOT NULL,
+            UNIQUE (subject_id, content_hash))""",
+        "CREATE INDEX templates_subject ON {s}.templates(subject_id)",
+        "CREATE INDEX templates_hnsw ON {s}.templates USING hnsw (embedding vector_cosine_ops)",
+    ],
+}
+
+
+def _vector_literal(vector: npt.NDArray[np.floating]) -> str:
+    return "[" + ",".join(f"{float(v):.9g}" for v in vector) + "]"
+
+
+class PostgresStore:
+    """Subjects and templates in a PostgreSQL schema with pgvector."""
+
+    encrypted = False
+
+    def __init__(self, uri: str) -> None:
+        try:
+            import psycopg
+        except ImportError as exc:
+            raise GalleryError(
+                'the PostgreSQL backend needs psycopg: pip install "facescope[postgres]"'
+            ) from exc
+        parts = urlsplit(uri)
+        query = dict(parse_qsl(parts.query))
+        self.schema = query.pop("schema", "facescope")
+        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", self.schema):
+            raise GalleryError(f"invalid gallery schema name {self.schema!r} (use [a-z0-9_])")
+        dsn = urlunsplit(parts._replace(query=urlencode(query)))
+        self.path = (
+            f"{parts.scheme}://{parts.hostname}:{parts.port or 5432}{parts.path}#{self.schema}"
+        )
+        try:
+            self._db = psycopg.connect(dsn, autocommit=True, connect_timeout=10)
+        except psycopg.Error as exc:
+            raise GalleryError(f"cannot connect to {self.path}: {exc}") from exc
+        self._errors = psycopg.errors
+        self._migrate()
+        self._db.execute(f"SET hnsw.ef_search = {EF_SEARCH}")
+
+    def _sql(self, text: str) -> str:
+        return text.format(s=self.schema)
+
+    def _migrate(self) -> None:
+        with self._db.transaction():
+            # one migrator at a time per schema
+            self._db.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.schema,))
+            self._db.execute(self._sql("CREATE SCHEMA IF NOT EXISTS {s}"))
+            self._db.execute(
+                self._sql("CREATE TABLE IF NOT EXISTS {s}.meta (key text PRIMARY KEY, value text)")
+            )
+            row = self._db.execute(
+                self._sql("SELECT value FROM {s}.meta WHERE key = 'schema_version'")
+            ).fetchone()
+            version = int(row[0]) if row else 0
+            if version > SCHEMA_VERSION:
+                raise GalleryError(
+                    f"{self.path}: gallery schema v{version} is newer than this facescope "
+                    f"(v{SCHEMA_VERSION}); upgrade facescope"
+                )
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[target]:
+                    self._db.execute(self._sql(statement))
+                self._db.execute(
+                    self._sql(
+                        "INSERT INTO {s}.meta(key, value) VALUES ('schema_version', %s)"
+                        " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"
+                    ),
+                    (str(target),),
+                )
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._db.close()
+
+    def get_meta(self, key: str) -> str | None:
+        """A gallery-wide setting, or None."""
+        row = self._db.execute(self._sql("SELECT value FROM {s}.meta WHERE key = %s"), (key,))
+        found = row.fetchone()
+        return None if found is None else str(found[0])
+
+    def set_meta(self, values: dict[str, str]) -> None:
+        """Store gallery-wide settings in one transaction."""
+        with self._db.transaction():
+            for key, value in values.items():
+                self._db.execute(
+                    self._sql(
+                        "INSERT INTO {s}.meta(key, value) VALUES (%s, %s)"
+                        " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"
+                    ),
+                    (key, value),
+                )
+
+    def add_templates(
+        self,
+        subject: str,
+        records: Sequence[TemplateRecord],
+        model: str,
+        model_version: str,
+        metadata: dict[str, Any] | None = None,
+    ) -> list[int]:
+        """Create the subject if needed and add its templates, all in one transaction."""
+        now = time.time()
+        ids: list[int] = []
+        try:
+            with self._db.transaction():
+                row = self._db.execute(
+                    self._sql(
+                        "INSERT INTO {s}.subjects(name, metadata, created_at) VALUES (%s, %s, %s)"
+                        " ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING id"
+                    ),
+                    (subject, json.dumps(metadata or {}), now),
+                ).fetchone()
+                assert row is not None
+                subject_id = int(row[0])
+                if metadata:
+                    self._db.execute(
+                        self._sql("UPDATE {s}.subjects SET metadata = %s WHERE id = %s"),
+                        (json.dumps(metadata), subject_id),
+                    )
+                for record in records:
+                    inserted = self._db.execute(
+                        self._sql(
+                            "INSERT INTO {s}.templates(subject_id, model, model_version, embedding,"
+                            " norm, quality, source, content_hash, created_at)"
+                            " VALUES (%s, %s, %s, %s::vector, %s, %s, %s, %s, %s) RETURNING id"
+                        ),
+                        (
+                            subject_id,
+                            model,
+                            model_version,
+                            _vector_literal(record.embedding),
+                            float(record.norm),
+                            float(record.quality),
+                            record.source,
+                            record.content_hash,
+                            now,
+                        ),
+                    ).fetchone()
+                    assert inserted is not None
+                    ids.append(int(inserted[0]))
+        except self._errors.UniqueViolation:
+            raise DuplicateTemplateError(
+                f"a photo is already enrolled for {subject!r}; nothing was stored"
+            ) from None
+        return ids
+
+    def has_content(self, subject: str, content_hash: str) -> bool:
+        """Whether this subject already has a template from a photo with this hash."""
+        row = self._db.execute(
+            self._sql(
+                "SELECT 1 FROM {s}.templates t JOIN {s}.subjects s ON s.id = t.subject_id"
+                " WHERE s.name = %s AND t.content_hash = %s"
+            ),
+            (subject, content_hash),
+        ).fetchone()
+        return row is not None
+
+    def remove_subject(self, subject: str) -> int:
+        """Delete a subject and every template of it; return how many templates went."""
+        with self._db.transaction():
+            row = self._db.execute(
+                self._sql(
+                    "SELECT s.id, COUNT(t.id) FROM {s}.subjects s"
+                    " LEFT JOIN {s}.templates t ON t.subject_id = s.id"
+                    " WHERE s.name = %s GROUP BY s.id"
+                ),
+                (subject,),
+            ).fetchone()
+            if row is None:
+                raise UnknownSubjectError(f"unknown subject {subject!r}")
+            self._db.execute(self._sql("DELETE FROM {s}.subjects WHERE id = %s"), (row[0],))
+        return int(row[1])
+
+    def subjects(self) -> list[SubjectInfo]:
+        """Every subject with its template count, by name."""
+        rows = self._db.execute(
+            self._sql(
+                "SELECT s.name, s.metadata, COUNT(t.id), s.created_at FROM {s}.subjects s"
+                " LEFT JOIN {s}.templates t ON t.subject_id = s.id GROUP BY s.id ORDER BY s.name"
+            )
+        ).fetchall()
+        return [SubjectInfo(r[0], dict(r[1]), int(r[2]), float(r[3])) for r in rows]
+
+    def subject(self, name: str) -> SubjectInfo:
+        """One subject, or UnknownSubjectError."""
+        for info in self.subjects():
+            if info.name == name:
+                return info
+        raise UnknownSubjectError(f"unknown subject {name!r}")
+
+    def templates(
+        self, subject: str | None = None
+    ) -> tuple[npt.NDArray[np.int64], list[str], npt.NDArray[np.float32], list[TemplateRecord]]:
+        """(template ids, subject names, (n, d) embeddings, records), optionally for one subject."""
+        query = self._sql(
+            "SELECT t.id, s.name, t.embedding::text, t.norm, t.quality, t.source, t.content_hash"
+            " FROM {s}.templates t JOIN {s}.subjects s ON s.id = t.subject_id"
+        )
+        params: tuple[str, ...] = ()
+        if subject is not None:
+            query += " WHERE s.name = %s"
+            params = (subject,)
+        rows = self._db.execute(query + " ORDER BY t.id", params).fetchall()
+        vectors = [np.array(json.loads(r[2]), dtype=np.float32) for r in rows]
+        matrix = np.stack(vectors) if vectors else np.zeros((0, 0), np.float32)
+        records = [
+            TemplateRecord(v, float(r[3]), float(r[4]), str(r[5]), str(r[6]))
+            for v, r in zip(vectors, rows, strict=True)
+        ]
+        return np.array([r[0] for r in rows], np.int64), [str(r[1]) for r in rows], matrix, records
+
+    def search(self, probes: npt.NDArray[np.float32], top_k: int) -> list[list[tuple[str, float]]]:
+        """Per probe, the `top_k` subjects by best template score (HNSW, cosine)."""
+        limit = max(50, 10 * top_k)
+        results = []
+        for probe in probes:
+            literal = _vector_literal(probe)
+            rows = self._db.execute(
+                self._sql(
+                    "SELECT s.name, 1 - (t.embedding <=> %s::vector) FROM {s}.templates t"
+                    " JOIN {s}.subjects s ON s.id = t.subject_id"
+                    " ORDER BY t.embedding <=> %s::vector LIMIT %s"
+                ),
+                (literal, literal, limit),
+            ).fetchall()
+            names = [str(r[0]) for r in rows]
+            scores = np.array([float(r[1]) for r in rows])
+            results.append(best_per_subject(names, scores, top_k) if names else [])
+        return results
+
+    def count(self) -> tuple[int, int]:
+        """(subjects, templates)."""
+        row = self._db.execute(
+            self._sql(
+                "SELECT (SELECT COUNT(*) FROM {s}.subjects), (SELECT COUNT(*) FROM {s}.templates)"
+            )
+        ).fetchone()
+        assert row is not None
+        return int(row[0]), int(row[1])
+
+    def integrity_check(self) -> str:
+        """Referential check: "ok" when no template lacks its subject."""
+        row = self._db.execute(
+            self._sql(
+                "SELECT COUNT(*) FROM {s}.templates t LEFT JOIN {s}.subjects s"
+                " ON s.id = t.subject_id WHERE s.id IS NULL"
+            )
+        ).fetchone()
+        return "ok" if row is not None and int(row[0]) == 0 else "orphaned templates"
