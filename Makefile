@@ -36,6 +36,7 @@ lint: install
 
 bench: install
 	$(BIN)/python benchmarks/bench_recognition.py --json out/bench_recognition.json
+	$(BIN)/python benchmarks/bench_open_set.py
 
 calibrate: install
 	$(BIN)/facescope calibrate $(TESTDATA)/faces/aligned_celebrities \
