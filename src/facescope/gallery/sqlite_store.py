@@ -232,12 +232,22 @@ class SQLiteStore:
         every write, so it never disagrees with what is stored.
         """
         if self._index is None:
-            _, names, matrix, _ = self.templates()
-            self._index = (names, matrix)
+            self._index = self._load_index()
         names, matrix = self._index
         if not names:
             return [[] for _ in range(len(probes))]
         return [best_per_subject(names, row, top_k) for row in probes @ matrix.T]
+
+    def _load_index(self) -> tuple[list[str], npt.NDArray[np.float32]]:
+        """Names and one contiguous (n, 128) matrix, read straight from the rows."""
+        rows = self._db.execute(
+            "SELECT s.name, t.embedding, t.content_hash FROM templates t"
+            " JOIN subjects s ON s.id = t.subject_id ORDER BY t.id"
+        ).fetchall()
+        matrix = np.empty((len(rows), 128), np.float32)
+        for index, (_, blob, content_hash) in enumerate(rows):
+            matrix[index] = self._open(blob, content_hash)
+        return [str(r[0]) for r in rows], matrix
 
     def count(self) -> tuple[int, int]:
         """(subjects, templates)."""
@@ -299,7 +309,7 @@ class SQLiteStore:
         ids = np.array([r[0] for r in rows], dtype=np.int64)
         names = [str(r[1]) for r in rows]
         vectors = [self._open(r[2], str(r[6])) for r in rows]
-        matrix = np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, 0), np.float32)
+        matrix = np.stack(vectors) if vectors else np.zeros((0, 0), np.float32)
         records = [
             TemplateRecord(v, float(r[3]), float(r[4]), str(r[5]), str(r[6]))
             for v, r in zip(vectors, rows, strict=True)
