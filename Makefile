@@ -37,6 +37,7 @@ lint: install
 bench: install
 	$(BIN)/python benchmarks/bench_recognition.py --json out/bench_recognition.json
 	$(BIN)/python benchmarks/bench_open_set.py
+	$(BIN)/python benchmarks/bench_search.py --postgres "$$(bash scripts/postgres/start.sh)"
 
 calibrate: install
 	$(BIN)/facescope calibrate $(TESTDATA)/faces/aligned_celebrities \
