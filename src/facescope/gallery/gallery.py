@@ -27,6 +27,7 @@ from facescope.errors import (
     GalleryModelMismatchError,
     InvalidEmbeddingError,
     NoFaceError,
+    UnknownSubjectError,
 )
 from facescope.gallery.crypto import KEY_ENV, GalleryKeyError
 from facescope.gallery.sqlite_store import SQLiteStore, SubjectInfo, TemplateRecord
@@ -224,7 +225,7 @@ class Gallery:
 
     def verify(self, subject: str, image: ImageInput, *, fmr: float = DEFAULT_FMR) -> VerifyResult:
         """1:1: is the largest face in `image` the enrolled `subject`?"""
-        self._store.subject(subject)
+        self.show(subject)
         _, _, matrix, _ = self._store.templates(subject)
         rgb = load_image(image)
         face = largest(find_faces(rgb))
@@ -246,8 +247,11 @@ class Gallery:
         return self._store.subjects()
 
     def show(self, subject: str) -> SubjectInfo:
-        """One subject."""
-        return self._store.subject(subject)
+        """One subject; UnknownSubjectError when it is not enrolled."""
+        for info in self._store.subjects():
+            if info.name == subject:
+                return info
+        raise UnknownSubjectError(f"unknown subject {subject!r}")
 
     def __len__(self) -> int:
         """Number of templates."""

@@ -230,13 +230,6 @@ class PostgresStore:
         ).fetchall()
         return [SubjectInfo(r[0], dict(r[1]), int(r[2]), float(r[3])) for r in rows]
 
-    def subject(self, name: str) -> SubjectInfo:
-        """One subject, or UnknownSubjectError."""
-        for info in self.subjects():
-            if info.name == name:
-                return info
-        raise UnknownSubjectError(f"unknown subject {name!r}")
-
     def templates(
         self, subject: str | None = None
     ) -> tuple[npt.NDArray[np.int64], list[str], npt.NDArray[np.float32], list[TemplateRecord]]:
