@@ -69,3 +69,49 @@ def test_sigkill_during_enrolment_loses_nothing_acknowledged(data: Path, tmp_pat
             last = max(acknowledged)
             assert gallery.verify(last, data / "obama_2.jpg").same_person
     assert len(acknowledged) >= 4, len(acknowledged)
+
+
+def test_readers_work_while_another_process_writes(data: Path, tmp_path: Path) -> None:
+    """WAL: a reader in this process keeps searching while a child process enrols."""
+    crop_file = tmp_path / "crop.npy"
+    np.save(crop_file, fs.align(data / "obama_1.jpg")[0])
+    gallery_dir = tmp_path / "gallery"
+    with Gallery.open(gallery_dir) as gallery:
+        gallery.enroll("seed", [data / "biden_1.jpg"])
+    writer = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(gallery_dir), str(crop_file)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert writer.stdout is not None
+    assert writer.stdout.readline().startswith("ACK")
+    seen: list[int] = []
+    try:
+        with Gallery.open(gallery_dir) as reader:
+            for _ in range(20):
+                faces = reader.identify(data / "biden_2.jpg")
+                assert faces[0].identity == "seed"
+                seen.append(len(reader))
+                time.sleep(0.05)
+    finally:
+        writer.send_signal(signal.SIGKILL)
+        writer.communicate(timeout=30)
+    assert seen == sorted(seen) and seen[-1] > seen[0], seen  # it saw the writer's commits
+
+
+def test_search_cache_follows_writes_from_another_process(data: Path, tmp_path: Path) -> None:
+    gallery_dir = tmp_path / "gallery"
+    with Gallery.open(gallery_dir) as reader:
+        reader.enroll("biden", [data / "biden_1.jpg"])
+        assert reader.identify(data / "obama_2.jpg")[0].identity is None  # cache built
+        enrol_obama = (
+            "import sys\n"
+            "from facescope.gallery import Gallery\n"
+            "with Gallery.open(sys.argv[1]) as g:\n"
+            "    g.enroll('obama', [sys.argv[2]])\n"
+        )
+        subprocess.run(
+            [sys.executable, "-c", enrol_obama, str(gallery_dir), str(data / "obama_1.jpg")],
+            check=True,
+        )
+        assert reader.identify(data / "obama_2.jpg")[0].identity == "obama"

@@ -89,6 +89,7 @@ class SQLiteStore:
             raise GalleryError(f"{path}: not a facescope gallery database ({exc})") from exc
         self._cipher = self._setup_encryption(secret)
         self._index: tuple[list[str], npt.NDArray[np.float32]] | None = None
+        self._index_version = -1
 
     def _setup_encryption(self, secret: str | None) -> TemplateCipher | None:
         """Encrypt a new gallery when a secret is given; check the key of an existing one."""
@@ -231,8 +232,12 @@ class SQLiteStore:
         Exact search over an in-memory matrix, rebuilt from the database after
         every write, so it never disagrees with what is stored.
         """
-        if self._index is None:
+        # data_version changes when another connection commits: the cache follows
+        # writes by other processes as well as our own
+        version = int(self._db.execute("PRAGMA data_version").fetchone()[0])
+        if self._index is None or version != self._index_version:
             self._index = self._load_index()
+            self._index_version = version
         names, matrix = self._index
         if not names:
             return [[] for _ in range(len(probes))]
