@@ -191,3 +191,17 @@ def test_index_enrols_a_tree_and_reports_bad_files(data: Path, tmp_path: Path) -
     assert "enrolled 3 of 4" in out and "broken.jpg" in err
     code, out, _ = run("gallery", "list", "-g", gallery, "--json")
     assert {s["name"]: s["templates"] for s in json.loads(out)} == {"biden": 1, "obama": 2}
+
+
+def test_a_dlib_gallery_keeps_its_model_in_every_command(data: Path, tmp_path: Path) -> None:
+    gallery = str(tmp_path / "dlib-gallery")
+    assert run("enroll", "obama", str(data / "obama_1.jpg"), "-g", gallery, "-m", "dlib")[0] == 0
+    assert run("enroll", "biden", str(data / "biden_1.jpg"), "-g", gallery)[0] == 0
+    code, out, _ = run("identify", str(data / "obama_2.jpg"), "-g", gallery, "--json")
+    assert code == 0
+    face = json.loads(out)[0]["faces"][0]
+    assert face["identity"] == "obama" and face["model"] == "dlib"
+    code, out, _ = run("gallery", "list", "-g", gallery, "--json")
+    assert code == 0 and len(json.loads(out)) == 2
+    code, _, err = run("enroll", "x", str(data / "obama_2.jpg"), "-g", gallery, "-m", "sface")
+    assert code == 2 and "created with dlib" in err

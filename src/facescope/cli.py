@@ -153,6 +153,12 @@ def verify(
     )
 
 
+GalleryModelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--model", "-m", help="Model of a new gallery: sface or dlib (a gallery keeps its own)."
+    ),
+]
 GalleryOption = Annotated[
     str, typer.Option("--gallery", "-g", help="Gallery folder or sqlite:///file URI.")
 ]
@@ -167,7 +173,12 @@ def identify(
         typer.Option(help="Instead of a gallery: a folder with one sub-folder per known person."),
     ] = None,
     gallery: GalleryOption = DEFAULT_GALLERY,
-    model: ModelOption = "sface",
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model", "-m", help="sface, dlib or fusion (--known); a gallery uses its own."
+        ),
+    ] = None,
     top_k: Annotated[int, typer.Option(help="Candidates to list per face.")] = 5,
     fpir: Annotated[
         float, typer.Option(help="False-positive identification rate of the gallery threshold.")
@@ -184,9 +195,10 @@ def identify(
         people: dict[str, list[Any]] = {}
         for path, identity in zip(labelled.paths, labelled.identities, strict=True):
             people.setdefault(identity, []).append(path)
-        embeddings = api.enroll(people, model=model)
+        chosen = model or "sface"
+        embeddings = api.enroll(people, model=chosen)
         for path in images:
-            found = api.identify(path, embeddings, model=model, top_k=top_k, fmr=fmr)
+            found = api.identify(path, embeddings, model=chosen, top_k=top_k, fmr=fmr)
             output.append({"image": str(path), "faces": [f.to_dict() for f in found]})
     else:
         with Gallery.open(gallery, model=model) as opened:
@@ -211,7 +223,7 @@ def enroll(
     name: Annotated[str, typer.Argument(help="The person's name (subject id).")],
     images: Annotated[list[Path], typer.Argument(help="Photos of that person, one face each.")],
     gallery: GalleryOption = DEFAULT_GALLERY,
-    model: ModelOption = "sface",
+    model: GalleryModelOption = None,
     largest_face: Annotated[
         bool, typer.Option("--largest-face", help="Use the largest face of group photos.")
     ] = False,
@@ -229,7 +241,7 @@ def index(
         Path, typer.Argument(help="Folder with one sub-folder of photos per person.")
     ],
     gallery: GalleryOption = DEFAULT_GALLERY,
-    model: ModelOption = "sface",
+    model: GalleryModelOption = None,
     largest_face: Annotated[
         bool, typer.Option("--largest-face", help="Use the largest face of group photos.")
     ] = False,

@@ -39,6 +39,7 @@ from facescope.types import Candidate, Identification, VerifyResult
 
 DEFAULT_GALLERY = "./facescope-data"
 DEFAULT_FPIR = 0.01
+DEFAULT_MODEL = "sface"
 EXPORT_FORMAT = "facescope-gallery/1"
 DB_NAME = "gallery.sqlite3"
 
@@ -58,8 +59,9 @@ class Gallery:
     Open with :meth:`open`; use as a context manager to close it.
     """
 
-    def __init__(self, store: TemplateStore, model: str, calibration: Calibration) -> None:
+    def __init__(self, store: TemplateStore, model: str | None, calibration: Calibration) -> None:
         self._store = store
+        model = model or store.get_meta("model") or DEFAULT_MODEL
         self.model = model
         self._calibration = calibration
         self.model_version = _model_version(model)
@@ -78,7 +80,7 @@ class Gallery:
         cls,
         uri: str | os.PathLike[str] = DEFAULT_GALLERY,
         *,
-        model: str = "sface",
+        model: str | None = None,
         thresholds: str | None = None,
         key: str | None = None,
     ) -> Gallery:
@@ -88,13 +90,14 @@ class Gallery:
             uri: a folder (``./facescope-data``), ``sqlite:///path/to/file.sqlite3``,
                 or ``postgresql://user@host:port/db?schema=NAME`` (PostgreSQL with
                 pgvector; one schema per gallery).
-            model: the recognition model of its templates (``sface`` or ``dlib``);
-                fixed when the gallery is created.
+            model: the recognition model of its templates (``sface`` or ``dlib``),
+                fixed when the gallery is created; None opens an existing gallery
+                with its own model and creates a new one with ``sface``.
             thresholds: thresholds file (default: bundled calibration).
             key: secret that encrypts templates at rest (AES-256-GCM); defaults to
                 ``$FACESCOPE_KEY``. A gallery created with a key needs it to open.
         """
-        if model not in ("sface", "dlib"):
+        if model is not None and model not in ("sface", "dlib"):
             raise ValueError(f"gallery model must be 'sface' or 'dlib', got {model!r}")
         secret = key if key is not None else os.environ.get(KEY_ENV)
         text = os.fspath(uri)
