@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from facescope.gallery.sqlite_store import best_per_subject
+from facescope.match.ranking import best_per_subject
 
 
 def _reference(names: list[str], scores: np.ndarray, k: int) -> list[tuple[str, float]]:

@@ -13,9 +13,10 @@ from facescope.detect.yunet import DetectOptions
 from facescope.embed.recognizers import RECOGNIZER_NAMES
 from facescope.errors import InvalidEmbeddingError, NoFaceError
 from facescope.io.image import ImageInput, load_image
+from facescope.match.ranking import best_per_subject, identification
 from facescope.match.thresholds import DEFAULT_FMR, FUSION, Calibration, load_calibration
 from facescope.pipeline import embed_faces, find_faces, largest
-from facescope.types import Candidate, Embeddings, Faces, Identification, VerifyResult
+from facescope.types import Embeddings, Faces, Identification, VerifyResult
 
 MODELS = (*RECOGNIZER_NAMES, FUSION)
 
@@ -165,7 +166,9 @@ def identify(
     scores = calibration.fuse(per_model) if model == FUSION else per_model[model]
     threshold = calibration.for_model(model).threshold(fmr)
     return [
-        _rank(tuple(map(float, faces.boxes[i])), scores[i], gallery_names, threshold, model, top_k)
+        identification(
+            faces.boxes[i], best_per_subject(gallery_names, scores[i], top_k), threshold, model
+        )
         for i in range(len(faces))
     ]
 
@@ -189,29 +192,6 @@ def enroll(
     for name, photos in known.items():
         enrolled[name] = _gallery_templates(name, photos, needed)
     return enrolled
-
-
-def _rank(
-    box: tuple[float, ...],
-    scores: npt.NDArray[np.float64],
-    names: list[str],
-    threshold: float,
-    model: str,
-    top_k: int,
-) -> Identification:
-    best: dict[str, float] = {}
-    for name, score in zip(names, scores.tolist(), strict=True):
-        best[name] = max(score, best.get(name, -np.inf))
-    ranked = sorted(best.items(), key=lambda item: -item[1])[: max(1, top_k)]
-    top_name, top_score = ranked[0]
-    return Identification(
-        box=(box[0], box[1], box[2], box[3]),
-        identity=top_name if top_score >= threshold else None,
-        score=top_score,
-        threshold=threshold,
-        model=model,
-        candidates=[Candidate(name, score) for name, score in ranked],
-    )
 
 
 def _check_model(model: str, *, allow_fusion: bool) -> None:

@@ -33,9 +33,10 @@ from facescope.gallery.crypto import KEY_ENV, GalleryKeyError
 from facescope.gallery.sqlite_store import SQLiteStore, SubjectInfo, TemplateRecord
 from facescope.gallery.store import TemplateStore
 from facescope.io.image import ImageInput, load_image
+from facescope.match.ranking import identification
 from facescope.match.thresholds import DEFAULT_FMR, Calibration, load_calibration
 from facescope.pipeline import embed_faces, find_faces, largest
-from facescope.types import Candidate, Identification, VerifyResult
+from facescope.types import Identification, VerifyResult
 
 DEFAULT_GALLERY = "./facescope-data"
 DEFAULT_FPIR = 0.01
@@ -210,21 +211,11 @@ class Gallery:
             return []
         probes = embed_faces(rgb, faces, self.model).vectors
         threshold = self.open_set_threshold(fpir)
-        results = []
-        for index, ranked in enumerate(self._store.search(probes, top_k)):
-            top_name, top_score = ranked[0]
-            box = tuple(float(v) for v in faces.boxes[index])
-            results.append(
-                Identification(
-                    box=(box[0], box[1], box[2], box[3]),
-                    identity=top_name if top_score >= threshold else None,
-                    score=top_score,
-                    threshold=threshold,
-                    model=self.model,
-                    candidates=[Candidate(n, s) for n, s in ranked],
-                )
-            )
-        return results
+        ranked_per_face = self._store.search(probes, top_k)
+        return [
+            identification(box, ranked, threshold, self.model)
+            for box, ranked in zip(faces.boxes, ranked_per_face, strict=True)
+        ]
 
     def verify(self, subject: str, image: ImageInput, *, fmr: float = DEFAULT_FMR) -> VerifyResult:
         """1:1: is the largest face in `image` the enrolled `subject`?"""

@@ -20,7 +20,8 @@ import numpy as np
 import numpy.typing as npt
 
 from facescope.errors import DuplicateTemplateError, GalleryError, UnknownSubjectError
-from facescope.gallery.sqlite_store import SubjectInfo, TemplateRecord, best_per_subject
+from facescope.gallery.sqlite_store import SubjectInfo, TemplateRecord
+from facescope.match.ranking import best_per_subject
 
 SCHEMA_VERSION = 1
 #: HNSW candidate list size at query time (pgvector default 40): recall vs latency.

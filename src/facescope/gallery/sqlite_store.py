@@ -22,6 +22,7 @@ import numpy.typing as npt
 
 from facescope.errors import DuplicateTemplateError, GalleryError, UnknownSubjectError
 from facescope.gallery.crypto import KEY_ENV, SCHEME, GalleryKeyError, TemplateCipher, new_salt
+from facescope.match.ranking import best_per_subject
 
 SCHEMA_VERSION = 1
 
@@ -317,34 +318,6 @@ class SQLiteStore:
     def integrity_check(self) -> str:
         """SQLite's own integrity check: "ok" when the file is sound."""
         return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
-
-
-def best_per_subject(
-    names: Sequence[str], scores: npt.NDArray[np.floating], top_k: int
-) -> list[tuple[str, float]]:
-    """Rank subjects by their best template score; keep the first `top_k`.
-
-    Walks templates in descending score order and keeps each subject's first
-    (best) hit, so only the head of the ranking is sorted: the first `top_k`
-    distinct subjects met are exactly the top `top_k` subjects.
-    """
-    wanted = max(1, top_k)
-    scores = np.asarray(scores)
-    head = min(len(scores), wanted * 16)
-    while True:
-        if head < len(scores):
-            part = np.argpartition(-scores, head - 1)[:head]
-            order = part[np.argsort(-scores[part], kind="stable")]
-        else:
-            order = np.argsort(-scores, kind="stable")
-        ranked: dict[str, float] = {}
-        for index in order.tolist():
-            ranked.setdefault(names[index], float(scores[index]))
-            if len(ranked) == wanted:
-                return list(ranked.items())
-        if head >= len(scores):
-            return list(ranked.items())
-        head = min(len(scores), head * 4)
 
 
 class _Commit:
