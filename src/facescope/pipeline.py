@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from facescope.align.template import ARCFACE_TEMPLATE_112, CROP_SIZE, warp_to_template
 from facescope.detect.yunet import DetectOptions, detect_faces
-from facescope.embed.recognizers import FEATURE_DIM, SFaceRecognizer, get_recognizer
+from facescope.embed.recognizers import FEATURE_DIM, get_recognizer, sface_recognizer
 from facescope.errors import InvalidImageError
 from facescope.io.image import ImageInput, load_image
 from facescope.types import Embeddings, Faces
@@ -118,9 +118,7 @@ def embed_largest_faces(
 
     def flush() -> None:
         if pending and "sface" in raw:
-            recognizer = get_recognizer("sface")
-            assert isinstance(recognizer, SFaceRecognizer)
-            raw["sface"].append(recognizer.features_from_crops(np.stack(pending)))
+            raw["sface"].append(sface_recognizer().features_from_crops(np.stack(pending)))
         pending.clear()
 
     for index, source in enumerate(images):
