@@ -4,15 +4,26 @@ WAL journal mode lets several processes read while one writes; each write is
 one transaction, so an enrolment is either wholly stored or not at all, even
 if the process is killed. The schema is versioned with ``PRAGMA user_version``
 and migrated forward on open.
+
+Search runs over a :class:`~facescope.gallery.vector_index.VectorIndex`, a cache
+of the templates that is checked against the database row by row (id, subject,
+photo fingerprint) on open and whenever another connection has committed, so it
+can never disagree with what is stored. Large galleries keep that cache in a file
+beside the database (``<db>.index``, encrypted like the templates) so that
+opening them does not re-read every template; a missing, stale, truncated or
+tampered cache file is simply rebuilt from the database.
 """
 
 from __future__ import annotations
 
 import base64
+import itertools
 import json
+import os
 import sqlite3
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,9 +33,13 @@ import numpy.typing as npt
 
 from facescope.errors import DuplicateTemplateError, GalleryError, UnknownSubjectError
 from facescope.gallery.crypto import KEY_ENV, SCHEME, GalleryKeyError, TemplateCipher, new_salt
-from facescope.match.ranking import best_per_subject
+from facescope.gallery.vector_index import VectorIndex, chunks, fingerprint
 
 SCHEMA_VERSION = 1
+DIM = 128
+#: Galleries with at least this many templates keep their search cache on disk.
+PERSIST_MIN = 20_000
+_CACHE_AAD = b"facescope-index-cache"
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -85,12 +100,15 @@ class SQLiteStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
+            # erased templates are overwritten, not left in free pages (right to erasure)
+            self._db.execute("PRAGMA secure_delete=ON")
             self._migrate()
         except sqlite3.DatabaseError as exc:
             raise GalleryError(f"{path}: not a facescope gallery database ({exc})") from exc
         self._cipher = self._setup_encryption(secret)
-        self._index: tuple[list[str], npt.NDArray[np.float32]] | None = None
+        self._index: VectorIndex | None = None
         self._index_version = -1
+        self._index_dirty = False
 
     def _setup_encryption(self, secret: str | None) -> TemplateCipher | None:
         """Encrypt a new gallery when a secret is given; check the key of an existing one."""
@@ -155,8 +173,12 @@ class SQLiteStore:
         return _Commit(self._db)
 
     def close(self) -> None:
-        """Close the connection."""
-        self._db.close()
+        """Save the search cache of a large gallery, then close the connection."""
+        try:
+            if self._index is not None and self._index_dirty:
+                self._save_cache()
+        finally:
+            self._db.close()
 
     def get_meta(self, key: str) -> str | None:
         """A gallery-wide setting, or None."""
@@ -224,36 +246,170 @@ class SQLiteStore:
                         f"{record.source}: this photo is already enrolled for {subject!r}"
                     ) from None
                 ids.append(int(cursor.lastrowid or 0))
-        self._index = None
+        if self._index is not None and ids:
+            self._index.add(
+                np.array(ids, np.int64),
+                np.full(len(ids), subject_id, np.int64),
+                np.array([fingerprint(r.content_hash) for r in records], np.int64),
+                np.stack([np.asarray(r.embedding, np.float32) for r in records]),
+            )
+            self._index_dirty = True
         return ids
 
     def search(self, probes: npt.NDArray[np.float32], top_k: int) -> list[list[tuple[str, float]]]:
-        """Per probe, the `top_k` subjects ranked by their best template's cosine score.
+        """Per probe, the `top_k` subjects ranked by their best template's cosine score."""
+        index = self._current_index()
+        wanted = max(1, top_k)
+        results = []
+        for probe in np.asarray(probes, np.float32).reshape(-1, DIM):
+            take = wanted * 16
+            while True:
+                hits = index.search(probe, take)
+                ranked: dict[int, float] = {}
+                for subject_id, score in zip(
+                    hits.subject_ids.tolist(), hits.scores.tolist(), strict=True
+                ):
+                    ranked.setdefault(subject_id, score)
+                    if len(ranked) == wanted:
+                        break
+                if len(ranked) == wanted or take >= len(index):
+                    break
+                take *= 4
+            results.append(self._named(ranked))
+        return results
 
-        Exact search over an in-memory matrix, rebuilt from the database after
-        every write, so it never disagrees with what is stored.
-        """
+    def _named(self, ranked: dict[int, float]) -> list[tuple[str, float]]:
+        """Subject ids to names, in rank order (ids deleted meanwhile drop out)."""
+        if not ranked:
+            return []
+        marks = ",".join("?" * len(ranked))
+        names = dict(
+            self._db.execute(
+                f"SELECT id, name FROM subjects WHERE id IN ({marks})", list(ranked)
+            ).fetchall()
+        )
+        return [(str(names[i]), float(s)) for i, s in ranked.items() if i in names]
+
+    def _current_index(self) -> VectorIndex:
+        """The search index, caught up with the database's last committed state."""
         # data_version changes when another connection commits: the cache follows
-        # writes by other processes as well as our own
+        # writes by other processes; our own writes update it directly
         version = int(self._db.execute("PRAGMA data_version").fetchone()[0])
-        if self._index is None or version != self._index_version:
-            self._index = self._load_index()
-            self._index_version = version
-        names, matrix = self._index
-        if not names:
-            return [[] for _ in range(len(probes))]
-        return [best_per_subject(names, row, top_k) for row in probes @ matrix.T]
+        if self._index is None:
+            self._index = self._load_cache() or VectorIndex(DIM)
+            self._catch_up(self._index)
+        elif version != self._index_version:
+            self._catch_up(self._index)
+        self._index_version = version
+        return self._index
 
-    def _load_index(self) -> tuple[list[str], npt.NDArray[np.float32]]:
-        """Names and one contiguous (n, 128) matrix, read straight from the rows."""
-        rows = self._db.execute(
-            "SELECT s.name, t.embedding, t.content_hash FROM templates t"
-            " JOIN subjects s ON s.id = t.subject_id ORDER BY t.id"
-        ).fetchall()
-        matrix = np.empty((len(rows), 128), np.float32)
-        for index, (_, blob, content_hash) in enumerate(rows):
-            matrix[index] = self._open(blob, content_hash)
-        return [str(r[0]) for r in rows], matrix
+    def _catch_up(self, index: VectorIndex) -> None:
+        """Make `index` hold exactly the stored templates (one read snapshot)."""
+        self._db.execute("BEGIN")
+        try:
+            self._sync(index)
+        finally:
+            self._db.execute("COMMIT")
+
+    def _sync(self, index: VectorIndex) -> None:
+        """Catch-up inside an open transaction: drop stale rows, add missing ones."""
+        rows = self._db.execute("SELECT id, subject_id, content_hash FROM templates").fetchall()
+        ids = np.array([r[0] for r in rows], np.int64)
+        subject_ids = np.array([r[1] for r in rows], np.int64)
+        prints = np.array([fingerprint(r[2]) for r in rows], np.int64)
+        missing, stale = index.diff(ids, subject_ids, prints)
+        index.remove(stale)
+        index.add(*self._fetch(missing, bulk=len(missing) > len(rows) // 2))
+        if len(missing) or len(stale):
+            self._index_dirty = True
+
+    def _fetch(
+        self, ids: npt.NDArray[np.int64], bulk: bool
+    ) -> tuple[
+        npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float32]
+    ]:
+        """(ids, subject ids, fingerprints, vectors) of these templates, streamed."""
+        select = "SELECT id, subject_id, embedding, content_hash FROM templates"
+        if bulk:
+            wanted = set(ids.tolist())
+            cursors: Iterator[Any] = (
+                r for r in self._db.execute(select + " ORDER BY id") if r[0] in wanted
+            )
+        else:
+            cursors = itertools.chain.from_iterable(
+                self._db.execute(f"{select} WHERE id IN ({','.join('?' * len(part))})", part)
+                for part in chunks(ids)
+            )
+        out_ids = np.empty(len(ids), np.int64)
+        out_subjects = np.empty(len(ids), np.int64)
+        out_prints = np.empty(len(ids), np.int64)
+        vectors = np.empty((len(ids), DIM), np.float32)
+        count = 0
+        for template_id, subject_id, blob, content_hash in cursors:
+            out_ids[count], out_subjects[count] = template_id, subject_id
+            out_prints[count] = fingerprint(content_hash)
+            vectors[count] = self._open(blob, content_hash)
+            count += 1
+        return out_ids[:count], out_subjects[:count], out_prints[:count], vectors[:count]
+
+    # ---- the search cache file ---------------------------------------------------------
+
+    @property
+    def cache_path(self) -> Path:
+        """Where a large gallery keeps its search cache."""
+        return self.path.with_name(self.path.name + ".index")
+
+    def _load_cache(self) -> VectorIndex | None:
+        """The cache file's index, or None if absent or unreadable (then it is rebuilt)."""
+        try:
+            data = self.cache_path.read_bytes()
+        except OSError:
+            return None
+        try:
+            if self._cipher is not None:
+                data = self._cipher.decrypt(data, _CACHE_AAD)
+            return VectorIndex.from_bytes(data, DIM)
+        except (GalleryKeyError, ValueError, RuntimeError):
+            return None
+
+    def _save_cache(self) -> None:
+        """Write the cache of a large gallery atomically, under the write lock.
+
+        Holding the lock while catching up and writing means that a concurrent
+        erasure either happens before (and is caught up) or after (and deletes
+        the file). The cache is optional: failing to write it is not an error.
+        """
+        index = self._index
+        if index is None:
+            return
+        if len(index) < PERSIST_MIN:
+            self._drop_cache()
+            return
+        tmp: str | None = None
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._sync(index)
+            data = index.to_bytes()
+            if self._cipher is not None:
+                data = self._cipher.encrypt(data, _CACHE_AAD)
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=self.cache_path.name)
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, self.cache_path)
+            tmp = None
+            self._index_dirty = False
+        except OSError:
+            pass
+        finally:
+            self._db.execute("COMMIT")
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)
+
+    def _drop_cache(self) -> None:
+        """Delete the cache file (it may hold erased templates)."""
+        self.cache_path.unlink(missing_ok=True)
 
     def count(self) -> tuple[int, int]:
         """(subjects, templates)."""
@@ -277,12 +433,23 @@ class SQLiteStore:
             row = self._db.execute("SELECT id FROM subjects WHERE name = ?", (subject,)).fetchone()
             if row is None:
                 raise UnknownSubjectError(f"unknown subject {subject!r}")
-            count = self._db.execute(
-                "SELECT COUNT(*) FROM templates WHERE subject_id = ?", (row[0],)
-            ).fetchone()[0]
+            template_ids = np.array(
+                [
+                    r[0]
+                    for r in self._db.execute(
+                        "SELECT id FROM templates WHERE subject_id = ?", (row[0],)
+                    )
+                ],
+                np.int64,
+            )
             self._db.execute("DELETE FROM subjects WHERE id = ?", (row[0],))
-        self._index = None
-        return int(count)
+        # erasure reaches every copy: the search index, the cache file and the WAL
+        if self._index is not None:
+            self._index.remove(template_ids)
+            self._index_dirty = True
+        self._drop_cache()
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return len(template_ids)
 
     def subjects(self) -> list[SubjectInfo]:
         """Every subject with its template count, by name."""
