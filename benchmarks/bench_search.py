@@ -54,7 +54,12 @@ import numpy.typing as npt
 from rich.console import Console
 from rich.table import Table
 
-from facescope.gallery.postgres_store import EF_SEARCH, PostgresStore
+from facescope.gallery.postgres_store import (
+    EF_SEARCH,
+    HNSW_EF_CONSTRUCTION,
+    HNSW_M,
+    PostgresStore,
+)
 from facescope.gallery.sqlite_store import SQLiteStore, TemplateRecord
 
 DIM = 128
@@ -274,6 +279,7 @@ def bench_postgres(gallery: Matrix, queries: Matrix, names: list[str], dsn: str)
         db.execute(
             f"CREATE INDEX templates_hnsw ON {schema}.templates"
             " USING hnsw (embedding vector_cosine_ops)"
+            f" WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})"
         )
         index = time.perf_counter() - start
         db.execute(f"ANALYZE {schema}.templates")
@@ -300,7 +306,7 @@ def bench_postgres(gallery: Matrix, queries: Matrix, names: list[str], dsn: str)
         store.close()
     mib = 1024 * 1024
     row = Row(
-        f"PostgresStore.search (HNSW, ef={EF_SEARCH})",
+        f"PostgresStore.search (HNSW m={HNSW_M}, ef={EF_SEARCH})",
         f"{fmt_s(build)} COPY",
         f"{fmt_s(index)} HNSW build",
         f"server: table {sizes[0] / mib:.0f} + index {sizes[1] / mib:.0f} MiB",

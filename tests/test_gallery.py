@@ -219,3 +219,35 @@ def test_tampered_ciphertext_is_detected(tmp_path: Path, data: Path) -> None:
         pytest.raises(GalleryKeyError, match="failed authentication"),
     ):
         g.identify(data / "obama_2.jpg")
+
+
+def test_postgres_v1_schema_migrates_to_the_denser_hnsw_index(uri: str, data: Path) -> None:
+    if not uri.startswith("postgresql"):
+        pytest.skip("PostgreSQL migration")
+    import psycopg
+
+    from facescope.gallery.postgres_store import HNSW_M
+
+    schema = uri.rsplit("schema=", 1)[1]
+    with Gallery.open(uri) as g:
+        g.enroll("obama", [data / "obama_1.jpg"])
+    dsn = uri.split("?")[0]
+    with psycopg.connect(dsn, autocommit=True) as db:  # make it a v1 gallery again
+        db.execute(f"DROP INDEX {schema}.templates_hnsw")
+        db.execute(
+            f"CREATE INDEX templates_hnsw ON {schema}.templates"
+            " USING hnsw (embedding vector_cosine_ops)"
+        )
+        db.execute(f"UPDATE {schema}.meta SET value = '1' WHERE key = 'schema_version'")
+    with Gallery.open(uri) as g:
+        assert g.identify(data / "obama_2.jpg")[0].identity == "obama"
+    with psycopg.connect(dsn, autocommit=True) as db:
+        row = db.execute(
+            "SELECT indexdef FROM pg_indexes WHERE schemaname = %s AND indexname = %s",
+            (schema, "templates_hnsw"),
+        ).fetchone()
+        version = db.execute(
+            f"SELECT value FROM {schema}.meta WHERE key = 'schema_version'"
+        ).fetchone()
+    assert row is not None and f"m='{HNSW_M}'" in row[0]
+    assert version == ("2",)

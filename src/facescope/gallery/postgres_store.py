@@ -21,13 +21,16 @@ import numpy.typing as npt
 
 from facescope.errors import DuplicateTemplateError, GalleryError, UnknownSubjectError
 from facescope.gallery.sqlite_store import SubjectInfo, TemplateRecord
-from facescope.match.ranking import best_per_subject
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: HNSW candidate list size at query time (pgvector default 40): recall vs latency.
-#: On 100k random (worst-case) vectors, 100 gave recall@10 0.49 (top-1 0.995) and
-#: 400 gave 0.78 at 11.5 ms (benchmarks/bench_search.py).
-EF_SEARCH = 200
+#: On 100k uniformly random (worst-case) vectors with the v2 index (m 32,
+#: ef_construction 200): 200 gave recall@10 0.933, 400 gave 0.983, 800 gave 0.999
+#: (the v1 index, m 16 / ef_construction 64, reached only 0.635 at 200 and 0.788
+#: at 400); benchmarks/bench_search.py.
+EF_SEARCH = 400
+#: HNSW build parameters of the schema v2 index.
+HNSW_M, HNSW_EF_CONSTRUCTION = 32, 200
 
 _MIGRATIONS: dict[int, list[str]] = {
     1: [
@@ -51,6 +54,14 @@ _MIGRATIONS: dict[int, list[str]] = {
             UNIQUE (subject_id, content_hash))""",
         "CREATE INDEX templates_subject ON {s}.templates(subject_id)",
         "CREATE INDEX templates_hnsw ON {s}.templates USING hnsw (embedding vector_cosine_ops)",
+    ],
+    # a denser graph: pgvector's defaults (m 16, ef_construction 64) lose recall@10
+    # on the near-ties of 128-d embeddings
+    2: [
+        "DROP INDEX {s}.templates_hnsw",
+        "CREATE INDEX templates_hnsw ON {s}.templates"
+        " USING hnsw (embedding vector_cosine_ops)"
+        f" WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})",
     ],
 }
 
@@ -253,8 +264,12 @@ class PostgresStore:
         return np.array([r[0] for r in rows], np.int64), [str(r[1]) for r in rows], matrix, records
 
     def search(self, probes: npt.NDArray[np.float32], top_k: int) -> list[list[tuple[str, float]]]:
-        """Per probe, the `top_k` subjects by best template score (HNSW, cosine)."""
-        # HNSW returns at most ef_search rows: ask for as many candidates as we read
+        """Per probe, the `top_k` subjects by best template score (HNSW, cosine).
+
+        The server walks the HNSW graph for ``EF_SEARCH`` nearest templates, keeps
+        each subject's best one and returns only the `top_k` subjects.
+        """
+        # HNSW returns at most ef_search rows: ask for as many candidates as it finds
         limit = max(EF_SEARCH, 10 * top_k)
         self._db.execute(f"SET hnsw.ef_search = {int(limit)}")
         results = []
@@ -262,15 +277,17 @@ class PostgresStore:
             literal = _vector_literal(probe)
             rows = self._db.execute(
                 self._sql(
-                    "SELECT s.name, 1 - (t.embedding <=> %s::vector) FROM {s}.templates t"
-                    " JOIN {s}.subjects s ON s.id = t.subject_id"
-                    " ORDER BY t.embedding <=> %s::vector LIMIT %s"
+                    "SELECT s.name, c.score FROM ("
+                    " SELECT DISTINCT ON (n.subject_id) n.subject_id, n.score FROM ("
+                    "  SELECT t.subject_id, 1 - (t.embedding <=> %s::vector) AS score"
+                    "  FROM {s}.templates t ORDER BY t.embedding <=> %s::vector LIMIT %s"
+                    " ) n ORDER BY n.subject_id, n.score DESC"
+                    ") c JOIN {s}.subjects s ON s.id = c.subject_id"
+                    " ORDER BY c.score DESC, s.name LIMIT %s"
                 ),
-                (literal, literal, limit),
+                (literal, literal, limit, max(1, top_k)),
             ).fetchall()
-            names = [str(r[0]) for r in rows]
-            scores = np.array([float(r[1]) for r in rows])
-            results.append(best_per_subject(names, scores, top_k) if names else [])
+            results.append([(str(r[0]), float(r[1])) for r in rows])
         return results
 
     def count(self) -> tuple[int, int]:
