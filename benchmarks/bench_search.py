@@ -404,7 +404,7 @@ def run_size(n: int, args: argparse.Namespace) -> None:
             row.memory,
             fmt_s(p50),
             fmt_s(p99),
-            f"{p50 / ref:.1f}x",
+            f"{p50 / ref:.1f}x" if p50 >= ref else f"{p50 / ref:.2f}x",
             f"{row.recall:.3f}",
             f"{row.src1:.3f}",
             row.notes,
