@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -47,10 +49,10 @@ def _friendly(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except NoFaceError as exc:
-            errors.print(f"[red]error:[/] {exc}", highlight=False)
+            errors.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
             raise typer.Exit(EXIT_NO_FACE) from None
         except (FacescopeError, ValueError, OSError) as exc:
-            errors.print(f"[red]error:[/] {exc}", highlight=False)
+            errors.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
             raise typer.Exit(EXIT_BAD_INPUT) from None
 
     return wrapper  # type: ignore[return-value]
@@ -60,16 +62,28 @@ def _emit_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2))
 
 
-def _track(items: list[Path], label: str) -> Iterator[Path]:
-    with Progress(
-        TextColumn(label),
+def _bar() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
         console=errors,
         transient=True,
-    ) as progress:
-        yield from progress.track(items, total=len(items))
+    )
+
+
+def _track(items: list[Path], label: str) -> Iterator[Path]:
+    with _bar() as progress:
+        yield from progress.track(items, total=len(items), description=label)
+
+
+@contextmanager
+def _progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
+    """A progress bar to `total`; yields the function that advances it."""
+    with _bar() as progress:
+        task = progress.add_task(label, total=total)
+        yield lambda done: progress.advance(task, done)
 
 
 ModelOption = Annotated[
@@ -107,7 +121,7 @@ def detect(
         try:
             rgb = load_image(path)
         except FacescopeError as exc:
-            errors.print(f"[red]error:[/] {exc}", highlight=False)
+            errors.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
             failed = True
             continue
         faces = api.detect(rgb, min_size=min_size, max_faces=max_faces)
@@ -245,23 +259,41 @@ def index(
     largest_face: Annotated[
         bool, typer.Option("--largest-face", help="Use the largest face of group photos.")
     ] = False,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine", help="local (this process) or ray (Ray tasks; needs the ray extra)."
+        ),
+    ] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option(
+            "--address",
+            help="Ray cluster address (ray://head:10001, auto); default: a local Ray.",
+        ),
+    ] = None,
 ) -> None:
     """Bulk-enrol a folder-per-identity tree; bad or duplicate files are reported and skipped."""
+    from facescope.gallery.bulk import bulk_enroll, require_engine
     from facescope.match.calibrate import folder_per_identity
 
+    require_engine(engine, address)
     labelled = folder_per_identity(folder)
-    added = 0
-    problems: list[str] = []
-    with Gallery.open(gallery, model=model) as opened:
-        pairs = dict(zip(labelled.paths, labelled.identities, strict=True))
-        for path in _track(labelled.paths, "enrolling"):
-            try:
-                added += opened.enroll(pairs[path], [path], largest_face=largest_face).added
-            except FacescopeError as exc:
-                problems.append(str(exc))
-    console.print(f"enrolled {added} of {len(labelled.paths)} photo(s) into {gallery}")
-    for problem in problems:
-        errors.print(f"[yellow]skipped:[/] {problem}", highlight=False)
+    with (
+        Gallery.open(gallery, model=model) as opened,
+        _progress(len(labelled.paths), "enrolling") as advance,
+    ):
+        result = bulk_enroll(
+            opened,
+            labelled,
+            largest_face=largest_face,
+            engine=engine,
+            address=address,
+            progress=advance,
+        )
+    console.print(f"enrolled {result.added} of {result.total} photo(s) into {gallery}")
+    for _, problem in result.problems:
+        errors.print(f"[yellow]skipped:[/] {escape(problem)}", highlight=False)
 
 
 gallery_app = typer.Typer(help="Inspect and manage the gallery.", no_args_is_help=True)

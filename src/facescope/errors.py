@@ -65,3 +65,7 @@ class GalleryModelMismatchError(GalleryError):
 
 class EmptyGalleryError(GalleryError):
     """An operation needs at least one enrolled template."""
+
+
+class EngineNotAvailableError(FacescopeError):
+    """An optional execution engine (Ray) is not installed; the message says how to install it."""

@@ -8,7 +8,6 @@ search can never disagree with what is stored.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import math
 import os
@@ -32,6 +31,7 @@ from facescope.errors import (
 from facescope.gallery.crypto import KEY_ENV, GalleryKeyError
 from facescope.gallery.sqlite_store import SQLiteStore, SubjectInfo, TemplateRecord
 from facescope.gallery.store import TemplateStore
+from facescope.gallery.templates import decode_photo, photo_label, template_from_pixels
 from facescope.io.image import ImageInput, load_image
 from facescope.match.ranking import identification
 from facescope.match.thresholds import DEFAULT_FMR, Calibration, load_calibration
@@ -150,37 +150,50 @@ class Gallery:
             self._template(subject, image, index, largest_face)
             for index, image in enumerate(images)
         ]
-        hashes = [r.content_hash for r in records]
-        if len(set(hashes)) != len(hashes):
-            raise DuplicateTemplateError(f"the same photo is given twice for {subject!r}")
-        ids = self._store.add_templates(subject, records, self.model, self.model_version, metadata)
-        return EnrollResult(subject, len(ids), ids)
+        return self.enroll_templates(subject, records, metadata=metadata)
 
     def _template(
         self, subject: str, image: ImageInput, index: int, largest_face: bool
     ) -> TemplateRecord:
-        label = os.fspath(image) if isinstance(image, str | os.PathLike) else f"photo {index}"
-        rgb = load_image(image)
-        content_hash = hashlib.sha256(f"{rgb.shape}".encode() + rgb.tobytes()).hexdigest()
+        label = photo_label(image, index)
+        rgb, content_hash = decode_photo(image)
         if self._store.has_content(subject, content_hash):
             raise DuplicateTemplateError(f"{label}: this photo is already enrolled for {subject!r}")
-        faces = find_faces(rgb)
-        if len(faces) == 0:
-            raise EnrollmentError(f"{label}: no face found")
-        if len(faces) > 1 and not largest_face:
-            raise EnrollmentError(
-                f"{label}: {len(faces)} faces found; enrol a photo of one person, "
-                "or pass largest_face=True (--largest-face) to use the largest"
-            )
-        face = largest(faces)
-        embedding = embed_faces(rgb, face, self.model)
-        return TemplateRecord(
-            embedding.vectors[0],
-            float(embedding.norms[0]),
-            float(face.scores[0]),
-            label,
-            content_hash,
-        )
+        return template_from_pixels(rgb, content_hash, label, self.model, largest_face)
+
+    def enroll_templates(
+        self,
+        subject: str,
+        records: Sequence[TemplateRecord],
+        *,
+        metadata: dict[str, Any] | None = None,
+    ) -> EnrollResult:
+        """Store templates already made from photos, in one transaction.
+
+        For templates computed elsewhere with
+        :func:`facescope.gallery.templates.photo_template` and this gallery's
+        model (bulk enrolment on Ray workers). The duplicate checks are those of
+        :meth:`enroll`: a photo already enrolled for this subject, or given
+        twice, refuses the whole call and stores nothing.
+        """
+        if not subject or not subject.strip():
+            raise EnrollmentError("subject name must not be empty")
+        if not records:
+            raise EnrollmentError(f"no photos given for {subject!r}")
+        hashes = [r.content_hash for r in records]
+        if len(set(hashes)) != len(hashes):
+            raise DuplicateTemplateError(f"the same photo is given twice for {subject!r}")
+        for record in records:
+            if self._store.has_content(subject, record.content_hash):
+                raise DuplicateTemplateError(
+                    f"{record.source}: this photo is already enrolled for {subject!r}"
+                )
+        ids = self._store.add_templates(subject, records, self.model, self.model_version, metadata)
+        return EnrollResult(subject, len(ids), ids)
+
+    def has_template(self, subject: str, content_hash: str) -> bool:
+        """Whether a photo with this content hash is already enrolled for `subject`."""
+        return self._store.has_content(subject, content_hash)
 
     # ---- search --------------------------------------------------------------------
 
