@@ -37,7 +37,10 @@ lint: install
 bench: install
 	$(BIN)/python benchmarks/bench_recognition.py --json out/bench_recognition.json
 	$(BIN)/python benchmarks/bench_open_set.py
-	$(BIN)/python benchmarks/bench_search.py --postgres "$$(bash scripts/postgres/start.sh)"
+	@dsn=$$(bash scripts/postgres/start.sh) || exit 1; \
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/bench_search.py \
+		--sizes 10000 100000 1000000 --find-queries 3 --postgres "$$dsn"; status=$$?; \
+	bash scripts/postgres/stop.sh; exit $$status
 
 calibrate: install
 	$(BIN)/facescope calibrate $(TESTDATA)/faces/aligned_celebrities \
