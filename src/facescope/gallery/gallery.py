@@ -1,8 +1,8 @@
 """A gallery of known people: enrol, identify (open set), verify, remove, export.
 
 The embedded backend keeps subjects and templates in SQLite (the source of
-truth) and searches an in-memory matrix rebuilt from it on open, so the
-search can never disagree with what is stored.
+truth) and searches an in-memory index that is checked against it row by row
+(see ``vector_index.py``), so the search can never disagree with what is stored.
 """
 
 from __future__ import annotations

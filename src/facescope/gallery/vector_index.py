@@ -169,16 +169,16 @@ class VectorIndex:
             empty = np.zeros(0, np.int64)
             return Hits(empty, empty, np.zeros(0, np.float32))
         probe = np.ascontiguousarray(probe, np.float32).reshape(self.dim)
+        rows: npt.NDArray[np.int64] | None = None  # None: every row, in order
         if self._pq is None:
-            rows = np.arange(len(self))
             scores = self.vectors @ probe
         else:
             wanted = max(RERANK_MIN, n * RERANK_FACTOR)
             rows = self._candidates(probe, min(len(self), wanted))
             scores = self.vectors[rows] @ probe
-        head = np.argpartition(-scores, n - 1)[:n] if n < len(rows) else np.arange(len(rows))
+        head = np.argpartition(-scores, n - 1)[:n] if n < len(scores) else np.arange(len(scores))
         head = head[np.argsort(-scores[head], kind="stable")]
-        picked = rows[head]
+        picked = head if rows is None else rows[head]
         return Hits(self.ids[picked], self.subject_ids[picked], scores[head])
 
     def _candidates(self, probe: Floats, count: int) -> npt.NDArray[np.int64]:
