@@ -51,6 +51,13 @@ class UnknownSubjectError(GalleryError, KeyError):
         return str(self.args[0]) if self.args else "unknown subject"
 
 
+class UnknownTemplateError(GalleryError, KeyError):
+    """The template id is not one of the subject's templates."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "unknown template"
+
+
 class DuplicateTemplateError(GalleryError):
     """The same photo is already enrolled for this subject (same content hash)."""
 

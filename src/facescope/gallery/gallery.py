@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from facescope.errors import (
     DuplicateTemplateError,
@@ -223,31 +224,81 @@ class Gallery:
         if len(faces) == 0:
             return []
         probes = embed_faces(rgb, faces, self.model).vectors
+        return self.identify_embeddings(faces.boxes, probes, top_k=top_k, fpir=fpir)
+
+    def identify_embeddings(
+        self,
+        boxes: npt.NDArray[np.float32],
+        probes: npt.NDArray[np.float32],
+        *,
+        top_k: int = 5,
+        fpir: float = DEFAULT_FPIR,
+    ) -> list[Identification]:
+        """Identify faces already embedded with this gallery's model.
+
+        `boxes` (n, 4) and `probes` (n, 128, L2-normalised) are parallel; callers
+        that run inference themselves (the REST service, outside its store lock)
+        use this for the search and the open-set decision alone.
+        """
+        if self._store.count()[1] == 0:
+            raise EmptyGalleryError("the gallery is empty: enrol someone first")
+        if len(probes) == 0:
+            return []
         threshold = self.open_set_threshold(fpir)
         ranked_per_face = self._store.search(probes, top_k)
         return [
             identification(box, ranked, threshold, self.model)
-            for box, ranked in zip(faces.boxes, ranked_per_face, strict=True)
+            for box, ranked in zip(boxes, ranked_per_face, strict=True)
         ]
 
     def verify(self, subject: str, image: ImageInput, *, fmr: float = DEFAULT_FMR) -> VerifyResult:
         """1:1: is the largest face in `image` the enrolled `subject`?"""
         self.show(subject)
-        _, _, matrix, _ = self._store.templates(subject)
         rgb = load_image(image)
         face = largest(find_faces(rgb))
         if len(face) == 0:
             raise NoFaceError("no face found in the probe image")
-        probe = embed_faces(rgb, face, self.model).vectors[0]
+        return self.verify_embedding(
+            subject, embed_faces(rgb, face, self.model).vectors[0], fmr=fmr
+        )
+
+    def verify_embedding(
+        self, subject: str, probe: npt.NDArray[np.float32], *, fmr: float = DEFAULT_FMR
+    ) -> VerifyResult:
+        """1:1 for a probe already embedded with this gallery's model (128, L2-normalised)."""
+        self.show(subject)
+        _, _, matrix, _ = self._store.templates(subject)
         score = float((matrix @ probe).max())
         threshold = self._calibration.for_model(self.model).threshold(fmr)
         return VerifyResult(score >= threshold, score, threshold, self.model, fmr)
+
+    def threshold(self, fmr: float = DEFAULT_FMR) -> float:
+        """The calibrated 1:1 threshold of this gallery's model at false-match rate `fmr`."""
+        return self._calibration.for_model(self.model).threshold(fmr)
+
+    @property
+    def operating_points(self) -> dict[float, float]:
+        """Calibrated 1:1 thresholds of this gallery's model: false-match rate -> threshold."""
+        return dict(sorted(self._calibration.for_model(self.model).thresholds.items()))
 
     # ---- management ------------------------------------------------------------------
 
     def remove(self, subject: str) -> int:
         """Erase a subject and all its templates (right to erasure); return the count."""
         return self._store.remove_subject(subject)
+
+    def remove_template(self, subject: str, template_id: int) -> int:
+        """Erase one template of a subject; return how many it has left.
+
+        A subject whose last template goes is removed with it.
+        """
+        return self._store.remove_template(subject, template_id)
+
+    def templates(self, subject: str) -> list[tuple[int, TemplateRecord]]:
+        """A subject's templates as (template id, record), oldest first."""
+        self.show(subject)
+        ids, _, _, records = self._store.templates(subject)
+        return list(zip((int(i) for i in ids), records, strict=True))
 
     def list(self) -> list[SubjectInfo]:
         """Every subject with its number of templates."""

@@ -19,7 +19,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import numpy as np
 import numpy.typing as npt
 
-from facescope.errors import DuplicateTemplateError, GalleryError, UnknownSubjectError
+from facescope.errors import (
+    DuplicateTemplateError,
+    GalleryError,
+    UnknownSubjectError,
+    UnknownTemplateError,
+)
 from facescope.gallery.sqlite_store import SubjectInfo, TemplateRecord
 
 SCHEMA_VERSION = 2
@@ -231,6 +236,30 @@ class PostgresStore:
                 raise UnknownSubjectError(f"unknown subject {subject!r}")
             self._db.execute(self._sql("DELETE FROM {s}.subjects WHERE id = %s"), (row[0],))
         return int(row[1])
+
+    def remove_template(self, subject: str, template_id: int) -> int:
+        """Delete one template of a subject; a subject left with none goes too.
+
+        Returns how many templates the subject has left.
+        """
+        with self._db.transaction():
+            row = self._db.execute(
+                self._sql(
+                    "SELECT t.subject_id FROM {s}.templates t JOIN {s}.subjects s"
+                    " ON s.id = t.subject_id WHERE s.name = %s AND t.id = %s"
+                ),
+                (subject, int(template_id)),
+            ).fetchone()
+            if row is None:
+                raise UnknownTemplateError(f"subject {subject!r} has no template {template_id}")
+            self._db.execute(self._sql("DELETE FROM {s}.templates WHERE id = %s"), (template_id,))
+            counted = self._db.execute(
+                self._sql("SELECT COUNT(*) FROM {s}.templates WHERE subject_id = %s"), (row[0],)
+            ).fetchone()
+            left = int(counted[0]) if counted is not None else 0
+            if left == 0:
+                self._db.execute(self._sql("DELETE FROM {s}.subjects WHERE id = %s"), (row[0],))
+        return left
 
     def subjects(self) -> list[SubjectInfo]:
         """Every subject with its template count, by name."""

@@ -31,7 +31,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from facescope.errors import DuplicateTemplateError, GalleryError, UnknownSubjectError
+from facescope.errors import (
+    DuplicateTemplateError,
+    GalleryError,
+    UnknownSubjectError,
+    UnknownTemplateError,
+)
 from facescope.gallery.crypto import KEY_ENV, SCHEME, GalleryKeyError, TemplateCipher, new_salt
 from facescope.gallery.vector_index import VectorIndex, chunks, fingerprint
 
@@ -96,7 +101,11 @@ class SQLiteStore:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+            # one connection, used by one thread at a time: callers that share a
+            # store across threads (the REST service) serialise access with a lock
+            self._db = sqlite3.connect(
+                path, timeout=30.0, isolation_level=None, check_same_thread=False
+            )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
@@ -459,6 +468,34 @@ class SQLiteStore:
         self._drop_cache()
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return len(template_ids)
+
+    def remove_template(self, subject: str, template_id: int) -> int:
+        """Delete one template of a subject; a subject left with none goes too.
+
+        Returns how many templates the subject has left.
+        """
+        with self._transaction():
+            row = self._db.execute(
+                "SELECT t.subject_id FROM templates t JOIN subjects s ON s.id = t.subject_id"
+                " WHERE s.name = ? AND t.id = ?",
+                (subject, int(template_id)),
+            ).fetchone()
+            if row is None:
+                raise UnknownTemplateError(f"subject {subject!r} has no template {template_id}")
+            self._db.execute("DELETE FROM templates WHERE id = ?", (int(template_id),))
+            left = int(
+                self._db.execute(
+                    "SELECT COUNT(*) FROM templates WHERE subject_id = ?", (row[0],)
+                ).fetchone()[0]
+            )
+            if left == 0:
+                self._db.execute("DELETE FROM subjects WHERE id = ?", (row[0],))
+        if self._index is not None:
+            self._index.remove(np.array([int(template_id)], np.int64))
+            self._index_dirty = True
+        self._drop_cache()
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return left
 
     def subjects(self) -> list[SubjectInfo]:
         """Every subject with its template count, by name."""

@@ -18,8 +18,16 @@ from facescope.errors import EnrollmentError
 from facescope.gallery.sqlite_store import TemplateRecord
 from facescope.io.image import ImageInput, load_image
 from facescope.pipeline import embed_faces, find_faces, largest
+from facescope.types import Faces
 
-__all__ = ["content_hash", "decode_photo", "photo_label", "photo_template", "template_from_pixels"]
+__all__ = [
+    "content_hash",
+    "decode_photo",
+    "photo_label",
+    "photo_template",
+    "template_from_faces",
+    "template_from_pixels",
+]
 
 
 def photo_label(image: ImageInput, index: int) -> str:
@@ -46,7 +54,21 @@ def template_from_pixels(
     Raises EnrollmentError when there is no face, or several faces and
     `largest_face` is False.
     """
-    faces = find_faces(rgb)
+    return template_from_faces(rgb, find_faces(rgb), digest, label, model, largest_face)[0]
+
+
+def template_from_faces(
+    rgb: npt.NDArray[np.uint8],
+    faces: Faces,
+    digest: str,
+    label: str,
+    model: str,
+    largest_face: bool,
+) -> tuple[TemplateRecord, Faces]:
+    """Embed the enrolled face among faces already detected; return it with its record.
+
+    Raises EnrollmentError as :func:`template_from_pixels` does.
+    """
     if len(faces) == 0:
         raise EnrollmentError(f"{label}: no face found")
     if len(faces) > 1 and not largest_face:
@@ -56,13 +78,14 @@ def template_from_pixels(
         )
     face = largest(faces)
     embedding = embed_faces(rgb, face, model)
-    return TemplateRecord(
+    record = TemplateRecord(
         embedding.vectors[0],
         float(embedding.norms[0]),
         float(face.scores[0]),
         label,
         digest,
     )
+    return record, face
 
 
 def photo_template(

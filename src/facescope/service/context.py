@@ -1,0 +1,187 @@
+"""What every request handler shares: settings, galleries, keys, limits, metrics.
+
+One :class:`ServiceContext` per app. Handlers ask it who the caller is
+(:meth:`guard`), run the heavy work in worker threads under a concurrency limit
+and a timeout (:meth:`compute`), and write the audit log (:meth:`audited`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import anyio
+import numpy as np
+import numpy.typing as npt
+from fastapi import Request
+
+from facescope.errors import FacescopeError
+from facescope.io.image import load_image
+from facescope.pipeline import find_faces
+from facescope.service.collections import Collections
+from facescope.service.errors import ApiError, as_api_error
+from facescope.service.limits import RateLimiter
+from facescope.service.metrics import Metrics
+from facescope.service.settings import ServiceSettings
+from facescope.service.state import ApiKey, ServiceState
+from facescope.types import Faces
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking: an API key, or (no keys configured, loopback only) anyone local."""
+
+    key: ApiKey | None
+    client: str
+
+    @property
+    def name(self) -> str:
+        return self.key.id if self.key else f"anonymous@{self.client}"
+
+    def allows(self, scope: str, collection: str | None) -> bool:
+        return self.key is None or self.key.allows(scope, collection)
+
+
+class ServiceContext:
+    """Shared state of one service app."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.settings = settings
+        self.state = ServiceState(settings.data)
+        self.collections = Collections(settings.data, settings.model)
+        self.metrics = Metrics()
+        self.rate = RateLimiter(settings.rate_per_minute)
+        self.limiter = anyio.CapacityLimiter(settings.max_concurrent)
+
+    def close(self) -> None:
+        self.collections.close()
+        self.state.close()
+
+    # ---- who ----------------------------------------------------------------------
+
+    def guard(self, request: Request, scope: str, collection: str | None = None) -> Caller:
+        """Authenticate, rate-limit and authorise one request.
+
+        With no active API keys the service is open (it then binds to loopback
+        only); once a key exists, every /v1 request needs one, as
+        ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``.
+        """
+        client = request.client.host if request.client else "unknown"
+        token = _token(request)
+        key: ApiKey | None = None
+        if self.state.has_keys():
+            if token is None:
+                raise ApiError(
+                    401,
+                    "unauthorized",
+                    "an API key is required: send 'Authorization: Bearer <key>'",
+                    {"WWW-Authenticate": "Bearer"},
+                )
+            key = self.state.authenticate(token)
+            if key is None:
+                raise ApiError(
+                    401,
+                    "unauthorized",
+                    "unknown or revoked API key",
+                    {"WWW-Authenticate": "Bearer"},
+                )
+        wait = self.rate.take(key.id if key else f"ip:{client}")
+        if wait:
+            raise ApiError(
+                429,
+                "rate_limited",
+                f"over {self.settings.rate_per_minute} requests per minute; retry in {wait:.0f} s",
+                {"Retry-After": f"{wait:.0f}"},
+            )
+        caller = Caller(key, client)
+        if not caller.allows(scope, collection):
+            where = f"collection {collection!r}" if collection else "this service"
+            raise ApiError(403, "forbidden", f"this API key may not {_VERBS[scope]} {where}")
+        return caller
+
+    # ---- work ---------------------------------------------------------------------
+
+    async def compute(self, function: Callable[..., T], *args: Any) -> T:
+        """Run `function` in a worker thread, at most `max_concurrent` at once, with a timeout."""
+        try:
+            with anyio.fail_after(self.settings.request_timeout_s):
+                return await anyio.to_thread.run_sync(
+                    function, *args, limiter=self.limiter, abandon_on_cancel=True
+                )
+        except TimeoutError:
+            raise ApiError(
+                503,
+                "timeout",
+                f"the request took over {self.settings.request_timeout_s:g} s; try a smaller "
+                "image or retry later",
+                {"Retry-After": "5"},
+            ) from None
+
+    def decode(self, data: bytes, field: str) -> npt.NDArray[np.uint8]:
+        """Decode an uploaded image under the pixel limit; errors name the field."""
+        try:
+            return load_image(data, max_pixels=self.settings.max_pixels)
+        except FacescopeError as exc:
+            message = str(exc).replace("<bytes>", field, 1)
+            raise as_api_error(type(exc)(message)) from None
+
+    def faces(self, rgb: npt.NDArray[np.uint8], operation: str) -> Faces:
+        """Detect faces, refusing images with more than `max_faces`."""
+        faces = find_faces(rgb)
+        self.metrics.faces.labels(operation).inc(len(faces))
+        if len(faces) > self.settings.max_faces:
+            raise ApiError(
+                422,
+                "too_many_faces",
+                f"{len(faces)} faces found; at most {self.settings.max_faces} per image",
+            )
+        return faces
+
+    @contextmanager
+    def audited(
+        self, caller: Caller, action: str, collection: str | None, subject: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Audit the block: fill the yielded dict with the result; errors are logged too."""
+        detail: dict[str, Any] = {}
+        try:
+            yield detail
+        except Exception as exc:
+            code = exc.code if isinstance(exc, ApiError) else type(exc).__name__
+            if isinstance(exc, FacescopeError):
+                code = as_api_error(exc).code
+            self.state.audit(
+                action,
+                key=caller.key,
+                client=caller.client,
+                collection=collection,
+                subject=subject,
+                outcome=f"error:{code}",
+                detail=detail,
+            )
+            raise
+        self.state.audit(
+            action,
+            key=caller.key,
+            client=caller.client,
+            collection=collection,
+            subject=subject,
+            outcome="ok",
+            detail=detail,
+        )
+
+
+_VERBS = {"read": "read", "enrol": "change", "admin": "administer"}
+
+
+def _token(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header:
+        kind, _, value = header.partition(" ")
+        if kind.lower() == "bearer" and value.strip():
+            return value.strip()
+    key = request.headers.get("x-api-key")
+    return key.strip() if key and key.strip() else None

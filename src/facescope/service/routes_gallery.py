@@ -1,0 +1,315 @@
+"""Collections, subjects and their face templates: create, list, get, delete; enrol."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+
+from facescope.gallery.sqlite_store import SubjectInfo
+from facescope.gallery.templates import content_hash, template_from_faces
+from facescope.service.collections import check_name
+from facescope.service.context import ServiceContext
+from facescope.service.errors import ApiError
+from facescope.service.schemas import (
+    AuditOut,
+    CollectionCreate,
+    CollectionDetail,
+    CollectionOut,
+    Deleted,
+    EnrolResponse,
+    OperatingPoint,
+    SubjectDetail,
+    SubjectOut,
+    TemplateOut,
+)
+from facescope.service.uploads import object_field, openapi_body, read_upload, text_field
+
+router = APIRouter(prefix="/v1/collections", tags=["collections"])
+
+CollectionName = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=64,
+        description="collection name",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+    ),
+]
+SubjectName = Annotated[str, Path(min_length=1, max_length=200, description="subject name")]
+
+
+def ctx(request: Request) -> ServiceContext:
+    context: ServiceContext = request.app.state.ctx
+    return context
+
+
+def check_subject(name: str) -> str:
+    """A subject name: 1-200 printable characters, not only spaces."""
+    if not name.strip() or len(name) > 200 or not name.isprintable():
+        raise ApiError(
+            422, "invalid_name", "subject names are 1-200 printable characters, not only spaces"
+        )
+    return name
+
+
+def _collection_out(context: ServiceContext, name: str) -> CollectionOut:
+    with context.collections.use(name) as gallery:
+        subjects = len(gallery.list())
+        return CollectionOut(
+            name=name,
+            model=gallery.model,
+            model_version=gallery.model_version,
+            subjects=subjects,
+            templates=len(gallery),
+        )
+
+
+def _subject_out(info: SubjectInfo) -> SubjectOut:
+    return SubjectOut(
+        name=info.name,
+        metadata=info.metadata,
+        templates=info.n_templates,
+        created_at=info.created_at,
+    )
+
+
+@router.get("", response_model=list[CollectionOut], summary="List the collections you may read")
+def list_collections(request: Request) -> list[CollectionOut]:
+    context = ctx(request)
+    caller = context.guard(request, "read")
+    return [
+        _collection_out(context, name)
+        for name in context.collections.names()
+        if caller.allows("read", name)
+    ]
+
+
+@router.post(
+    "", response_model=CollectionOut, status_code=201, summary="Create a collection (admin)"
+)
+def create_collection(request: Request, body: CollectionCreate) -> CollectionOut:
+    context = ctx(request)
+    name = check_name(body.name)
+    caller = context.guard(request, "admin", name)
+    with context.audited(caller, "create_collection", name) as detail:
+        context.collections.create(name, body.model)
+        detail["model"] = body.model
+    return _collection_out(context, name)
+
+
+@router.get("/{collection}", response_model=CollectionDetail, summary="One collection")
+def get_collection(request: Request, collection: CollectionName) -> CollectionDetail:
+    context = ctx(request)
+    context.guard(request, "read", collection)
+    summary = _collection_out(context, collection)
+    with context.collections.use(collection) as gallery:
+        points = [OperatingPoint(fmr=f, threshold=t) for f, t in gallery.operating_points.items()]
+        open_set = gallery.open_set_threshold()
+    return CollectionDetail(
+        **summary.model_dump(), operating_points=points, open_set_threshold=open_set
+    )
+
+
+@router.delete(
+    "/{collection}", response_model=Deleted, summary="Erase a collection and all its templates"
+)
+def delete_collection(request: Request, collection: CollectionName) -> Deleted:
+    context = ctx(request)
+    caller = context.guard(request, "admin", collection)
+    with context.audited(caller, "delete_collection", collection) as detail:
+        templates = _collection_out(context, collection).templates
+        context.collections.delete(collection)
+        detail["templates_removed"] = templates
+    return Deleted(deleted=collection, templates_removed=templates)
+
+
+@router.get(
+    "/{collection}/subjects", response_model=list[SubjectOut], summary="Subjects of a collection"
+)
+def list_subjects(request: Request, collection: CollectionName) -> list[SubjectOut]:
+    context = ctx(request)
+    context.guard(request, "read", collection)
+    with context.collections.use(collection) as gallery:
+        return [_subject_out(info) for info in gallery.list()]
+
+
+@router.get(
+    "/{collection}/subjects/{subject}",
+    response_model=SubjectDetail,
+    summary="One subject with its face templates",
+)
+def get_subject(
+    request: Request, collection: CollectionName, subject: SubjectName
+) -> SubjectDetail:
+    context = ctx(request)
+    context.guard(request, "read", collection)
+    with context.collections.use(collection) as gallery:
+        info = gallery.show(subject)
+        faces = [_template_out(i, r) for i, r in gallery.templates(subject)]
+    return SubjectDetail(**_subject_out(info).model_dump(), faces=faces)
+
+
+@router.get(
+    "/{collection}/subjects/{subject}/faces",
+    response_model=list[TemplateOut],
+    summary="A subject's face templates",
+)
+def list_faces(
+    request: Request, collection: CollectionName, subject: SubjectName
+) -> list[TemplateOut]:
+    context = ctx(request)
+    context.guard(request, "read", collection)
+    with context.collections.use(collection) as gallery:
+        return [_template_out(i, r) for i, r in gallery.templates(subject)]
+
+
+def _template_out(template_id: int, record: Any) -> TemplateOut:
+    return TemplateOut(
+        id=template_id, source=record.source, quality=record.quality, norm=record.norm
+    )
+
+
+@router.delete(
+    "/{collection}/subjects/{subject}",
+    response_model=Deleted,
+    summary="Erase a subject and all its templates",
+)
+def delete_subject(request: Request, collection: CollectionName, subject: SubjectName) -> Deleted:
+    context = ctx(request)
+    caller = context.guard(request, "enrol", collection)
+    with context.audited(caller, "delete_subject", collection, subject) as detail:
+        with context.collections.use(collection) as gallery:
+            removed = gallery.remove(subject)
+        detail["templates_removed"] = removed
+    return Deleted(deleted=subject, templates_removed=removed)
+
+
+@router.delete(
+    "/{collection}/subjects/{subject}/faces/{template_id}",
+    response_model=Deleted,
+    summary="Erase one face template (the subject goes with its last one)",
+)
+def delete_face(
+    request: Request,
+    collection: CollectionName,
+    subject: SubjectName,
+    template_id: Annotated[int, Path(ge=1, le=2**62)],
+) -> Deleted:
+    context = ctx(request)
+    caller = context.guard(request, "enrol", collection)
+    with context.audited(caller, "delete_template", collection, subject) as detail:
+        detail["template_id"] = template_id
+        with context.collections.use(collection) as gallery:
+            left = gallery.remove_template(subject, template_id)
+        detail["templates_left"] = left
+    return Deleted(deleted=str(template_id), templates_removed=1, templates_left=left)
+
+
+async def _enrol(
+    request: Request,
+    collection: str,
+    subject: str | None,
+    largest_face: bool,
+) -> EnrolResponse:
+    context = ctx(request)
+    caller = context.guard(request, "enrol", collection)
+    upload = await read_upload(request, ["image"])
+    if subject is None:
+        subject = text_field(upload, "name", required=True)
+        assert subject is not None
+    check_subject(subject)
+    metadata = object_field(upload, "metadata")
+    data, filename = upload.image("image")
+    with context.collections.use(collection) as gallery:
+        model = gallery.model
+
+    def work() -> EnrolResponse:
+        rgb = context.decode(data, "image")
+        faces = context.faces(rgb, "enrol")
+        record, face = template_from_faces(
+            rgb, faces, content_hash(rgb), filename, model, largest_face
+        )
+        with context.collections.use(collection) as gallery:
+            result = gallery.enroll_templates(subject, [record], metadata=metadata)
+        return EnrolResponse(
+            collection=collection,
+            subject=subject,
+            added=result.added,
+            template_ids=result.template_ids,
+            box=[round(float(v), 1) for v in face.boxes[0]],
+        )
+
+    with context.audited(caller, "enrol", collection, subject) as detail:
+        detail["source"] = filename
+        response = await context.compute(work)
+        detail["template_ids"] = response.template_ids
+    return response
+
+
+_ENROL_BODY = openapi_body(
+    ["image"],
+    {"metadata": {"type": "object", "description": "free-form subject metadata"}},
+)
+
+
+@router.post(
+    "/{collection}/subjects",
+    response_model=EnrolResponse,
+    status_code=201,
+    summary="Create a subject from a photo (enrol)",
+    openapi_extra=openapi_body(
+        ["image"],
+        {
+            "name": {"type": "string", "minLength": 1, "maxLength": 200},
+            "metadata": {"type": "object", "description": "free-form subject metadata"},
+        },
+        required=["name"],
+    ),
+)
+async def create_subject(
+    request: Request,
+    collection: CollectionName,
+    largest_face: Annotated[
+        bool, Query(description="use the largest face of a photo with several")
+    ] = False,
+) -> EnrolResponse:
+    return await _enrol(request, collection, None, largest_face)
+
+
+@router.post(
+    "/{collection}/subjects/{subject}/faces",
+    response_model=EnrolResponse,
+    status_code=201,
+    summary="Enrol a face photo for a subject (created if new)",
+    openapi_extra=_ENROL_BODY,
+)
+async def add_face(
+    request: Request,
+    collection: CollectionName,
+    subject: SubjectName,
+    largest_face: Annotated[
+        bool, Query(description="use the largest face of a photo with several")
+    ] = False,
+) -> EnrolResponse:
+    return await _enrol(request, collection, subject, largest_face)
+
+
+@router.get(
+    "/{collection}/audit",
+    response_model=list[AuditOut],
+    summary="The collection's audit log, newest first (admin)",
+)
+def audit_log(
+    request: Request,
+    collection: CollectionName,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    before: Annotated[
+        int | None, Query(ge=1, le=2**62, description="entries older than this id")
+    ] = None,
+) -> list[AuditOut]:
+    context = ctx(request)
+    context.guard(request, "admin", collection)
+    check_name(collection)
+    entries = context.state.audit_entries(collection=collection, limit=limit, before=before)
+    return [AuditOut(**e.to_dict()) for e in entries]

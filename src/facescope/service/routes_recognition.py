@@ -1,0 +1,240 @@
+"""Detect, identify (1:N against a collection) and verify (1:1)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import numpy as np
+from fastapi import APIRouter, Query, Request
+
+from facescope import api
+from facescope.errors import NoFaceError
+from facescope.gallery.gallery import DEFAULT_FPIR
+from facescope.match.thresholds import DEFAULT_FMR, FUSION, load_calibration
+from facescope.pipeline import embed_faces, largest
+from facescope.service.context import ServiceContext
+from facescope.service.errors import ApiError
+from facescope.service.routes_gallery import CollectionName, check_subject, ctx
+from facescope.service.schemas import (
+    CandidateOut,
+    DetectedFace,
+    DetectResponse,
+    IdentifiedFace,
+    IdentifyResponse,
+    ImageSize,
+    VerifyResponse,
+)
+from facescope.service.uploads import openapi_body, read_upload
+from facescope.types import Embeddings
+
+router = APIRouter(prefix="/v1", tags=["recognition"])
+
+Fmr = Annotated[
+    float,
+    Query(gt=0, lt=1, description="false-match rate of the threshold: 0.01, 0.001 or 0.0001"),
+]
+
+
+def _size(rgb: np.ndarray) -> ImageSize:
+    return ImageSize(width=int(rgb.shape[1]), height=int(rgb.shape[0]))
+
+
+def _box(values: np.ndarray) -> list[float]:
+    return [round(float(v), 1) for v in values]
+
+
+@router.post(
+    "/detect",
+    response_model=DetectResponse,
+    summary="Find faces: boxes, scores and 5 landmarks",
+    openapi_extra=openapi_body(["image"]),
+)
+async def detect(request: Request) -> DetectResponse:
+    context = ctx(request)
+    context.guard(request, "read")
+    upload = await read_upload(request, ["image"])
+    data, _ = upload.image("image")
+
+    def work() -> DetectResponse:
+        rgb = context.decode(data, "image")
+        faces = context.faces(rgb, "detect")
+        return DetectResponse(
+            image=_size(rgb), faces=[DetectedFace(**face) for face in faces.to_dicts()]
+        )
+
+    return await context.compute(work)
+
+
+@router.post(
+    "/collections/{collection}/identify",
+    response_model=IdentifyResponse,
+    summary="Who is each face? (open set: null when not enrolled)",
+    openapi_extra=openapi_body(["image"]),
+)
+async def identify(
+    request: Request,
+    collection: CollectionName,
+    top_k: Annotated[int, Query(ge=1, le=100, description="candidates per face")] = 5,
+    fpir: Annotated[
+        float,
+        Query(gt=0, lt=1, description="false-positive identification rate to hold (strangers)"),
+    ] = DEFAULT_FPIR,
+) -> IdentifyResponse:
+    context = ctx(request)
+    caller = context.guard(request, "read", collection)
+    upload = await read_upload(request, ["image"])
+    data, filename = upload.image("image")
+    with context.collections.use(collection) as gallery:
+        model = gallery.model
+
+    def work() -> IdentifyResponse:
+        rgb = context.decode(data, "image")
+        faces = context.faces(rgb, "identify")
+        probes = embed_faces(rgb, faces, model).vectors
+        with context.collections.use(collection) as gallery:
+            threshold = gallery.open_set_threshold(fpir)
+            subjects = len(gallery.list()) if len(gallery) else 0
+            found = (
+                gallery.identify_embeddings(faces.boxes, probes, top_k=top_k, fpir=fpir)
+                if len(gallery) and len(faces)
+                else []
+            )
+        out = []
+        for index in range(len(faces)):
+            match = found[index] if found else None
+            out.append(
+                IdentifiedFace(
+                    box=_box(faces.boxes[index]),
+                    detector_score=round(float(faces.scores[index]), 4),
+                    identity=match.identity if match else None,
+                    score=round(match.score, 6) if match else None,
+                    candidates=[
+                        CandidateOut(identity=c.identity, score=round(c.score, 6))
+                        for c in (match.candidates if match else [])
+                    ],
+                )
+            )
+        return IdentifyResponse(
+            collection=collection,
+            model=model,
+            fpir=fpir,
+            threshold=round(threshold, 6),
+            subjects=subjects,
+            image=_size(rgb),
+            faces=out,
+        )
+
+    with context.audited(caller, "identify", collection) as detail:
+        detail["source"] = filename
+        response = await context.compute(work)
+        detail["faces"] = len(response.faces)
+        detail["identities"] = [f.identity for f in response.faces]
+    return response
+
+
+@router.post(
+    "/verify",
+    response_model=VerifyResponse,
+    summary="Same person? Two photos, or one photo against an enrolled subject",
+    description=(
+        "Send `image_a` and `image_b`, or `image` with the `collection` and `subject` "
+        "query parameters. The largest face of each photo is compared."
+    ),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                kind: {
+                    "schema": {
+                        "oneOf": [
+                            openapi_body(["image_a", "image_b"])["requestBody"]["content"][kind][
+                                "schema"
+                            ],
+                            openapi_body(["image"])["requestBody"]["content"][kind]["schema"],
+                        ]
+                    }
+                }
+                for kind in ("multipart/form-data", "application/json")
+            },
+        }
+    },
+)
+async def verify(
+    request: Request,
+    model: Annotated[
+        str, Query(pattern="^(sface|dlib|fusion)$", description="two-photo mode only")
+    ] = "sface",
+    fmr: Fmr = DEFAULT_FMR,
+    collection: Annotated[
+        str | None, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    ] = None,
+    subject: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+) -> VerifyResponse:
+    context = ctx(request)
+    if (collection is None) != (subject is None):
+        raise ApiError(422, "invalid_request", "give both collection and subject, or neither")
+    caller = context.guard(request, "read", collection)
+    if collection is None:
+        upload = await read_upload(request, ["image_a", "image_b"])
+        first, second = upload.image("image_a")[0], upload.image("image_b")[0]
+        # fail on an unknown threshold before any inference
+        load_calibration().for_model(model).threshold(fmr)
+        return await context.compute(_verify_pair, context, first, second, model, fmr)
+    assert subject is not None
+    check_subject(subject)
+    upload = await read_upload(request, ["image"])
+    data, filename = upload.image("image")
+    with context.collections.use(collection) as gallery:
+        gallery.show(subject)
+        gallery_model = gallery.model
+        gallery.threshold(fmr)
+
+    def work() -> VerifyResponse:
+        rgb = context.decode(data, "image")
+        face = largest(context.faces(rgb, "verify"))
+        if len(face) == 0:
+            raise NoFaceError("image: no face found")
+        probe = embed_faces(rgb, face, gallery_model).vectors[0]
+        with context.collections.use(collection) as gallery:
+            result = gallery.verify_embedding(subject, probe, fmr=fmr)
+        return VerifyResponse(
+            same_person=result.same_person,
+            score=round(result.score, 6),
+            threshold=round(result.threshold, 6),
+            model=result.model,
+            fmr=fmr,
+            boxes={"image": _box(face.boxes[0])},
+            collection=collection,
+            subject=subject,
+        )
+
+    with context.audited(caller, "verify", collection, subject) as detail:
+        detail["source"] = filename
+        response = await context.compute(work)
+        detail["same_person"] = response.same_person
+        detail["score"] = response.score
+    return response
+
+
+def _verify_pair(
+    context: ServiceContext, first: bytes, second: bytes, model: str, fmr: float
+) -> VerifyResponse:
+    needed = list(load_calibration().for_model(FUSION).weights) if model == FUSION else [model]
+    sides: list[dict[str, Embeddings]] = []
+    boxes: dict[str, list[float]] = {}
+    for field, data in (("image_a", first), ("image_b", second)):
+        rgb = context.decode(data, field)
+        face = largest(context.faces(rgb, "verify"))
+        if len(face) == 0:
+            raise NoFaceError(f"{field}: no face found")
+        boxes[field] = _box(face.boxes[0])
+        sides.append({m: embed_faces(rgb, face, m) for m in needed})
+    result = api.verify(sides[0], sides[1], model=model, fmr=fmr)
+    return VerifyResponse(
+        same_person=result.same_person,
+        score=round(result.score, 6),
+        threshold=round(result.threshold, 6),
+        model=result.model,
+        fmr=fmr,
+        boxes=boxes,
+    )

@@ -1,0 +1,164 @@
+"""Response and request models: they make the OpenAPI document the contract."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class ErrorBody(BaseModel):
+    status: int
+    code: str = Field(description="stable machine-readable reason, e.g. image_too_large")
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class ImageSize(BaseModel):
+    width: int
+    height: int
+
+
+class DetectedFace(BaseModel):
+    box: list[float] = Field(description="x1, y1, x2, y2 in image pixels")
+    score: float = Field(description="detector confidence")
+    landmarks5: list[list[float]]
+
+
+class DetectResponse(BaseModel):
+    image: ImageSize
+    faces: list[DetectedFace]
+
+
+class CandidateOut(BaseModel):
+    identity: str
+    score: float
+
+
+class IdentifiedFace(BaseModel):
+    box: list[float]
+    detector_score: float
+    identity: str | None = Field(description="null: nobody enrolled scores above the threshold")
+    score: float | None = Field(description="best candidate's cosine similarity")
+    candidates: list[CandidateOut]
+
+
+class IdentifyResponse(BaseModel):
+    collection: str
+    model: str
+    fpir: float = Field(description="false-positive identification rate the threshold holds")
+    threshold: float
+    subjects: int
+    image: ImageSize
+    faces: list[IdentifiedFace]
+
+
+class VerifyResponse(BaseModel):
+    same_person: bool
+    score: float
+    threshold: float
+    model: str
+    fmr: float = Field(description="false-match rate the threshold was calibrated at")
+    boxes: dict[str, list[float]] = Field(description="the face used on each side, by field")
+    collection: str | None = None
+    subject: str | None = None
+
+
+class OperatingPoint(BaseModel):
+    fmr: float
+    threshold: float
+
+
+class CollectionOut(BaseModel):
+    name: str
+    model: str
+    model_version: str
+    subjects: int
+    templates: int
+
+
+class CollectionDetail(CollectionOut):
+    operating_points: list[OperatingPoint] = Field(
+        description="calibrated 1:1 thresholds (false-match rate -> cosine threshold)"
+    )
+    open_set_threshold: float = Field(description="identify's threshold at FPIR 1%")
+
+
+class CollectionCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    model: str = Field("sface", pattern=r"^(sface|dlib)$")
+
+
+class TemplateOut(BaseModel):
+    id: int
+    source: str
+    quality: float = Field(description="detector confidence of the enrolled face")
+    norm: float
+
+
+class SubjectOut(BaseModel):
+    name: str
+    metadata: dict[str, Any]
+    templates: int
+    created_at: float
+
+
+class SubjectDetail(SubjectOut):
+    faces: list[TemplateOut]
+
+
+class EnrolResponse(BaseModel):
+    collection: str
+    subject: str
+    added: int
+    template_ids: list[int]
+    box: list[float] = Field(description="the enrolled face")
+
+
+class Deleted(BaseModel):
+    deleted: str
+    templates_removed: int = 0
+    templates_left: int | None = None
+
+
+class AuditOut(BaseModel):
+    id: int
+    at: float
+    key_id: str | None
+    client: str | None
+    action: str
+    collection: str | None
+    subject: str | None
+    outcome: str
+    detail: dict[str, Any]
+
+
+class Limits(BaseModel):
+    max_body_bytes: int
+    max_pixels: int
+    max_faces: int
+    rate_per_minute: int
+    request_timeout_s: float
+
+
+class InfoResponse(BaseModel):
+    version: str
+    auth_required: bool
+    default_model: str
+    models: list[str]
+    limits: Limits
+    fmr_choices: list[float]
+    default_fmr: float
+    default_fpir: float
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Ready(BaseModel):
+    ready: bool
+    checks: dict[str, str]

@@ -1,0 +1,73 @@
+"""What the REST service is configured with: where data lives and its limits."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from facescope.gallery.gallery import DEFAULT_GALLERY
+
+#: Environment variables read by :meth:`ServiceSettings.from_env` (``facescope serve``).
+ENV_PREFIX = "FACESCOPE_SERVICE_"
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """Configuration of one service process.
+
+    Attributes:
+        data: folder holding the default collection (the CLI's gallery), the other
+            collections under ``collections/``, and ``service.sqlite3`` (API keys
+            and the audit log).
+        max_body_bytes: largest request body accepted (413 beyond).
+        max_pixels: largest decoded image, width x height (413 beyond): the
+            decompression-bomb guard applied before any pixel is decoded.
+        max_faces: most faces one image may hold (422 beyond).
+        rate_per_minute: requests each API key (or, with no keys configured,
+            each client address) may make per minute (429 beyond).
+        request_timeout_s: longest an image request may compute (503 beyond).
+        max_concurrent: image requests computed at once; the rest queue.
+        model: recognition model of newly created collections.
+    """
+
+    data: Path = field(default_factory=lambda: Path(DEFAULT_GALLERY))
+    max_body_bytes: int = 20 * 1024 * 1024
+    max_pixels: int = 40_000_000
+    max_faces: int = 20
+    rate_per_minute: int = 600
+    request_timeout_s: float = 30.0
+    max_concurrent: int = 4
+    model: str = "sface"
+
+    def __post_init__(self) -> None:
+        for name in ("max_body_bytes", "max_pixels", "max_faces", "rate_per_minute"):
+            if int(getattr(self, name)) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.request_timeout_s <= 0 or self.max_concurrent <= 0:
+            raise ValueError("request_timeout_s and max_concurrent must be positive")
+        object.__setattr__(self, "data", Path(self.data))
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> ServiceSettings:
+        """Defaults, then ``FACESCOPE_SERVICE_<FIELD>`` variables, then `overrides`."""
+        settings = cls()
+        values: dict[str, object] = {}
+        for name, kind in (
+            ("max_body_bytes", int),
+            ("max_pixels", int),
+            ("max_faces", int),
+            ("rate_per_minute", int),
+            ("request_timeout_s", float),
+            ("max_concurrent", int),
+        ):
+            raw = os.environ.get(ENV_PREFIX + name.upper())
+            if raw is not None:
+                try:
+                    values[name] = kind(raw)
+                except ValueError:
+                    raise ValueError(
+                        f"{ENV_PREFIX}{name.upper()}={raw!r} is not a number"
+                    ) from None
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return replace(settings, **values)  # type: ignore[arg-type]

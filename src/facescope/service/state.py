@@ -1,0 +1,285 @@
+"""The service's own database: API keys and the audit log.
+
+``service.sqlite3`` lives in the data folder beside the galleries it guards
+(WAL mode, one transaction per write). Keys are stored as SHA-256 digests of
+their 256-bit random secrets, never in clear: a stolen database gives no usable key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from facescope.errors import FacescopeError
+
+DB_NAME = "service.sqlite3"
+KEY_PREFIX = "fsk"
+ALL_COLLECTIONS = "*"
+
+#: Scopes, weakest first; each includes the ones before it.
+SCOPES = ("read", "enrol", "admin")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS api_keys (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    collections TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    revoked_at REAL
+);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY,
+    at REAL NOT NULL,
+    key_id TEXT,
+    client TEXT,
+    action TEXT NOT NULL,
+    collection TEXT,
+    subject TEXT,
+    outcome TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS audit_collection ON audit(collection, id);
+"""
+
+
+class ApiKeyError(FacescopeError, ValueError):
+    """A key operation was refused (unknown id, bad scope or collection list)."""
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """An API key as stored (without its secret).
+
+    Attributes:
+        id: public identifier, the middle part of ``fsk_<id>_<secret>``.
+        name: who or what the key is for.
+        scope: ``read``, ``enrol`` or ``admin``; each includes the weaker ones.
+        collections: the collections it may touch, or ``("*",)`` for all.
+    """
+
+    id: str
+    name: str
+    scope: str
+    collections: tuple[str, ...]
+    created_at: float
+    revoked_at: float | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+    def allows(self, scope: str, collection: str | None) -> bool:
+        """Whether this key may do something needing `scope` on `collection`."""
+        if SCOPES.index(self.scope) < SCOPES.index(scope):
+            return False
+        if collection is None:
+            return True
+        return ALL_COLLECTIONS in self.collections or collection in self.collections
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "scope": self.scope,
+            "collections": list(self.collections),
+            "created_at": self.created_at,
+            "revoked_at": self.revoked_at,
+        }
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One audited operation: who did what to which collection, and how it ended."""
+
+    id: int
+    at: float
+    key_id: str | None
+    client: str | None
+    action: str
+    collection: str | None
+    subject: str | None
+    outcome: str
+    detail: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "at": self.at,
+            "key_id": self.key_id,
+            "client": self.client,
+            "action": self.action,
+            "collection": self.collection,
+            "subject": self.subject,
+            "outcome": self.outcome,
+            "detail": self.detail,
+        }
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+class ServiceState:
+    """API keys and the audit log in ``<data>/service.sqlite3`` (thread-safe)."""
+
+    def __init__(self, data: Path) -> None:
+        data.mkdir(parents=True, exist_ok=True)
+        self.path = data / DB_NAME
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(
+            self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+        )
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        self._keys_version = -1
+        self._keys: dict[str, tuple[str, ApiKey]] = {}
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # ---- keys ------------------------------------------------------------------------
+
+    def create_key(
+        self, name: str, scope: str, collections: Sequence[str] = (ALL_COLLECTIONS,)
+    ) -> tuple[str, ApiKey]:
+        """Make a key; return its secret token (shown once, never stored) and record."""
+        if scope not in SCOPES:
+            raise ApiKeyError(f"scope must be one of {', '.join(SCOPES)}, got {scope!r}")
+        names = tuple(dict.fromkeys(c.strip() for c in collections if c.strip()))
+        if not names:
+            raise ApiKeyError("a key needs at least one collection (or '*' for all)")
+        if not name.strip():
+            raise ApiKeyError("a key needs a name saying who it is for")
+        key_id = secrets.token_hex(6)
+        secret = secrets.token_urlsafe(32)
+        token = f"{KEY_PREFIX}_{key_id}_{secret}"
+        record = ApiKey(key_id, name.strip(), scope, names, time.time(), None)
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO api_keys(id, name, digest, scope, collections, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (key_id, record.name, _digest(token), scope, json.dumps(names), record.created_at),
+            )
+        return token, record
+
+    def revoke_key(self, key_id: str) -> ApiKey:
+        """Revoke a key at once; requests with it are refused from the next one on."""
+        with self._lock:
+            cursor = self._db.execute(
+                "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                (time.time(), key_id),
+            )
+            if cursor.rowcount == 0:
+                exists = self._db.execute("SELECT 1 FROM api_keys WHERE id = ?", (key_id,))
+                if exists.fetchone() is None:
+                    raise ApiKeyError(f"no API key with id {key_id!r}")
+                raise ApiKeyError(f"API key {key_id!r} is already revoked")
+        return next(k for k in self.list_keys() if k.id == key_id)
+
+    def list_keys(self) -> list[ApiKey]:
+        """Every key, active and revoked, oldest first."""
+        return [record for _, record in self._load_keys().values()]
+
+    def has_keys(self) -> bool:
+        """Whether any active key exists (then every API request must carry one)."""
+        return any(record.active for _, record in self._load_keys().values())
+
+    def authenticate(self, token: str) -> ApiKey | None:
+        """The active key this token is, or None."""
+        parts = token.split("_", 2)
+        if len(parts) != 3 or parts[0] != KEY_PREFIX:
+            return None
+        found = self._load_keys().get(parts[1])
+        if found is None:
+            return None
+        digest, record = found
+        if not hmac.compare_digest(digest, _digest(token)) or not record.active:
+            return None
+        return record
+
+    def _load_keys(self) -> dict[str, tuple[str, ApiKey]]:
+        """Keys by id, re-read only when the database changed (another process, a revoke)."""
+        with self._lock:
+            version = int(self._db.execute("PRAGMA data_version").fetchone()[0])
+            total = self._db.execute("SELECT total_changes()").fetchone()[0]
+            stamp = hash((version, total))
+            if stamp != self._keys_version:
+                rows = self._db.execute(
+                    "SELECT id, name, digest, scope, collections, created_at, revoked_at"
+                    " FROM api_keys ORDER BY created_at"
+                ).fetchall()
+                self._keys = {
+                    r[0]: (r[2], ApiKey(r[0], r[1], r[3], tuple(json.loads(r[4])), r[5], r[6]))
+                    for r in rows
+                }
+                self._keys_version = stamp
+            return self._keys
+
+    # ---- audit -----------------------------------------------------------------------
+
+    def audit(
+        self,
+        action: str,
+        *,
+        key: ApiKey | None,
+        client: str | None,
+        collection: str | None,
+        subject: str | None = None,
+        outcome: str = "ok",
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        """Append one entry to the audit log (committed before the response is sent)."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO audit(at, key_id, client, action, collection, subject, outcome,"
+                " detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    time.time(),
+                    key.id if key else None,
+                    client,
+                    action,
+                    collection,
+                    subject,
+                    outcome,
+                    json.dumps(detail or {}),
+                ),
+            )
+
+    def audit_entries(
+        self, *, collection: str | None = None, limit: int = 100, before: int | None = None
+    ) -> list[AuditEntry]:
+        """Newest entries first, optionally for one collection, paged by id."""
+        query = (
+            "SELECT id, at, key_id, client, action, collection, subject, outcome, detail FROM audit"
+        )
+        clauses: list[str] = []
+        params: list[Any] = []
+        if collection is not None:
+            clauses.append("collection = ?")
+            params.append(collection)
+        if before is not None:
+            clauses.append("id < ?")
+            params.append(before)
+        if clauses:
+            query += " WHERE " + " AND ".join(clauses)
+        query += " ORDER BY id DESC LIMIT ?"
+        params.append(max(1, min(int(limit), 1000)))
+        with self._lock:
+            rows = self._db.execute(query, params).fetchall()
+        return [
+            AuditEntry(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], json.loads(r[8]))
+            for r in rows
+        ]

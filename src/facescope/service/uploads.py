@@ -1,0 +1,168 @@
+"""Request bodies with images: multipart uploads or JSON with base64, the same fields.
+
+Every image endpoint accepts either
+
+* ``multipart/form-data`` with a file part per image field (``image``, or
+  ``image_a`` and ``image_b``) and plain text parts for the other fields, or
+* ``application/json`` with the image fields as base64 strings (a ``data:``
+  URL prefix is allowed) and the other fields as JSON values.
+
+:func:`openapi_body` declares both in the OpenAPI document, which is the contract.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import Request
+from starlette.datastructures import UploadFile
+
+from facescope.service.errors import ApiError
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A parsed body: encoded images by field name, plus the other fields."""
+
+    images: dict[str, tuple[bytes, str]]
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    def image(self, name: str) -> tuple[bytes, str]:
+        """(encoded bytes, file name) of a required image field."""
+        try:
+            return self.images[name]
+        except KeyError:
+            raise ApiError(422, "missing_image", f"the request has no {name!r} image") from None
+
+
+def openapi_body(
+    images: Sequence[str],
+    text: dict[str, dict[str, Any]] | None = None,
+    required: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The ``requestBody`` of an image endpoint, for ``openapi_extra``."""
+    text = text or {}
+    needed = [*images, *required]
+    json_props = {
+        name: {"type": "string", "description": "the encoded image file, base64", "minLength": 1}
+        for name in images
+    } | text
+    form_props = {
+        name: {"type": "string", "format": "binary", "description": "the image file"}
+        for name in images
+    } | {
+        name: {
+            "type": "string",
+            "description": schema.get("description", "") + " (JSON text for objects)",
+        }
+        for name, schema in text.items()
+    }
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {"type": "object", "properties": form_props, "required": needed}
+                },
+                "application/json": {
+                    "schema": {"type": "object", "properties": json_props, "required": needed}
+                },
+            },
+        }
+    }
+
+
+def _decode_base64(name: str, value: Any) -> bytes:
+    if not isinstance(value, str) or not value:
+        raise ApiError(422, "invalid_request", f"{name}: expected a non-empty base64 string")
+    text = value.split(",", 1)[1] if value.startswith("data:") and "," in value else value
+    try:
+        data = base64.b64decode("".join(text.split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError(400, "invalid_base64", f"{name}: not valid base64") from None
+    if not data:
+        raise ApiError(400, "invalid_image", f"{name}: the image is empty (0 bytes)")
+    return data
+
+
+async def read_upload(request: Request, image_fields: Sequence[str]) -> Upload:
+    """Parse a multipart or JSON body into an :class:`Upload`."""
+    kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    images: dict[str, tuple[bytes, str]] = {}
+    fields: dict[str, Any] = {}
+    if kind == "application/json":
+        try:
+            document = json.loads(await request.body())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise ApiError(400, "invalid_json", "the body is not valid JSON") from None
+        if not isinstance(document, dict):
+            raise ApiError(422, "invalid_request", "the JSON body must be an object")
+        for name, value in document.items():
+            if name in image_fields:
+                images[name] = (_decode_base64(name, value), name)
+            else:
+                fields[name] = value
+    elif kind == "multipart/form-data":
+        try:
+            form = await request.form(max_files=len(image_fields), max_fields=16)
+        except Exception as exc:  # starlette raises its own MultiPartException, or KeyError
+            raise ApiError(
+                400, "invalid_multipart", f"cannot parse the multipart body: {exc}"
+            ) from None
+        try:
+            for name, value in form.multi_items():
+                if isinstance(value, UploadFile):
+                    if name not in image_fields:
+                        raise ApiError(422, "invalid_request", f"unexpected file field {name!r}")
+                    data = await value.read()
+                    if not data:
+                        raise ApiError(
+                            400, "invalid_image", f"{name}: the image is empty (0 bytes)"
+                        )
+                    images[name] = (data, value.filename or name)
+                elif name in image_fields:
+                    # a text part where a file was expected: take it as base64
+                    images[name] = (_decode_base64(name, value), name)
+                else:
+                    fields[name] = value
+        finally:
+            await form.close()
+    else:
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            "send multipart/form-data (file upload) or application/json (base64 images)",
+        )
+    return Upload(images, fields)
+
+
+def text_field(upload: Upload, name: str, *, required: bool = False) -> str | None:
+    """A string field of the body."""
+    value = upload.fields.get(name)
+    if value is None:
+        if required:
+            raise ApiError(422, "invalid_request", f"the request has no {name!r} field")
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ApiError(422, "invalid_request", f"{name}: expected a non-empty string")
+    return value.strip()
+
+
+def object_field(upload: Upload, name: str) -> dict[str, Any] | None:
+    """A JSON-object field (multipart parts carry it as JSON text)."""
+    value = upload.fields.get(name)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise ApiError(422, "invalid_request", f"{name}: not valid JSON") from None
+    if not isinstance(value, dict):
+        raise ApiError(422, "invalid_request", f"{name}: expected a JSON object")
+    return value
