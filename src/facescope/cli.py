@@ -462,6 +462,119 @@ def demo(
     run_demo(out, console)
 
 
+DataOption = Annotated[
+    Path,
+    typer.Option(
+        "--data", help="Data folder: the default collection, other collections, keys, audit log."
+    ),
+]
+
+
+@app.command()
+@_friendly
+def serve(
+    host: Annotated[
+        str, typer.Option(help="Address to listen on; beyond loopback needs an API key.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    data: DataOption = Path(DEFAULT_GALLERY),
+    model: Annotated[str, typer.Option(help="Model of new collections: sface or dlib.")] = "sface",
+) -> None:
+    """Run the REST API and web UI (http://HOST:PORT/, OpenAPI at /openapi.json)."""
+    from facescope.service.server import check_bind
+    from facescope.service.server import serve as run_server
+    from facescope.service.settings import ServiceSettings
+
+    settings = ServiceSettings.from_env(data=data, model=model)
+    has_keys = check_bind(host, settings)
+    shown = f"[{host}]" if ":" in host else host
+    errors.print(
+        f"facescope serving {escape(str(data))} on http://{shown}:{port}/ "
+        f"({'API keys required' if has_keys else 'open: no API keys configured, loopback only'})",
+        highlight=False,
+    )
+    run_server(settings, host, port)
+
+
+keys_app = typer.Typer(
+    help="Create, list and revoke API keys of the service.", no_args_is_help=True
+)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+@_friendly
+def keys_create(
+    name: Annotated[str, typer.Argument(help="Who or what the key is for.")],
+    scope: Annotated[
+        str, typer.Option(help="read (identify, verify, list), enrol (also change), admin (all).")
+    ] = "read",
+    collection: Annotated[
+        list[str] | None,
+        typer.Option("--collection", "-c", help="Collection it may use (repeat); default all."),
+    ] = None,
+    data: DataOption = Path(DEFAULT_GALLERY),
+    as_json: JsonOption = False,
+) -> None:
+    """Make an API key; its secret is printed once and stored only as a hash."""
+    from facescope.service.state import ALL_COLLECTIONS, ServiceState
+
+    state = ServiceState(data)
+    try:
+        token, record = state.create_key(name, scope, collection or [ALL_COLLECTIONS])
+    finally:
+        state.close()
+    if as_json:
+        _emit_json({"key": token, **record.to_dict()})
+        return
+    console.print(f"key id {record.id} ({record.scope} on {', '.join(record.collections)})")
+    console.print("secret (shown once, keep it safe):")
+    typer.echo(token)
+
+
+@keys_app.command("list")
+@_friendly
+def keys_list(data: DataOption = Path(DEFAULT_GALLERY), as_json: JsonOption = False) -> None:
+    """List the keys (never their secrets)."""
+    from facescope.service.state import ServiceState
+
+    state = ServiceState(data)
+    try:
+        keys = state.list_keys()
+    finally:
+        state.close()
+    if as_json:
+        _emit_json([k.to_dict() for k in keys])
+        return
+    table = Table("id", "name", "scope", "collections", "status")
+    for key in keys:
+        table.add_row(
+            key.id,
+            escape(key.name),
+            key.scope,
+            escape(", ".join(key.collections)),
+            "active" if key.active else "[red]revoked[/]",
+        )
+    console.print(table)
+
+
+@keys_app.command("revoke")
+@_friendly
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id (from `facescope keys list`).")],
+    data: DataOption = Path(DEFAULT_GALLERY),
+) -> None:
+    """Revoke a key; the running service refuses it from the next request on."""
+    from facescope.service.state import ServiceState
+
+    state = ServiceState(data)
+    try:
+        record = state.revoke_key(key_id)
+    finally:
+        state.close()
+    console.print(f"revoked key {record.id} ({escape(record.name)})")
+
+
 def main() -> None:
     """Entry point of the `facescope` script."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
