@@ -99,6 +99,14 @@ class ServiceContext:
             )
         caller = Caller(key, client)
         if not caller.allows(scope, collection):
+            self.state.audit(
+                "denied",
+                key=key,
+                client=client,
+                collection=collection,
+                outcome="error:forbidden",
+                detail={"needed": scope, "method": request.method, "path": request.url.path},
+            )
             where = f"collection {collection!r}" if collection else "this service"
             raise ApiError(403, "forbidden", f"this API key may not {_VERBS[scope]} {where}")
         return caller

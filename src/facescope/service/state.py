@@ -137,18 +137,32 @@ class ServiceState:
         data.mkdir(parents=True, exist_ok=True)
         self.path = data / DB_NAME
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            self.path, timeout=30.0, isolation_level=None, check_same_thread=False
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        self._connection: sqlite3.Connection | None = None
         self._keys_version = -1
         self._keys: dict[str, tuple[str, ApiKey]] = {}
+        self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(
+            self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+        )
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=FULL")
+        connection.executescript(_SCHEMA)
+        self._connection = connection
+        self._keys_version = -1
+        return connection
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        """The connection, reopened after :meth:`close` (an app restarted in-process)."""
+        return self._connection if self._connection is not None else self._connect()
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
 
     # ---- keys ------------------------------------------------------------------------
 

@@ -1,0 +1,36 @@
+"""Helpers for the service tests: an app over a temporary data folder."""
+
+from __future__ import annotations
+
+import base64
+import warnings
+from pathlib import Path
+from typing import Any
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+from facescope.service import ServiceSettings, create_app
+
+
+def client(data: Path, **settings: Any) -> TestClient:
+    """A TestClient over a fresh app on `data` (use as a context manager)."""
+    return TestClient(create_app(ServiceSettings(data=data, **settings)))
+
+
+def upload(path: Path, field: str = "image") -> dict[str, tuple[str, bytes, str]]:
+    """A multipart `files=` mapping for one image file."""
+    return {field: (path.name, path.read_bytes(), "image/jpeg")}
+
+
+def b64(path: Path) -> str:
+    return base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def error_code(response: Any) -> str:
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert body["error"]["status"] == response.status_code
+    assert body["error"]["message"]
+    return str(body["error"]["code"])
