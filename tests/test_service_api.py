@@ -27,7 +27,7 @@ def test_enrol_then_identify_names_the_person_and_not_a_stranger(api: Any, data:
     response = enrol(api, data, "Barack Obama", "obama_1.jpg")
     assert response.status_code == 201, response.text
     body = response.json()
-    assert body["subject"] == "Barack Obama" and body["added"] == 1
+    assert body["subject"] == "Barack Obama" and body["added"] == 1 and body["model"] == "sface"
     assert len(body["box"]) == 4
 
     found = api.post("/v1/collections/default/identify", files=upload(data / "obama_2.jpg"))
@@ -136,6 +136,9 @@ def test_subjects_and_templates_list_get_delete(api: Any, data: Path) -> None:
     assert [f["id"] for f in detail["faces"]] == [first, second]
     assert detail["faces"][0]["source"] == "obama_1.jpg"
     assert api.get("/v1/collections/default/subjects/Obama/faces").json() == detail["faces"]
+    one = api.get(f"/v1/collections/default/subjects/Obama/faces/{second}")
+    assert one.json() == detail["faces"][1]
+    assert api.get("/v1/collections/default/subjects/Obama/faces/999").status_code == 404
 
     gone = api.delete(f"/v1/collections/default/subjects/Obama/faces/{first}")
     assert gone.status_code == 200 and gone.json()["templates_left"] == 1

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 
+from facescope.errors import UnknownTemplateError
 from facescope.gallery.sqlite_store import SubjectInfo
 from facescope.gallery.templates import content_hash, template_from_faces
 from facescope.service.collections import check_name
@@ -164,6 +165,26 @@ def list_faces(
         return [_template_out(i, r) for i, r in gallery.templates(subject)]
 
 
+@router.get(
+    "/{collection}/subjects/{subject}/faces/{template_id}",
+    response_model=TemplateOut,
+    summary="One face template of a subject",
+)
+def get_face(
+    request: Request,
+    collection: CollectionName,
+    subject: SubjectName,
+    template_id: Annotated[int, Path(ge=1, le=2**62)],
+) -> TemplateOut:
+    context = ctx(request)
+    context.guard(request, "read", collection)
+    with context.collections.use(collection) as gallery:
+        for found, record in gallery.templates(subject):
+            if found == template_id:
+                return _template_out(found, record)
+    raise UnknownTemplateError(f"subject {subject!r} has no template {template_id}")
+
+
 def _template_out(template_id: int, record: Any) -> TemplateOut:
     return TemplateOut(
         id=template_id, source=record.source, quality=record.quality, norm=record.norm
@@ -235,6 +256,7 @@ async def _enrol(
         return EnrolResponse(
             collection=collection,
             subject=subject,
+            model=model,
             added=result.added,
             template_ids=result.template_ids,
             box=[round(float(v), 1) for v in face.boxes[0]],

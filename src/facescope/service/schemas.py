@@ -113,6 +113,7 @@ class SubjectDetail(SubjectOut):
 class EnrolResponse(BaseModel):
     collection: str
     subject: str
+    model: str
     added: int
     template_ids: list[int]
     box: list[float] = Field(description="the enrolled face")
