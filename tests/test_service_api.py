@@ -275,3 +275,19 @@ def _blank_png() -> dict[str, tuple[str, bytes, str]]:
     buffer = io.BytesIO()
     Image.new("RGB", (320, 240), (200, 200, 200)).save(buffer, format="PNG")
     return {"image": ("blank.png", buffer.getvalue(), "image/png")}
+
+
+def test_deleting_a_collection_under_load_gives_404s_not_500s(api: Any, data: Path) -> None:
+    api.post("/v1/collections", json={"name": "temp"})
+    enrol(api, data, "Obama", "obama_1.jpg", collection="temp")
+
+    def call(index: int) -> int:
+        if index == 3:
+            return int(api.delete("/v1/collections/temp").status_code)
+        path = "/v1/collections/temp/identify"
+        return int(api.post(path, files=upload(data / "obama_2.jpg")).status_code)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        statuses = list(pool.map(call, range(12)))
+    assert set(statuses) <= {200, 404}, statuses
+    assert api.get("/v1/collections/temp").status_code == 404

@@ -101,9 +101,11 @@ class Collections:
     @contextmanager
     def use(self, name: str) -> Iterator[Gallery]:
         """The collection's gallery, held under its lock for the `with` block."""
-        gallery, lock = self._get(name)
-        with lock:
-            yield gallery
+        entry = self._get(name)
+        with entry[1]:
+            if self._open.get(name) is not entry:  # deleted while we waited for the lock
+                raise UnknownCollectionError(f"unknown collection {name!r}")
+            yield entry[0]
 
     def _get(self, name: str) -> tuple[Gallery, threading.RLock]:
         with self._lock:
