@@ -62,6 +62,7 @@ import json
 import logging
 import math
 import time
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -82,6 +83,7 @@ __all__ = [
     "SFaceSession",
     "calibrate_sface_int8",
     "convert_sface_model",
+    "cpu_has_vnni",
     "load_int8_calibration",
     "quantize_sface_model",
 ]
@@ -1020,6 +1022,22 @@ def calibrate_sface_int8(
     }
 
 
+def cpu_has_vnni() -> bool | None:
+    """Whether this x86 CPU has VNNI (AVX-512 VNNI or AVX-VNNI); None when unknown.
+
+    Without VNNI, ONNX Runtime computes the int8 graph's U8S8 products with
+    ``VPMADDUBSW``, which saturates, so int8 features are only trusted with it.
+    """
+    try:
+        flags = Path("/proc/cpuinfo").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    if "flags" not in flags:
+        return None
+    words = set(flags.split())
+    return bool(words & {"avx512_vnni", "avx_vnni", "avx_vnni_int8"})
+
+
 class SFaceSession:
     """SFace feature extractor on ONNX Runtime, batched and thread-safe.
 
@@ -1065,6 +1083,14 @@ class SFaceSession:
             )
         if precision not in ("int8", "fp32"):
             raise ValueError(f"precision must be 'int8' or 'fp32', got {precision!r}")
+        if precision == "int8" and cpu_has_vnni() is False:
+            warnings.warn(
+                "SFace int8 on a CPU without VNNI: ONNX Runtime's U8S8 products saturate "
+                "there and features drift far from fp32 (mean cosine 0.86 measured on an "
+                "AVX2-only AMD EPYC); use precision='fp32'",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         self._model_path: Final[Path] = Path(model_path)
         self._precision: Final[Precision] = precision
         started = time.perf_counter()
