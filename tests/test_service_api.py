@@ -291,3 +291,28 @@ def test_deleting_a_collection_under_load_gives_404s_not_500s(api: Any, data: Pa
         statuses = list(pool.map(call, range(12)))
     assert set(statuses) <= {200, 404}, statuses
     assert api.get("/v1/collections/temp").status_code == 404
+
+
+@pytest.mark.parametrize("name", ["a/b", ".", "..", " lead", "trail ", "tab\there"])
+def test_subject_names_that_cannot_round_trip_in_a_url_are_refused(
+    api: Any, data: Path, name: str
+) -> None:
+    created = api.post(
+        "/v1/collections/default/subjects", data={"name": name}, files=upload(data / "obama_1.jpg")
+    )
+    assert created.status_code == 422 and error_code(created) == "invalid_name"
+    assert api.get("/v1/collections/default/subjects").json() == []
+
+
+def test_group_photo_refusal_speaks_rest(api: Any, data: Path) -> None:
+    group = enrol(api, data, "Group", "obama_left_biden_right.jpg")
+    assert "?largest_face=true" in group.json()["error"]["message"]
+
+
+def test_enrolling_someone_else_under_a_subject_warns(api: Any, data: Path) -> None:
+    assert enrol(api, data, "Obama", "obama_1.jpg").json()["warnings"] == []
+    assert enrol(api, data, "Obama", "obama_2.jpg").json()["warnings"] == []
+    other = enrol(api, data, "Obama", "biden_1.jpg")
+    assert other.status_code == 201
+    (warning,) = other.json()["warnings"]
+    assert "does not match 'Obama'" in warning

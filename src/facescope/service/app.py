@@ -83,6 +83,9 @@ def create_app(settings: ServiceSettings | None = None, *, warm_up: bool = True)
         ),
         lifespan=lifespan,
         responses=_ERRORS,
+        # FastAPI's Swagger and ReDoc pages load their scripts from a CDN: blank offline
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.ctx = context
     install_handlers(app)

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 
-from facescope.errors import UnknownTemplateError
+from facescope.errors import EnrollmentError, UnknownTemplateError
 from facescope.gallery.sqlite_store import SubjectInfo
 from facescope.gallery.templates import content_hash, template_from_faces
 from facescope.service.collections import check_name
@@ -46,10 +46,26 @@ def ctx(request: Request) -> ServiceContext:
 
 
 def check_subject(name: str) -> str:
-    """A subject name: 1-200 printable characters, not only spaces."""
-    if not name.strip() or len(name) > 200 or not name.isprintable():
+    """A subject name usable in a URL path: 1-200 printable characters.
+
+    Refused: ``/`` (a path separator even when escaped), the dot segments ``.``
+    and ``..`` (clients resolve them, so ``subjects/..`` would address the
+    collection itself), and leading or trailing spaces (``"Ann"`` and ``"Ann "``
+    would be different people).
+    """
+    if (
+        not name.strip()
+        or len(name) > 200
+        or not name.isprintable()
+        or "/" in name
+        or name in (".", "..")
+        or name != name.strip()
+    ):
         raise ApiError(
-            422, "invalid_name", "subject names are 1-200 printable characters, not only spaces"
+            422,
+            "invalid_name",
+            "subject names are 1-200 printable characters, without '/', not '.' or '..', "
+            "and without leading or trailing spaces",
         )
     return name
 
@@ -248,12 +264,27 @@ async def _enrol(
     def work() -> EnrolResponse:
         rgb = context.decode(data, "image")
         faces = context.faces(rgb, "enrol")
+        if len(faces) > 1 and not largest_face:
+            raise EnrollmentError(
+                f"{filename}: {len(faces)} faces found; enrol a photo of one person, or "
+                "add ?largest_face=true to use the largest"
+            )
         record, face = template_from_faces(
             rgb, faces, content_hash(rgb), filename, model, largest_face
         )
+        warnings: list[str] = []
         with context.collections.use(collection) as gallery:
+            if any(info.name == subject for info in gallery.list()):
+                check = gallery.verify_embedding(subject, record.embedding)
+                if not check.same_person:
+                    warnings.append(
+                        f"this face does not match {subject!r}'s other photos (best score "
+                        f"{check.score:.3f} < threshold {check.threshold:.3f} at FMR "
+                        f"{check.far_target:g}); check that it is the same person"
+                    )
             result = gallery.enroll_templates(subject, [record], metadata=metadata)
         return EnrolResponse(
+            warnings=warnings,
             collection=collection,
             subject=subject,
             model=model,

@@ -117,6 +117,10 @@ class EnrolResponse(BaseModel):
     added: int
     template_ids: list[int]
     box: list[float] = Field(description="the enrolled face")
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="e.g. the face does not match the subject's other photos (stored anyway)",
+    )
 
 
 class Deleted(BaseModel):

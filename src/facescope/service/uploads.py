@@ -150,7 +150,7 @@ def text_field(upload: Upload, name: str, *, required: bool = False) -> str | No
         return None
     if not isinstance(value, str) or not value.strip():
         raise ApiError(422, "invalid_request", f"{name}: expected a non-empty string")
-    return value.strip()
+    return value
 
 
 def object_field(upload: Upload, name: str) -> dict[str, Any] | None:

@@ -1,0 +1,325 @@
+"""End-to-end test of the web UI: the real server, driven by headless Chromium.
+
+The browser is Debian's system Chromium (``/usr/bin/chromium``), run by Playwright
+for Python; nothing is downloaded. Without that browser the test is skipped, unless
+``FACESCOPE_REQUIRE_BROWSER=1`` makes it a failure. Screenshots go to
+``artifacts/ui/``; the one of a two-face identification is copied to ``docs/ui.png``
+for the README.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import socket
+import threading
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "artifacts" / "ui"
+DOCS_SCREENSHOT = ROOT / "docs" / "ui.png"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+#: ms for each UI expectation: inference takes ~0.1-1 s here, allow for a loaded CI box
+TIMEOUT = 30_000
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("FACESCOPE_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"{reason} (FACESCOPE_REQUIRE_BROWSER=1)")
+    pytest.skip(reason)
+
+
+@pytest.fixture()
+def chromium() -> Path:
+    """The system Chromium; skips (or fails, if required) when it or Playwright is missing."""
+    if not CHROMIUM.is_file():
+        _unavailable(f"{CHROMIUM} not found: the UI test drives the system Chromium")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        _unavailable("playwright is not installed (pip install playwright)")
+    return CHROMIUM
+
+
+@contextmanager
+def _serve(data: Path) -> Iterator[str]:
+    """The service over `data`, served by uvicorn in a background thread; yields its URL."""
+    import uvicorn
+
+    from facescope.service.app import create_app
+    from facescope.service.settings import ServiceSettings
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))  # a free port, held until uvicorn takes the socket
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        create_app(ServiceSettings(data=data)),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        for _ in range(1200):  # start-up loads the models: allow 120 s
+            if server.started or not thread.is_alive():
+                break
+            thread.join(0.1)
+        if not server.started:
+            pytest.fail("the service did not start within 120 s")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        sock.close()
+    assert not thread.is_alive(), "the service did not shut down"
+
+
+@pytest.fixture()
+def page(chromium: Path) -> Iterator[Any]:
+    """A 1280x900 page in headless Chromium; fails the test on any script error."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.set_default_timeout(TIMEOUT)
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            # the error answers the tests provoke are logged as "Failed to load resource"
+            page.on(
+                "console",
+                lambda msg: (
+                    errors.append(msg.text)
+                    if msg.type == "error" and not msg.text.startswith("Failed to load resource")
+                    else None
+                ),
+            )
+            yield page
+            assert not errors, f"errors in the page: {errors}"
+        finally:
+            browser.close()
+
+
+def _get(base_url: str, path: str) -> Any:
+    with urllib.request.urlopen(base_url + path, timeout=30) as response:  # loopback only
+        return json.loads(response.read())
+
+
+def _shot(page: Any, name: str) -> Path:
+    path = ARTIFACTS / name
+    page.screenshot(path=str(path))
+    return path
+
+
+def test_ui_enrol_identify_compare_delete(page: Any, data: Path, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with _serve(tmp_path / "data") as base_url:
+        # ---- start: open service, default collection, operating points shown
+        page.goto(base_url + "/")
+        expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=TIMEOUT)
+        expect(page.get_by_test_id("auth-status")).to_have_text("open: no key needed")
+        expect(page.get_by_test_id("collection")).to_have_value("default")
+        expect(page.get_by_test_id("operating-point")).to_have_count(3)
+        expect(page.get_by_test_id("identify-threshold")).to_contain_text("FPIR 1%")
+
+        # ---- enrol Barack Obama from one photo
+        page.get_by_test_id("tab-enrol").click()
+        page.get_by_test_id("enrol-name").fill("Barack Obama")
+        page.get_by_test_id("enrol-files").set_input_files(data / "obama_1.jpg")
+        page.get_by_test_id("enrol-submit").click()
+        result = page.get_by_test_id("enrol-result")
+        expect(result).to_have_count(1)
+        expect(result).to_have_attribute("data-status", "ok", timeout=TIMEOUT)
+        expect(result).to_contain_text("enrolled for Barack Obama")
+        _shot(page, "enrol.png")
+
+        # the same photo again: the server's 409 message is shown, not swallowed
+        page.get_by_test_id("enrol-files").set_input_files(data / "obama_1.jpg")
+        page.get_by_test_id("enrol-submit").click()
+        expect(result).to_have_attribute("data-status", "error", timeout=TIMEOUT)
+        expect(result).to_contain_text("already enrolled")
+        expect(result).to_contain_text("409")
+
+        # ---- People lists the subject with its one template
+        page.get_by_test_id("tab-people").click()
+        person = page.get_by_test_id("person")
+        expect(person).to_have_count(1)
+        expect(person.get_by_test_id("person-name")).to_have_text("Barack Obama")
+        expect(person.get_by_test_id("person-templates")).to_have_text("1")
+        expect(page.get_by_test_id("people-count")).to_have_text("1")
+
+        # ---- identify another photo of him: recognised, boxed on the canvas
+        page.get_by_test_id("tab-identify").click()
+        page.get_by_test_id("identify-file").set_input_files(data / "obama_2.jpg")
+        face = page.get_by_test_id("identify-face")
+        expect(face).to_have_count(1, timeout=TIMEOUT)
+        expect(face).to_have_attribute("data-recognised", "true")
+        expect(face.get_by_test_id("face-identity")).to_have_text("Barack Obama")
+        expect(face.get_by_test_id("candidate").first).to_contain_text("Barack Obama")
+        threshold = page.get_by_test_id("identify-threshold")
+        expect(threshold).to_contain_text("a stranger is taken for someone enrolled")
+        expect(threshold).to_contain_text("FPIR 1%")
+        assert _green_pixels(page) > 200, "no green box drawn around the recognised face"
+        _shot(page, "identify_obama.png")
+
+        # a face nobody enrolled, dropped onto the drop zone: unknown
+        _drop(page, "identify-drop", data / "biden_1.jpg")
+        expect(face.get_by_test_id("face-identity")).to_have_text("unknown", timeout=TIMEOUT)
+        expect(face).to_have_attribute("data-recognised", "false")
+        expect(face.get_by_test_id("face-verdict")).to_contain_text("< threshold")
+        _shot(page, "identify_biden.png")
+
+        # two faces: him recognised, the other unknown (the README's screenshot)
+        page.get_by_test_id("identify-file").set_input_files(data / "obama_left_biden_right.jpg")
+        expect(face).to_have_count(2, timeout=TIMEOUT)
+        expect(face.nth(0).get_by_test_id("face-identity")).to_have_text("Barack Obama")
+        expect(face.nth(0)).to_have_attribute("data-recognised", "true")
+        expect(face.nth(1).get_by_test_id("face-identity")).to_have_text("unknown")
+        assert _green_pixels(page) > 200
+        DOCS_SCREENSHOT.parent.mkdir(exist_ok=True)
+        shutil.copyfile(_shot(page, "identify.png"), DOCS_SCREENSHOT)
+
+        # not an image: the server's message is shown
+        page.get_by_test_id("identify-file").set_input_files(
+            {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"hello"}
+        )
+        error = page.get_by_test_id("identify-error")
+        expect(error).to_be_visible(timeout=TIMEOUT)
+        expect(error).to_contain_text("not a recognised image format")
+        expect(face).to_have_count(0)
+
+        # ---- compare two photos of him at FMR 1e-3
+        page.get_by_test_id("tab-compare").click()
+        page.get_by_test_id("compare-file-a").set_input_files(data / "obama_1.jpg")
+        page.get_by_test_id("compare-file-b").set_input_files(data / "obama_2.jpg")
+        page.get_by_test_id("compare-fmr").select_option("0.001")
+        page.get_by_test_id("compare-submit").click()
+        expect(page.get_by_test_id("compare-verdict")).to_have_text("Same person", timeout=TIMEOUT)
+        expect(page.get_by_test_id("compare-meaning")).to_contain_text(
+            "about 1 in 1,000 pairs of different people would be accepted"
+        )
+        expect(page.get_by_test_id("compare-threshold")).to_have_text("0.419")
+        _shot(page, "compare.png")
+
+        # ---- delete him from People, after the in-page confirmation
+        page.get_by_test_id("tab-people").click()
+        expect(person).to_have_count(1)
+        person.get_by_test_id("person-delete").click()
+        dialog = page.get_by_test_id("confirm-dialog")
+        expect(dialog).to_be_visible()
+        expect(dialog).to_contain_text("Delete Barack Obama?")
+        _shot(page, "delete_confirm.png")
+        page.get_by_test_id("confirm-ok").click()
+        expect(dialog).to_be_hidden()
+        expect(person).to_have_count(0, timeout=TIMEOUT)
+        expect(page.get_by_test_id("people-empty")).to_be_visible()
+        expect(page.get_by_test_id("people-status")).to_contain_text("Deleted Barack Obama")
+        expect(page.get_by_test_id("people-error")).to_be_hidden()
+        _shot(page, "people_after_delete.png")
+
+        assert _get(base_url, "/v1/collections/default/subjects") == []
+
+
+def test_ui_api_key(page: Any, data: Path, tmp_path: Path) -> None:
+    """With keys configured: the page asks for one, sends it as a bearer token, shows refusals."""
+    from playwright.sync_api import expect
+
+    from facescope.service.state import ServiceState
+
+    state = ServiceState(tmp_path / "data")
+    token, _ = state.create_key("ui test", "read")
+    state.close()
+    with _serve(tmp_path / "data") as base_url:
+        page.goto(base_url + "/")
+        expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=TIMEOUT)
+        badge = page.get_by_test_id("auth-status")
+        expect(badge).to_have_text("key required")
+        expect(page.get_by_test_id("global-error")).to_contain_text("an API key is required")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        _shot(page, "api_key_required.png")
+
+        page.get_by_test_id("api-key").fill("fsk_000000000000_wrong")
+        page.get_by_test_id("api-key-apply").click()
+        expect(badge).to_have_text("key refused")
+        expect(page.get_by_test_id("global-error")).to_contain_text("unknown or revoked API key")
+
+        page.get_by_test_id("api-key").fill(token)
+        page.get_by_test_id("api-key-apply").click()
+        expect(badge).to_have_text("key accepted")
+        expect(page.get_by_test_id("global-error")).to_be_hidden()
+        expect(page.get_by_test_id("operating-point")).to_have_count(3)
+        assert page.evaluate("sessionStorage.getItem('facescope.apiKey')") == token
+
+        # a read-only key may identify but not enrol: the 403 message is shown
+        page.get_by_test_id("identify-file").set_input_files(data / "obama_2.jpg")
+        face = page.get_by_test_id("identify-face")
+        expect(face.get_by_test_id("face-identity")).to_have_text("unknown", timeout=TIMEOUT)
+        page.get_by_test_id("tab-enrol").click()
+        page.get_by_test_id("enrol-name").fill("Barack Obama")
+        page.get_by_test_id("enrol-files").set_input_files(data / "obama_1.jpg")
+        page.get_by_test_id("enrol-submit").click()
+        result = page.get_by_test_id("enrol-result")
+        expect(result).to_have_attribute("data-status", "error", timeout=TIMEOUT)
+        expect(result).to_contain_text("may not change collection 'default'")
+        expect(result).to_contain_text("403")
+
+        # the key survives a reload (sessionStorage), and is what the page sends
+        page.reload()
+        expect(page.get_by_test_id("auth-status")).to_have_text("key accepted")
+        expect(page.get_by_test_id("api-key")).to_have_value(token)
+
+
+def _drop(page: Any, testid: str, photo: Path) -> None:
+    """Drop `photo` onto the element, as a file dragged from the desktop would be."""
+    transfer = page.evaluate_handle(
+        """([name, b64]) => {
+            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], name, { type: "image/jpeg" }));
+            return transfer;
+        }""",
+        [photo.name, base64.b64encode(photo.read_bytes()).decode()],
+    )
+    page.get_by_test_id(testid).dispatch_event("drop", {"dataTransfer": transfer})
+
+
+def _green_pixels(page: Any) -> int:
+    """Pixels of the identify canvas in the 'recognised' box colour (#16a34a)."""
+    count: int = page.evaluate(
+        """() => {
+            const canvas = document.getElementById("identify-canvas");
+            const context = canvas.getContext("2d");
+            const { data } = context.getImageData(0, 0, canvas.width, canvas.height);
+            let n = 0;
+            for (let i = 0; i < data.length; i += 4) {
+                if (Math.abs(data[i] - 22) < 8 && Math.abs(data[i + 1] - 163) < 8
+                    && Math.abs(data[i + 2] - 74) < 8) n += 1;
+            }
+            return n;
+        }"""
+    )
+    return count
