@@ -53,6 +53,10 @@ bench: install
 		--sizes 10000 100000 1000000 --find-queries 3 --postgres "$$dsn"; status=$$?; \
 	bash scripts/postgres/stop.sh; exit $$status
 
+# loopback load test of the REST service: identify against a 10k-subject gallery
+bench-service: install
+	$(BIN)/python benchmarks/bench_service.py --clients 1 4 --duration 60 --json out/bench_service.json
+
 calibrate: install
 	$(BIN)/facescope calibrate $(TESTDATA)/faces/aligned_celebrities \
 		--fmr 0.01 --fmr 0.001 --fmr 0.0001 --out src/facescope/match/thresholds.json
