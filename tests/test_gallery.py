@@ -20,6 +20,7 @@ from facescope.errors import (
     GalleryModelMismatchError,
     InvalidEmbeddingError,
     UnknownSubjectError,
+    UnknownTemplateError,
 )
 from facescope.gallery import Gallery
 
@@ -87,6 +88,25 @@ def test_remove_erases_every_template(gallery: Gallery, data: Path, uri: str) ->
         ids, names, _, _ = reopened._store.templates()
         assert names == ["biden", "biden"] and len(ids) == 2
         assert reopened.integrity_check() == "ok"
+
+
+def test_remove_template_keeps_the_rest_and_the_last_one_takes_the_subject(
+    gallery: Gallery, data: Path
+) -> None:
+    (first, second) = [i for i, _ in gallery.templates("biden")]
+    assert gallery.counts() == (2, 3)
+    assert gallery.remove_template("biden", first) == 1
+    assert [i for i, _ in gallery.templates("biden")] == [second]
+    with pytest.raises(UnknownTemplateError, match="no template"):
+        gallery.remove_template("biden", first)
+    with pytest.raises(UnknownTemplateError):
+        gallery.remove_template("obama", second)  # another subject's template
+    faces = gallery.identify(data / "biden_2.jpg")
+    assert [f.identity for f in faces] == ["biden"]  # the search index follows the delete
+    assert gallery.remove_template("biden", second) == 0
+    assert not gallery.has_subject("biden") and gallery.has_subject("obama")
+    assert gallery.counts() == (1, 1)
+    assert gallery.integrity_check() == "ok"
 
 
 def test_duplicate_photo_is_refused_and_nothing_changes(gallery: Gallery, data: Path) -> None:

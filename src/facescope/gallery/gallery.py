@@ -306,10 +306,18 @@ class Gallery:
 
     def show(self, subject: str) -> SubjectInfo:
         """One subject; UnknownSubjectError when it is not enrolled."""
-        for info in self._store.subjects():
-            if info.name == subject:
-                return info
-        raise UnknownSubjectError(f"unknown subject {subject!r}")
+        info = self._store.subject(subject)
+        if info is None:
+            raise UnknownSubjectError(f"unknown subject {subject!r}")
+        return info
+
+    def has_subject(self, subject: str) -> bool:
+        """Whether `subject` is enrolled."""
+        return self._store.subject(subject) is not None
+
+    def counts(self) -> tuple[int, int]:
+        """(subjects, templates), without listing them (cached by the embedded store)."""
+        return self._store.count()
 
     def __len__(self) -> int:
         """Number of templates."""

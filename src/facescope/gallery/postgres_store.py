@@ -271,6 +271,20 @@ class PostgresStore:
         ).fetchall()
         return [SubjectInfo(r[0], dict(r[1]), int(r[2]), float(r[3])) for r in rows]
 
+    def subject(self, name: str) -> SubjectInfo | None:
+        """One subject with its template count (an index lookup), or None."""
+        row = self._db.execute(
+            self._sql(
+                "SELECT s.name, s.metadata, COUNT(t.id), s.created_at FROM {s}.subjects s"
+                " LEFT JOIN {s}.templates t ON t.subject_id = s.id WHERE s.name = %s"
+                " GROUP BY s.id"
+            ),
+            (name,),
+        ).fetchone()
+        return (
+            None if row is None else SubjectInfo(row[0], dict(row[1]), int(row[2]), float(row[3]))
+        )
+
     def templates(
         self, subject: str | None = None
     ) -> tuple[npt.NDArray[np.int64], list[str], npt.NDArray[np.float32], list[TemplateRecord]]:

@@ -107,6 +107,10 @@ class Collections:
                 raise UnknownCollectionError(f"unknown collection {name!r}")
             yield entry[0]
 
+    def model(self, name: str) -> str:
+        """The collection's recognition model, without waiting for its lock."""
+        return self._get(name)[0].model
+
     def _get(self, name: str) -> tuple[Gallery, threading.RLock]:
         with self._lock:
             entry = self._open.get(name)

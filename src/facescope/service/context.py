@@ -7,8 +7,8 @@ and a timeout (:meth:`compute`), and write the audit log (:meth:`audited`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -153,33 +153,61 @@ class ServiceContext:
     def audited(
         self, caller: Caller, action: str, collection: str | None, subject: str | None = None
     ) -> Iterator[dict[str, Any]]:
-        """Audit the block: fill the yielded dict with the result; errors are logged too."""
+        """Audit the block: fill the yielded dict with the result; errors are logged too.
+
+        For handlers already in a worker thread; async handlers use :meth:`audited_async`.
+        """
         detail: dict[str, Any] = {}
         try:
             yield detail
         except Exception as exc:
-            code = exc.code if isinstance(exc, ApiError) else type(exc).__name__
-            if isinstance(exc, FacescopeError):
-                code = as_api_error(exc).code
-            self.state.audit(
-                action,
-                key=caller.key,
-                client=caller.client,
-                collection=collection,
-                subject=subject,
-                outcome=f"error:{code}",
-                detail=detail,
+            self._audit(caller, action, collection, subject, _outcome(exc), detail)
+            raise
+        self._audit(caller, action, collection, subject, "ok", detail)
+
+    @asynccontextmanager
+    async def audited_async(
+        self, caller: Caller, action: str, collection: str | None, subject: str | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """:meth:`audited` for async handlers: the write goes to a thread, off the event loop."""
+        detail: dict[str, Any] = {}
+        try:
+            yield detail
+        except Exception as exc:
+            await anyio.to_thread.run_sync(
+                self._audit, caller, action, collection, subject, _outcome(exc), detail
             )
             raise
+        await anyio.to_thread.run_sync(
+            self._audit, caller, action, collection, subject, "ok", detail
+        )
+
+    def _audit(
+        self,
+        caller: Caller,
+        action: str,
+        collection: str | None,
+        subject: str | None,
+        outcome: str,
+        detail: dict[str, Any],
+    ) -> None:
         self.state.audit(
             action,
             key=caller.key,
             client=caller.client,
             collection=collection,
             subject=subject,
-            outcome="ok",
+            outcome=outcome,
             detail=detail,
         )
+
+
+def _outcome(exc: Exception) -> str:
+    if isinstance(exc, ApiError):
+        return f"error:{exc.code}"
+    if isinstance(exc, FacescopeError):
+        return f"error:{as_api_error(exc).code}"
+    return f"error:{type(exc).__name__}"
 
 
 _VERBS = {"read": "read", "enrol": "change", "admin": "administer"}

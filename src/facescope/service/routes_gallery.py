@@ -72,13 +72,13 @@ def check_subject(name: str) -> str:
 
 def _collection_out(context: ServiceContext, name: str) -> CollectionOut:
     with context.collections.use(name) as gallery:
-        subjects = len(gallery.list())
+        subjects, templates = gallery.counts()
         return CollectionOut(
             name=name,
             model=gallery.model,
             model_version=gallery.model_version,
             subjects=subjects,
-            templates=len(gallery),
+            templates=templates,
         )
 
 
@@ -258,8 +258,7 @@ async def _enrol(
     check_subject(subject)
     metadata = object_field(upload, "metadata")
     data, filename = upload.image("image")
-    with context.collections.use(collection) as gallery:
-        model = gallery.model
+    model = context.collections.model(collection)
 
     def work() -> EnrolResponse:
         rgb = context.decode(data, "image")
@@ -274,7 +273,7 @@ async def _enrol(
         )
         warnings: list[str] = []
         with context.collections.use(collection) as gallery:
-            if any(info.name == subject for info in gallery.list()):
+            if gallery.has_subject(subject):
                 check = gallery.verify_embedding(subject, record.embedding)
                 if not check.same_person:
                     warnings.append(
@@ -293,7 +292,7 @@ async def _enrol(
             box=[round(float(v), 1) for v in face.boxes[0]],
         )
 
-    with context.audited(caller, "enrol", collection, subject) as detail:
+    async with context.audited_async(caller, "enrol", collection, subject) as detail:
         detail["source"] = filename
         response = await context.compute(work)
         detail["template_ids"] = response.template_ids

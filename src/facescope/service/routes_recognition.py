@@ -84,8 +84,7 @@ async def identify(
     caller = context.guard(request, "read", collection)
     upload = await read_upload(request, ["image"])
     data, filename = upload.image("image")
-    with context.collections.use(collection) as gallery:
-        model = gallery.model
+    model = context.collections.model(collection)
 
     def work() -> IdentifyResponse:
         rgb = context.decode(data, "image")
@@ -93,10 +92,10 @@ async def identify(
         probes = embed_faces(rgb, faces, model).vectors
         with context.collections.use(collection) as gallery:
             threshold = gallery.open_set_threshold(fpir)
-            subjects = len(gallery.list()) if len(gallery) else 0
+            subjects, templates = gallery.counts()
             found = (
                 gallery.identify_embeddings(faces.boxes, probes, top_k=top_k, fpir=fpir)
-                if len(gallery) and len(faces)
+                if templates and len(faces)
                 else []
             )
         out = []
@@ -124,7 +123,7 @@ async def identify(
             faces=out,
         )
 
-    with context.audited(caller, "identify", collection) as detail:
+    async with context.audited_async(caller, "identify", collection) as detail:
         detail["source"] = filename
         response = await context.compute(work)
         detail["faces"] = len(response.faces)
@@ -184,12 +183,12 @@ async def verify(
     check_subject(subject)
     upload = await read_upload(request, ["image"])
     data, filename = upload.image("image")
-    with context.collections.use(collection) as gallery:
-        gallery.show(subject)
-        gallery_model = gallery.model
-        gallery.threshold(fmr)
+    gallery_model = context.collections.model(collection)
 
     def work() -> VerifyResponse:
+        with context.collections.use(collection) as gallery:
+            gallery.show(subject)  # refuse an unknown subject or FMR before inference
+            gallery.threshold(fmr)
         rgb = context.decode(data, "image")
         face = largest(context.faces(rgb, "verify"))
         if len(face) == 0:
@@ -208,7 +207,7 @@ async def verify(
             subject=subject,
         )
 
-    with context.audited(caller, "verify", collection, subject) as detail:
+    async with context.audited_async(caller, "verify", collection, subject) as detail:
         detail["source"] = filename
         response = await context.compute(work)
         detail["same_person"] = response.same_person

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 
 from facescope.errors import FacescopeError
 from facescope.service.settings import ServiceSettings
@@ -50,6 +51,9 @@ def serve(settings: ServiceSettings, host: str = DEFAULT_HOST, port: int = DEFAU
     from facescope.service.app import create_app
 
     check_bind(host, settings)
+    # requests run side by side, so one ONNX Runtime thread per inference is faster
+    # than each claiming every core (benchmarks/bench_service.py: p50 79 vs 119 ms)
+    os.environ.setdefault("FACESCOPE_THREADS", "1")
     app = create_app(settings)
     uvicorn.run(
         app,
