@@ -25,7 +25,7 @@ from facescope.service.schemas import (
     VerifyResponse,
 )
 from facescope.service.uploads import openapi_body, read_upload
-from facescope.types import Embeddings
+from facescope.types import Embeddings, Faces, VerifyResult
 
 router = APIRouter(prefix="/v1", tags=["recognition"])
 
@@ -189,23 +189,11 @@ async def verify(
         with context.collections.use(collection) as gallery:
             gallery.show(subject)  # refuse an unknown subject or FMR before inference
             gallery.threshold(fmr)
-        rgb = context.decode(data, "image")
-        face = largest(context.faces(rgb, "verify"))
-        if len(face) == 0:
-            raise NoFaceError("image: no face found")
+        rgb, face = _largest_face(context, data, "image")
         probe = embed_faces(rgb, face, gallery_model).vectors[0]
         with context.collections.use(collection) as gallery:
             result = gallery.verify_embedding(subject, probe, fmr=fmr)
-        return VerifyResponse(
-            same_person=result.same_person,
-            score=round(result.score, 6),
-            threshold=round(result.threshold, 6),
-            model=result.model,
-            fmr=fmr,
-            boxes={"image": _box(face.boxes[0])},
-            collection=collection,
-            subject=subject,
-        )
+        return _verify_out(result, {"image": _box(face.boxes[0])}, collection, subject)
 
     async with context.audited_async(caller, "verify", collection, subject) as detail:
         detail["source"] = filename
@@ -222,18 +210,34 @@ def _verify_pair(
     sides: list[dict[str, Embeddings]] = []
     boxes: dict[str, list[float]] = {}
     for field, data in (("image_a", first), ("image_b", second)):
-        rgb = context.decode(data, field)
-        face = largest(context.faces(rgb, "verify"))
-        if len(face) == 0:
-            raise NoFaceError(f"{field}: no face found")
+        rgb, face = _largest_face(context, data, field)
         boxes[field] = _box(face.boxes[0])
         sides.append({m: embed_faces(rgb, face, m) for m in needed})
-    result = api.verify(sides[0], sides[1], model=model, fmr=fmr)
+    return _verify_out(api.verify(sides[0], sides[1], model=model, fmr=fmr), boxes)
+
+
+def _largest_face(context: ServiceContext, data: bytes, field: str) -> tuple[np.ndarray, Faces]:
+    """Decode one side of a comparison and keep its largest face (422 when it has none)."""
+    rgb = context.decode(data, field)
+    face = largest(context.faces(rgb, "verify"))
+    if len(face) == 0:
+        raise NoFaceError(f"{field}: no face found")
+    return rgb, face
+
+
+def _verify_out(
+    result: VerifyResult,
+    boxes: dict[str, list[float]],
+    collection: str | None = None,
+    subject: str | None = None,
+) -> VerifyResponse:
     return VerifyResponse(
         same_person=result.same_person,
         score=round(result.score, 6),
         threshold=round(result.threshold, 6),
         model=result.model,
-        fmr=fmr,
+        fmr=result.far_target,
         boxes=boxes,
+        collection=collection,
+        subject=subject,
     )
