@@ -15,12 +15,23 @@ from facescope.errors import (
     ModelFileError,
     ModelNotAvailableError,
     NoFaceError,
+    VideoError,
 )
 from facescope.io.image import load_image
 from facescope.match.calibrate import calibrate
 from facescope.types import Candidate, Embeddings, Faces, Identification, VerifyResult
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    """`facescope.track` and `facescope.VideoRecognizer`, imported on first use (PyAV, scipy)."""
+    if name in ("track", "VideoRecognizer"):
+        from facescope import video
+
+        return getattr(video, name)
+    raise AttributeError(f"module 'facescope' has no attribute {name!r}")
+
 
 __all__ = [
     "MODELS",
@@ -37,6 +48,8 @@ __all__ = [
     "ModelNotAvailableError",
     "NoFaceError",
     "VerifyResult",
+    "VideoError",
+    "VideoRecognizer",
     "align",
     "calibrate",
     "detect",
@@ -44,5 +57,6 @@ __all__ = [
     "enroll",
     "identify",
     "load_image",
+    "track",
     "verify",
 ]

@@ -462,6 +462,50 @@ def demo(
     run_demo(out, console)
 
 
+@app.command()
+@_friendly
+def video(
+    source: Annotated[
+        str, typer.Argument(help="Video file, rtsp:// or http(s):// URL, or camera index.")
+    ],
+    gallery: Annotated[
+        Path | None, typer.Option("--gallery", "-g", help="Gallery to identify tracks against.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Annotated video to write (.mp4, .webm, .avi).")
+    ] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Tracks as JSON to this file.")
+    ] = None,
+    jsonl: Annotated[
+        bool, typer.Option(help="Print each track as a JSON line when it ends.")
+    ] = False,
+    stride: Annotated[int, typer.Option(help="Detect every N-th frame (others are tracked).")] = 1,
+    fpir: Annotated[float, typer.Option(help="False-positive identification rate.")] = DEFAULT_FPIR,
+    thumbs: Annotated[
+        Path | None, typer.Option(help="Folder for each track's best thumbnail.")
+    ] = None,
+    max_frames: Annotated[int | None, typer.Option(help="Stop after this many frames.")] = None,
+) -> None:
+    """Track faces through a video; one identity per person (track), not per frame."""
+    from facescope.video.cli import run_video
+
+    run_video(
+        source,
+        gallery=gallery,
+        out=out,
+        json_out=json_out,
+        jsonl=jsonl,
+        stride=stride,
+        fpir=fpir,
+        thumbs=thumbs,
+        max_frames=max_frames,
+        console=console,
+        errors=errors,
+        progress=_bar,
+    )
+
+
 DataOption = Annotated[
     Path,
     typer.Option(

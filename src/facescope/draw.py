@@ -15,17 +15,23 @@ _GREY = (160, 160, 160)
 
 
 def annotate(
-    rgb: npt.NDArray[np.uint8], faces: Faces, labels: Sequence[str | None] | None = None
+    rgb: npt.NDArray[np.uint8],
+    faces: Faces,
+    labels: Sequence[str | None] | None = None,
+    *,
+    known: Sequence[bool] | None = None,
 ) -> npt.NDArray[np.uint8]:
     """Return a copy of `rgb` with face boxes, landmarks and optional labels.
 
-    A label of None draws the box grey (an unknown person).
+    A label of None draws the box grey (an unknown person); `known` chooses the
+    colour per face explicitly (grey where False) when labels are all text.
     """
     canvas = np.ascontiguousarray(rgb).copy()
     thickness = max(1, round(max(canvas.shape[:2]) / 400))
     for index in range(len(faces)):
         label = labels[index] if labels is not None else f"{faces.scores[index]:.2f}"
-        colour = _GREEN if label is not None else _GREY
+        is_known = label is not None if known is None else bool(known[index])
+        colour = _GREEN if is_known else _GREY
         x1, y1, x2, y2 = (round(float(v)) for v in faces.boxes[index])
         cv2.rectangle(canvas, (x1, y1), (x2, y2), colour, thickness)
         for x, y in faces.landmarks5[index]:

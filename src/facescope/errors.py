@@ -76,3 +76,7 @@ class EmptyGalleryError(GalleryError):
 
 class EngineNotAvailableError(FacescopeError):
     """An optional execution engine (Ray) is not installed; the message says how to install it."""
+
+
+class VideoError(FacescopeError, ValueError):
+    """A video cannot be opened, read or written; the message names the input."""
