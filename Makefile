@@ -11,7 +11,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DATA ?= facescope-data
 
-.PHONY: install run demo test lint bench bench-service calibrate clean
+.PHONY: install run demo test lint bench bench-service bench-video calibrate clean
 
 install: $(STAMP)
 
@@ -56,6 +56,10 @@ bench: install
 # loopback load test of the REST service: identify against a 10k-subject gallery
 bench-service: install
 	$(BIN)/python benchmarks/bench_service.py --clients 1 4 --duration 60 --json out/bench_service.json
+
+# decode + detect + track + identify on the talking-head clips, and track fragmentation
+bench-video: install
+	FACESCOPE_THREADS=1 $(BIN)/python benchmarks/bench_video.py --json out/bench_video.json
 
 calibrate: install
 	$(BIN)/facescope calibrate $(TESTDATA)/faces/aligned_celebrities \
