@@ -506,6 +506,130 @@ def video(
     )
 
 
+LibraryOption = Annotated[
+    Path, typer.Option("--library", "-l", help="Face library folder (faces and clusters).")
+]
+
+
+@app.command()
+@_friendly
+def cluster(
+    inputs: Annotated[list[Path], typer.Argument(help="Photo folders, photos or videos.")],
+    library: LibraryOption = Path("./facescope-library"),
+    gallery: Annotated[
+        Path | None,
+        typer.Option(
+            "--gallery", "-g", help="Label faces the gallery knows instead of clustering."
+        ),
+    ] = None,
+    eps: Annotated[
+        float, typer.Option(help="Cosine distance of neighbours (0.45 = similarity 0.55).")
+    ] = 0.45,
+    min_faces: Annotated[int, typer.Option(help="Faces needed to start a cluster.")] = 3,
+    as_json: JsonOption = False,
+) -> None:
+    """Group the faces of unknown people across photos and videos (stable cluster ids)."""
+    from facescope.cluster.cli import run_cluster_cli
+
+    run_cluster_cli(
+        inputs,
+        library=library,
+        gallery=gallery,
+        eps=eps,
+        min_faces=min_faces,
+        json_out=as_json,
+        console=console,
+        errors=errors,
+        progress=_bar,
+    )
+
+
+people_app = typer.Typer(
+    help="Rename, merge, split and promote face clusters.", no_args_is_help=True
+)
+app.add_typer(people_app, name="people")
+
+
+@people_app.command("list")
+@_friendly
+def people_list(
+    library: LibraryOption = Path("./facescope-library"), as_json: JsonOption = False
+) -> None:
+    """Clusters, largest first, with their names and sizes."""
+    from facescope.cluster import FaceLibrary
+
+    with FaceLibrary.open(library) as faces:
+        clusters = faces.clusters()
+    if as_json:
+        _emit_json([c.to_dict() for c in clusters])
+        return
+    table = Table("cluster", "name", "faces", "gallery subject")
+    for c in clusters:
+        table.add_row(str(c.id), escape(c.name or ""), str(c.size), escape(c.subject or ""))
+    console.print(table)
+
+
+@people_app.command("rename")
+@_friendly
+def people_rename(
+    cluster_id: int, name: str, library: LibraryOption = Path("./facescope-library")
+) -> None:
+    """Name a cluster."""
+    from facescope.cluster import FaceLibrary
+
+    with FaceLibrary.open(library) as faces:
+        faces.rename(cluster_id, name)
+    console.print(f"cluster {cluster_id} is now {escape(name)!r}")
+
+
+@people_app.command("merge")
+@_friendly
+def people_merge(
+    keep: int, other: int, library: LibraryOption = Path("./facescope-library")
+) -> None:
+    """Merge cluster OTHER into KEEP (KEEP keeps its id)."""
+    from facescope.cluster import FaceLibrary
+
+    with FaceLibrary.open(library) as faces:
+        faces.merge(keep, other)
+    console.print(f"merged cluster {other} into {keep}")
+
+
+@people_app.command("split")
+@_friendly
+def people_split(
+    cluster_id: int,
+    face_ids: Annotated[list[int], typer.Argument(help="Faces to move to a new cluster.")],
+    library: LibraryOption = Path("./facescope-library"),
+) -> None:
+    """Move some faces of a cluster into a new cluster."""
+    from facescope.cluster import FaceLibrary
+
+    with FaceLibrary.open(library) as faces:
+        new_id = faces.split(cluster_id, face_ids)
+    console.print(f"moved {len(face_ids)} face(s) to new cluster {new_id}")
+
+
+@people_app.command("promote")
+@_friendly
+def people_promote(
+    cluster_id: int,
+    name: Annotated[
+        str | None, typer.Argument(help="Subject name (default: the cluster's).")
+    ] = None,
+    library: LibraryOption = Path("./facescope-library"),
+    gallery: Annotated[Path, typer.Option("--gallery", "-g", help="Gallery to enrol into.")] = Path(
+        DEFAULT_GALLERY
+    ),
+) -> None:
+    """Enrol a cluster's faces into the gallery as one subject."""
+    from facescope.cluster import FaceLibrary
+
+    with FaceLibrary.open(library) as faces, Gallery.open(gallery) as target:
+        result = faces.promote(cluster_id, target, name)
+    console.print(f"enrolled {result.added} face(s) as {escape(result.subject)!r}")
+
+
 DataOption = Annotated[
     Path,
     typer.Option(
