@@ -11,7 +11,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DATA ?= facescope-data
 
-.PHONY: install run demo test lint bench bench-service bench-video calibrate clean
+.PHONY: install run demo test lint bench bench-service bench-video bench-cluster calibrate clean
 
 install: $(STAMP)
 
@@ -60,6 +60,10 @@ bench-service: install
 # decode + detect + track + identify on the talking-head clips, and track fragmentation
 bench-video: install
 	FACESCOPE_THREADS=1 $(BIN)/python benchmarks/bench_video.py --json out/bench_video.json
+
+# purity and pairwise precision/recall of face clustering on aligned_celebrities
+bench-cluster: install
+	$(BIN)/python benchmarks/bench_cluster.py
 
 calibrate: install
 	$(BIN)/facescope calibrate $(TESTDATA)/faces/aligned_celebrities \
