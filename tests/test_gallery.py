@@ -109,6 +109,15 @@ def test_remove_template_keeps_the_rest_and_the_last_one_takes_the_subject(
     assert gallery.integrity_check() == "ok"
 
 
+def test_list_pages_by_name(gallery: Gallery) -> None:
+    assert [s.name for s in gallery.list()] == ["biden", "obama"]
+    assert [s.name for s in gallery.list(limit=1)] == ["biden"]
+    assert [(s.name, s.n_templates) for s in gallery.list(limit=5, offset=1)] == [("obama", 1)]
+    assert gallery.list(limit=0) == []
+    with pytest.raises(ValueError, match="limit"):
+        gallery.list(limit=-1)
+
+
 def test_duplicate_photo_is_refused_and_nothing_changes(gallery: Gallery, data: Path) -> None:
     with pytest.raises(DuplicateTemplateError, match="already enrolled"):
         gallery.enroll("obama", [data / "obama_2.jpg", data / "obama_1.jpg"])

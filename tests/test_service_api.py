@@ -132,6 +132,9 @@ def test_subjects_and_templates_list_get_delete(api: Any, data: Path) -> None:
     listed = api.get("/v1/collections/default/subjects").json()
     assert [(s["name"], s["templates"]) for s in listed] == [("Biden", 1), ("Obama", 2)]
     assert listed[0]["metadata"] == {"team": "B"}
+    page = api.get("/v1/collections/default/subjects?limit=1&offset=1").json()
+    assert [s["name"] for s in page] == ["Obama"]
+    assert api.get("/v1/collections/default/subjects?limit=0").status_code == 422
     detail = api.get("/v1/collections/default/subjects/Obama").json()
     assert [f["id"] for f in detail["faces"]] == [first, second]
     assert detail["faces"][0]["source"] == "obama_1.jpg"

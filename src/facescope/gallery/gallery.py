@@ -300,9 +300,11 @@ class Gallery:
         ids, _, _, records = self._store.templates(subject)
         return list(zip((int(i) for i in ids), records, strict=True))
 
-    def list(self) -> list[SubjectInfo]:
-        """Every subject with its number of templates."""
-        return self._store.subjects()
+    def list(self, limit: int | None = None, offset: int = 0) -> list[SubjectInfo]:
+        """Subjects with their number of templates, by name (a page with `limit`)."""
+        if limit is not None and limit < 0:
+            raise ValueError(f"limit must be >= 0, got {limit}")
+        return self._store.subjects(limit, offset)
 
     def show(self, subject: str) -> SubjectInfo:
         """One subject; UnknownSubjectError when it is not enrolled."""

@@ -261,13 +261,15 @@ class PostgresStore:
                 self._db.execute(self._sql("DELETE FROM {s}.subjects WHERE id = %s"), (row[0],))
         return left
 
-    def subjects(self) -> list[SubjectInfo]:
-        """Every subject with its template count, by name."""
+    def subjects(self, limit: int | None = None, offset: int = 0) -> list[SubjectInfo]:
+        """Subjects with their template counts, by name; a page of them with `limit`."""
         rows = self._db.execute(
             self._sql(
                 "SELECT s.name, s.metadata, COUNT(t.id), s.created_at FROM {s}.subjects s"
                 " LEFT JOIN {s}.templates t ON t.subject_id = s.id GROUP BY s.id ORDER BY s.name"
-            )
+                " LIMIT %s OFFSET %s"
+            ),
+            (limit, max(0, int(offset))),
         ).fetchall()
         return [SubjectInfo(r[0], dict(r[1]), int(r[2]), float(r[3])) for r in rows]
 

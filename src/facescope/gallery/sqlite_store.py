@@ -497,11 +497,13 @@ class SQLiteStore:
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return left
 
-    def subjects(self) -> list[SubjectInfo]:
-        """Every subject with its template count, by name."""
+    def subjects(self, limit: int | None = None, offset: int = 0) -> list[SubjectInfo]:
+        """Subjects with their template counts, by name; a page of them with `limit`."""
         rows = self._db.execute(
             "SELECT s.name, s.metadata, COUNT(t.id), s.created_at FROM subjects s"
             " LEFT JOIN templates t ON t.subject_id = s.id GROUP BY s.id ORDER BY s.name"
+            " LIMIT ? OFFSET ?",
+            (-1 if limit is None else int(limit), max(0, int(offset))),
         ).fetchall()
         return [SubjectInfo(r[0], json.loads(r[1]), int(r[2]), float(r[3])) for r in rows]
 

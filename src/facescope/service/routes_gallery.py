@@ -142,13 +142,20 @@ def delete_collection(request: Request, collection: CollectionName) -> Deleted:
 
 
 @router.get(
-    "/{collection}/subjects", response_model=list[SubjectOut], summary="Subjects of a collection"
+    "/{collection}/subjects",
+    response_model=list[SubjectOut],
+    summary="Subjects of a collection, by name, a page at a time",
 )
-def list_subjects(request: Request, collection: CollectionName) -> list[SubjectOut]:
+def list_subjects(
+    request: Request,
+    collection: CollectionName,
+    limit: Annotated[int, Query(ge=1, le=10_000, description="page size")] = 1000,
+    offset: Annotated[int, Query(ge=0, le=2**62, description="subjects to skip")] = 0,
+) -> list[SubjectOut]:
     context = ctx(request)
     context.guard(request, "read", collection)
     with context.collections.use(collection) as gallery:
-        return [_subject_out(info) for info in gallery.list()]
+        return [_subject_out(info) for info in gallery.list(limit, offset)]
 
 
 @router.get(
