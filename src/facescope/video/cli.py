@@ -63,9 +63,8 @@ def run_video(
             frames_seen = 0
             with progress() as bar:
                 task = bar.add_task(f"{escape(video.source_name)}", total=total)
-                rgb_of: dict[int, Any] = {}
                 try:
-                    for tracked, frame in _with_pixels(recognizer, video, ended, rgb_of):
+                    for tracked in recognizer.frames(video, ended):
                         frames_seen += 1
                         if writer is not None:
                             labels = [
@@ -75,7 +74,7 @@ def run_video(
                                 )
                             ]
                             known = [name is not None for name in tracked.labels]
-                            writer.write(annotate(frame, tracked.faces, labels, known=known))
+                            writer.write(annotate(tracked.rgb, tracked.faces, labels, known=known))
                         bar.advance(task)
                 finally:
                     if writer is not None:
@@ -108,23 +107,6 @@ def run_video(
     if not jsonl:
         _table(console, results, summary)
     return results
-
-
-def _with_pixels(
-    recognizer: VideoRecognizer,
-    video: VideoSource,
-    ended: Callable[[TrackResult], None],
-    rgb_of: dict[int, Any],
-) -> Any:
-    """Pair each tracked frame with its pixels (for drawing) without decoding twice."""
-
-    def frames() -> Any:
-        for frame in video:
-            rgb_of[frame.index] = frame.rgb
-            yield frame
-
-    for tracked in recognizer.frames(frames(), ended):
-        yield tracked, rgb_of.pop(tracked.index)
 
 
 def _table(console: Console, results: list[TrackResult], summary: dict[str, Any]) -> None:

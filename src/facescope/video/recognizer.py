@@ -39,7 +39,8 @@ class TrackedFrame:
 
     ``detected`` is False on frames between detection rounds, whose boxes are
     the tracks' extrapolated positions (their landmarks moved along).
-    ``labels`` holds each face's running identity (None: unknown or no gallery).
+    ``labels`` holds each face's running identity (None: unknown or no gallery);
+    ``rgb`` is the frame itself, for drawing.
     """
 
     index: int
@@ -48,6 +49,9 @@ class TrackedFrame:
     track_ids: npt.NDArray[np.int64]
     detected: bool
     labels: list[str | None] = field(default_factory=list)
+    rgb: npt.NDArray[np.uint8] = field(
+        repr=False, default_factory=lambda: np.zeros((0, 0, 3), np.uint8)
+    )
 
 
 @dataclass(frozen=True)
@@ -213,7 +217,7 @@ class VideoRecognizer:
             if track_id in confirmed and self.gallery is not None:
                 gathered.label = self._running_label(gathered)
             labels.append(gathered.label if track_id in confirmed else None)
-        return TrackedFrame(frame.index, frame.time, faces, ids, True, labels)
+        return TrackedFrame(frame.index, frame.time, faces, ids, True, labels, rgb)
 
     def _extrapolate(
         self, frame: Frame, tracker: FaceTracker, evidence: dict[int, _Evidence]
@@ -233,7 +237,7 @@ class VideoRecognizer:
             np.stack(landmarks) if landmarks else np.zeros((0, 5, 2), np.float32),
         )
         labels = [evidence[t].label for t in ids.tolist()]
-        return TrackedFrame(frame.index, frame.time, faces, ids, False, labels)
+        return TrackedFrame(frame.index, frame.time, faces, ids, False, labels, frame.rgb)
 
     # ---- decisions ----------------------------------------------------------------
 

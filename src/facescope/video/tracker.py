@@ -19,7 +19,7 @@ one-frame false detection never becomes a result. Matching is optimal per stage
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -43,7 +43,6 @@ class Track:
     hits: int = 1
     confirmed: bool = False
     missed: int = 0
-    history: list[float] = field(default_factory=list)
 
     def predicted(self, time: float) -> npt.NDArray[np.float64]:
         """Box extrapolated to `time` at the smoothed velocity (pixels per second)."""
@@ -172,7 +171,6 @@ class FaceTracker:
                 last_time=time,
                 embedding=None if embeddings is None else embeddings[d].copy(),
                 confirmed=self.min_hits <= 1,
-                history=[time],
             )
             self._next_id += 1
             survivors.append(track)
@@ -257,7 +255,6 @@ class FaceTracker:
         track.last_time = time
         track.missed = 0
         track.hits += 1
-        track.history.append(time)
         if track.hits >= self.min_hits:
             track.confirmed = True
         if embedding is not None:
