@@ -119,8 +119,8 @@ def create_collection(request: Request, body: CollectionCreate) -> CollectionOut
 def get_collection(request: Request, collection: CollectionName) -> CollectionDetail:
     context = ctx(request)
     context.guard(request, "read", collection)
-    summary = _collection_out(context, collection)
-    with context.collections.use(collection) as gallery:
+    with context.collections.use(collection) as gallery:  # one snapshot (the lock is re-entrant)
+        summary = _collection_out(context, collection)
         points = [OperatingPoint(fmr=f, threshold=t) for f, t in gallery.operating_points.items()]
         open_set = gallery.open_set_threshold()
     return CollectionDetail(
