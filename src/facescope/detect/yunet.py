@@ -193,11 +193,17 @@ def _nms(rows: npt.NDArray[np.float32], iou_threshold: float) -> npt.NDArray[np.
 
 
 def _to_faces(rows: npt.NDArray[np.float32], width: int, height: int) -> Faces:
+    # YuNet can return NaN rows on degenerate input (a few uniform pixels): never a face
+    rows = rows[np.isfinite(rows).all(axis=1)] if len(rows) else rows
     if len(rows) == 0:
         return Faces.empty()
     xyxy = np.stack([rows[:, 0], rows[:, 1], rows[:, 0] + rows[:, 2], rows[:, 1] + rows[:, 3]], 1)
     xyxy[:, 0::2] = xyxy[:, 0::2].clip(0, width)
     xyxy[:, 1::2] = xyxy[:, 1::2].clip(0, height)
+    inside = (xyxy[:, 2] - xyxy[:, 0] >= 1.0) & (xyxy[:, 3] - xyxy[:, 1] >= 1.0)
+    rows, xyxy = rows[inside], xyxy[inside]
+    if len(rows) == 0:
+        return Faces.empty()
     order = np.argsort((xyxy[:, 0] + xyxy[:, 2]) / 2, kind="stable")
     landmarks = rows[:, 4:14].reshape(-1, 5, 2)
     return Faces(xyxy[order], rows[order, 14], landmarks[order])
