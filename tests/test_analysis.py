@@ -13,7 +13,7 @@ import numpy.typing as npt
 import pytest
 
 from facescope.analysis import geometry
-from facescope.analysis.analyzer import Analyzer, AnalyzeOptions, analyze
+from facescope.analysis.analyzer import AnalyzeOptions, Analyzer, analyze
 from facescope.analysis.eyes import BlinkDetector, eye_aspect_ratio, mouth_openness
 from facescope.analysis.mesh import shared_mesher
 from facescope.analysis.plot import draw_analysis, plot_timeseries

@@ -148,7 +148,12 @@ def test_models_lists_every_model_as_ok() -> None:
     code, out, _ = run("models", "--json")
     assert code == 0
     listed = json.loads(out)
-    assert {m["model"] for m in listed} == {"yunet", "sface", "dlib_resnet", "dlib_shape5"}
+    from facescope.models.registry import MODEL_FILES
+
+    assert {m["model"] for m in listed} == set(MODEL_FILES)
+    assert {"yunet", "sface", "dlib_resnet", "mediapipe_face_mesh", "fer", "facex"} <= set(
+        MODEL_FILES
+    )
     assert all(m["status"] == "ok" and len(m["sha256"]) == 64 for m in listed)
 
 

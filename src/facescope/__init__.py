@@ -25,16 +25,22 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> object:
-    """`facescope.track` and `facescope.VideoRecognizer`, imported on first use (PyAV, scipy)."""
+    """Video and analysis verbs, imported on first use (PyAV, scipy, MediaPipe)."""
     if name in ("track", "VideoRecognizer"):
         from facescope import video
 
         return getattr(video, name)
+    if name in ("analyze", "AnalyzeOptions", "Analyzer"):
+        from facescope import analysis
+
+        return getattr(analysis, name)
     raise AttributeError(f"module 'facescope' has no attribute {name!r}")
 
 
 __all__ = [
     "MODELS",
+    "AnalyzeOptions",
+    "Analyzer",
     "CalibrationError",
     "Candidate",
     "Embeddings",
@@ -51,6 +57,7 @@ __all__ = [
     "VideoError",
     "VideoRecognizer",
     "align",
+    "analyze",
     "calibrate",
     "detect",
     "embed",

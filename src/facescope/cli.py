@@ -21,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from facescope import api
+from facescope.analysis.quality import DEFAULT_MIN_QUALITY
 from facescope.errors import FacescopeError, NoFaceError
 from facescope.gallery import DEFAULT_GALLERY, Gallery
 from facescope.gallery.gallery import DEFAULT_FPIR
@@ -241,10 +242,22 @@ def enroll(
     largest_face: Annotated[
         bool, typer.Option("--largest-face", help="Use the largest face of group photos.")
     ] = False,
+    min_quality: Annotated[
+        float,
+        typer.Option(
+            "--min-quality",
+            min=0.0,
+            max=1.0,
+            help="Refuse photos whose face quality score is below this, or that are too "
+            "small, blurred, dark, turned aside or cut by the border; 0 turns the check off.",
+        ),
+    ] = DEFAULT_MIN_QUALITY,
 ) -> None:
     """Enrol a person into the gallery from photos (all or nothing)."""
     with Gallery.open(gallery, model=model) as opened:
-        result = opened.enroll(name, list(images), largest_face=largest_face)
+        result = opened.enroll(
+            name, list(images), largest_face=largest_face, min_quality=min_quality
+        )
         console.print(f"enrolled {result.added} photo(s) of {name!r} into {gallery}")
 
 
@@ -499,6 +512,50 @@ def video(
         stride=stride,
         fpir=fpir,
         thumbs=thumbs,
+        max_frames=max_frames,
+        console=console,
+        errors=errors,
+        progress=_bar,
+    )
+
+
+@app.command()
+@_friendly
+def analyze(
+    source: Annotated[str, typer.Argument(help="Image, video file, stream URL or camera index.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+    as_csv: Annotated[
+        bool, typer.Option("--csv", help="Print one CSV row per face (per frame).")
+    ] = False,
+    out: Annotated[
+        Path | None, typer.Option(help="Write the table to .csv, .parquet or .json.")
+    ] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(help="Folder for pictures: the annotated image, or a video's time series."),
+    ] = None,
+    expressions: Annotated[
+        bool, typer.Option(help="Run the expression models (the slowest stage).")
+    ] = True,
+    landmarks68: Annotated[bool, typer.Option(help="Also dlib's 68 points.")] = False,
+    every: Annotated[int, typer.Option(help="Video: analyse every N-th frame.")] = 1,
+    max_frames: Annotated[int | None, typer.Option(help="Video: stop after N frames.")] = None,
+    max_faces: Annotated[int | None, typer.Option(help="Analyse at most N faces.")] = None,
+) -> None:
+    """Mesh, head pose, gaze, eyes, mouth, expressions, action units and quality per face."""
+    from facescope.analysis.analyzer import AnalyzeOptions
+    from facescope.analysis.cli import run_analyze
+
+    run_analyze(
+        source,
+        options=AnalyzeOptions(
+            expressions=expressions, landmarks68=landmarks68, max_faces=max_faces
+        ),
+        as_json=as_json,
+        as_csv=as_csv,
+        out=out,
+        plot=plot,
+        every=every,
         max_frames=max_frames,
         console=console,
         errors=errors,

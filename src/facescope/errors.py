@@ -66,6 +66,20 @@ class EnrollmentError(GalleryError):
     """A photo cannot be enrolled: no face, or several faces without `largest_face=True`."""
 
 
+class PoorQualityError(EnrollmentError):
+    """A photo's face is too poor to enrol; the message says why (size, blur, exposure, pose...).
+
+    Attributes:
+        score: the face's overall quality score in [0, 1].
+        reasons: the poor components, one sentence each.
+    """
+
+    def __init__(self, message: str, score: float = 0.0, reasons: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.score = score
+        self.reasons = reasons
+
+
 class GalleryModelMismatchError(GalleryError):
     """Templates or a gallery come from another recognition model or model version."""
 

@@ -83,7 +83,7 @@ class Analyzer:
         """Analyse every face of one image or video frame."""
         frame_index = getattr(image, "index", None) if hasattr(image, "rgb") else None
         time = getattr(image, "time", None) if hasattr(image, "rgb") else None
-        rgb = image.rgb if hasattr(image, "rgb") else load_image(image)  # type: ignore[union-attr,arg-type]
+        rgb = image.rgb if hasattr(image, "rgb") else load_image(image)
         faces = self._detect(rgb)
         meshes = [shared_mesher().mesh(rgb, faces.boxes[i]) for i in range(len(faces))]
         results = self._measure(rgb, faces, meshes, [None] * len(faces))

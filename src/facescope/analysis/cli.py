@@ -109,7 +109,7 @@ def _video(
             def seen(frame: FrameAnalysis) -> None:
                 bar.advance(task, every)
 
-            frames = _keep_pixels(video, best) if plot is not None else video
+            frames: Any = _keep_pixels(video, best) if plot is not None else video
             result = analyzer.analyze_video(frames, fps=video.fps, every=every, on_frame=seen)
         result = VideoAnalysis(
             result.frames, video.fps, result.blinks, video.source_name, video.ended_early

@@ -119,11 +119,16 @@ def head_pose(points: npt.ArrayLike, image_size: tuple[int, int]) -> HeadPose | 
         return None
     rvec, tvec = cv2.solvePnPRefineLM(model_points, image_points, camera, None, rvec, tvec)
     rotation, _ = cv2.Rodrigues(rvec)
-    relative = line_of_sight(tvec.reshape(3)).T @ rotation
+    relative = line_of_sight(np.asarray(tvec, np.float64).reshape(3)).T @ rotation
     projected, _ = cv2.projectPoints(model_points, rvec, tvec, camera, None)
     eye_distance = float(np.linalg.norm(mesh[33, :2] - mesh[263, :2])) or 1.0
     error = float(np.linalg.norm(projected.reshape(-1, 2) - image_points, axis=1).mean())
     yaw, pitch, roll = euler_from_rotation(relative)
     return HeadPose(
-        yaw, pitch, roll, rotation, tvec.reshape(3).astype(np.float64), error / eye_distance
+        yaw,
+        pitch,
+        roll,
+        np.asarray(rotation, np.float64),
+        np.asarray(tvec, np.float64).reshape(3),
+        error / eye_distance,
     )

@@ -840,7 +840,9 @@ def _photo_faces(rgb: npt.NDArray[np.uint8], min_face: float | None) -> list[_Fa
             continue
         box = faces.boxes[index]
         crop = rgb if faces.aligned else warp_to_template(rgb, faces.landmarks5[index])
-        quality = face_quality(crop, faces.landmarks5[index], box, float(faces.scores[index]))
+        quality = face_quality(
+            crop, faces.landmarks5[index], box, float(faces.scores[index]), image_shape=rgb.shape
+        )
         out.append(
             _Face(
                 index,

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from facescope.analysis.quality import DEFAULT_MIN_QUALITY
 from facescope.errors import (
     DuplicateTemplateError,
     EmptyGalleryError,
@@ -136,31 +137,44 @@ class Gallery:
         *,
         metadata: dict[str, Any] | None = None,
         largest_face: bool = False,
+        min_quality: float | None = DEFAULT_MIN_QUALITY,
     ) -> EnrollResult:
         """Add a subject's photos, one template per photo, in one transaction.
 
         Every photo is checked before anything is stored: a photo with no face,
         or several faces without ``largest_face=True``, or one already enrolled
-        for this subject, refuses the whole call and stores nothing.
+        for this subject, refuses the whole call and stores nothing. So does a
+        face too poor for reliable recognition (PoorQualityError, whose message
+        says why: too small, blurred, dark, turned aside, cut by the border...):
+        its quality score (:mod:`facescope.analysis.quality`) is below
+        `min_quality` or one of its components is poor. ``min_quality=None``
+        (or 0) turns the check off. Each template stores its face's score.
         """
         if not subject or not subject.strip():
             raise EnrollmentError("subject name must not be empty")
         if not images:
             raise EnrollmentError(f"no photos given for {subject!r}")
         records = [
-            self._template(subject, image, index, largest_face)
+            self._template(subject, image, index, largest_face, min_quality)
             for index, image in enumerate(images)
         ]
         return self.enroll_templates(subject, records, metadata=metadata)
 
     def _template(
-        self, subject: str, image: ImageInput, index: int, largest_face: bool
+        self,
+        subject: str,
+        image: ImageInput,
+        index: int,
+        largest_face: bool,
+        min_quality: float | None,
     ) -> TemplateRecord:
         label = photo_label(image, index)
         rgb, content_hash = decode_photo(image)
         if self._store.has_content(subject, content_hash):
             raise DuplicateTemplateError(f"{label}: this photo is already enrolled for {subject!r}")
-        return template_from_pixels(rgb, content_hash, label, self.model, largest_face)
+        return template_from_pixels(
+            rgb, content_hash, label, self.model, largest_face, min_quality=min_quality
+        )
 
     def enroll_templates(
         self,

@@ -14,13 +14,15 @@ import os
 import numpy as np
 import numpy.typing as npt
 
-from facescope.errors import EnrollmentError
+from facescope.analysis.quality import DEFAULT_MIN_QUALITY, FaceQuality, assess_quality
+from facescope.errors import EnrollmentError, PoorQualityError
 from facescope.gallery.sqlite_store import TemplateRecord
 from facescope.io.image import ImageInput, load_image
 from facescope.pipeline import embed_faces, find_faces, largest
 from facescope.types import Faces
 
 __all__ = [
+    "check_quality",
     "content_hash",
     "decode_photo",
     "photo_label",
@@ -47,14 +49,46 @@ def decode_photo(image: ImageInput) -> tuple[npt.NDArray[np.uint8], str]:
 
 
 def template_from_pixels(
-    rgb: npt.NDArray[np.uint8], digest: str, label: str, model: str, largest_face: bool
+    rgb: npt.NDArray[np.uint8],
+    digest: str,
+    label: str,
+    model: str,
+    largest_face: bool,
+    *,
+    min_quality: float | None = DEFAULT_MIN_QUALITY,
 ) -> TemplateRecord:
     """Detect the face in decoded pixels and embed it with `model`.
 
     Raises EnrollmentError when there is no face, or several faces and
-    `largest_face` is False.
+    `largest_face` is False; PoorQualityError when the face fails the
+    quality check (see :func:`check_quality`).
     """
-    return template_from_faces(rgb, find_faces(rgb), digest, label, model, largest_face)[0]
+    return template_from_faces(
+        rgb, find_faces(rgb), digest, label, model, largest_face, min_quality=min_quality
+    )[0]
+
+
+def check_quality(quality: FaceQuality, label: str, min_quality: float | None) -> None:
+    """Refuse a face whose score is below `min_quality` or that has a poor component.
+
+    `min_quality` None or 0 turns the check off. The PoorQualityError's message
+    names the photo and every reason (e.g. ``face too small: 18 px between the
+    eyes, need 24``), or the score when no single component is to blame.
+    """
+    if not min_quality:
+        return
+    if quality.score >= min_quality and not quality.reasons:
+        return
+    why = "; ".join(quality.reasons) or (
+        f"overall quality {quality.score:.2f} is below {min_quality:.2f}"
+    )
+    raise PoorQualityError(
+        f"{label}: photo too poor to enrol: {why} (quality {quality.score:.2f}, "
+        f"need {min_quality:.2f}); use a sharper, well-lit, frontal photo with the whole face "
+        "in view, or turn the check off (min_quality=0, --min-quality 0)",
+        quality.score,
+        quality.reasons,
+    )
 
 
 def template_from_faces(
@@ -64,10 +98,14 @@ def template_from_faces(
     label: str,
     model: str,
     largest_face: bool,
+    *,
+    min_quality: float | None = DEFAULT_MIN_QUALITY,
 ) -> tuple[TemplateRecord, Faces]:
     """Embed the enrolled face among faces already detected; return it with its record.
 
-    Raises EnrollmentError as :func:`template_from_pixels` does.
+    The record's ``quality`` is the face's quality score
+    (:func:`facescope.analysis.quality.assess_quality`). Raises EnrollmentError
+    and PoorQualityError as :func:`template_from_pixels` does.
     """
     if len(faces) == 0:
         raise EnrollmentError(f"{label}: no face found")
@@ -77,11 +115,13 @@ def template_from_faces(
             "or pass largest_face=True (--largest-face) to use the largest"
         )
     face = largest(faces)
+    quality = assess_quality(rgb, face)[0]
+    check_quality(quality, label, min_quality)
     embedding = embed_faces(rgb, face, model)
     record = TemplateRecord(
         embedding.vectors[0],
         float(embedding.norms[0]),
-        float(face.scores[0]),
+        quality.score,
         label,
         digest,
     )
@@ -89,7 +129,12 @@ def template_from_faces(
 
 
 def photo_template(
-    image: ImageInput, model: str, *, largest_face: bool = False, label: str | None = None
+    image: ImageInput,
+    model: str,
+    *,
+    largest_face: bool = False,
+    label: str | None = None,
+    min_quality: float | None = DEFAULT_MIN_QUALITY,
 ) -> TemplateRecord:
     """Turn one photo into a template record (decode, hash, detect, embed).
 
@@ -99,11 +144,18 @@ def photo_template(
         largest_face: use the largest face of a photo with several.
         label: the photo's name in messages and in the record's ``source``;
             defaults to the path (or ``photo 0`` for other inputs).
+        min_quality: refuse faces below this quality score or with a poor
+            component (PoorQualityError); None or 0 accepts any face.
 
     Raises the same FacescopeError (InvalidImageError, EnrollmentError) with the
     same message as :meth:`facescope.gallery.Gallery.enroll` for this photo.
     """
     rgb, digest = decode_photo(image)
     return template_from_pixels(
-        rgb, digest, label if label is not None else photo_label(image, 0), model, largest_face
+        rgb,
+        digest,
+        label if label is not None else photo_label(image, 0),
+        model,
+        largest_face,
+        min_quality=min_quality,
     )

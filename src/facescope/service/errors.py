@@ -24,6 +24,7 @@ from facescope.errors import (
     InvalidEmbeddingError,
     InvalidImageError,
     NoFaceError,
+    PoorQualityError,
     UnknownSubjectError,
     UnknownTemplateError,
 )
@@ -55,6 +56,7 @@ _MAPPING: tuple[tuple[type[Exception], int, str], ...] = (
     (ImageTooLargeError, 413, "image_too_large"),
     (InvalidImageError, 400, "invalid_image"),
     (NoFaceError, 422, "no_face"),
+    (PoorQualityError, 422, "poor_quality"),
     (EnrollmentError, 422, "enrolment_refused"),
     (UnknownCollectionError, 404, "unknown_collection"),
     (UnknownSubjectError, 404, "unknown_subject"),

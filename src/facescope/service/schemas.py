@@ -95,7 +95,9 @@ class CollectionCreate(BaseModel):
 class TemplateOut(BaseModel):
     id: int
     source: str
-    quality: float = Field(description="detector confidence of the enrolled face")
+    quality: float = Field(
+        description="recognition-quality score in [0, 1] of the enrolled photo"
+    )
     norm: float
 
 

@@ -1,8 +1,9 @@
 """Faces in video: detect every `stride` frames, track, and identify each track once.
 
 A person walking through the frame is one result, not one per frame: the
-embeddings of a track's detections are averaged, weighted by their quality
-(:mod:`facescope.video.quality`), and that mean is identified against the
+embeddings of a track's detections are averaged, weighted by their measured
+quality score (:mod:`facescope.analysis.quality`), the best-quality face is the
+track's thumbnail, and the mean is identified against the
 gallery (open set, the gallery's FPIR-aware threshold) when the track ends.
 Between detection rounds the tracks' boxes are extrapolated, so every frame
 has boxes.
@@ -19,12 +20,12 @@ import numpy as np
 import numpy.typing as npt
 
 from facescope.align.template import warp_to_template
+from facescope.analysis.quality import assess_quality
 from facescope.detect.yunet import DetectOptions
 from facescope.errors import InvalidImageError
 from facescope.gallery.gallery import DEFAULT_FPIR, Gallery
 from facescope.pipeline import embed_faces, find_faces
 from facescope.types import Candidate, Faces
-from facescope.video.quality import face_quality
 from facescope.video.source import Frame, VideoSource
 from facescope.video.tracker import FaceTracker, Track
 
@@ -201,9 +202,7 @@ class VideoRecognizer:
                 continue
             gathered = evidence.setdefault(track_id, _Evidence(frame.index, frame.time))
             crop = warp_to_template(rgb, faces.landmarks5[index])
-            quality = face_quality(
-                crop, faces.landmarks5[index], faces.boxes[index], float(faces.scores[index])
-            )
+            quality = assess_quality(rgb, faces[index], crops=[crop])[0].score
             weight = max(quality, 1e-3)
             gathered.weighted += weight * embeddings[index]
             gathered.weight += weight
