@@ -11,7 +11,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DATA ?= facescope-data
 
-.PHONY: install run demo test lint bench bench-service bench-video bench-cluster calibrate clean
+.PHONY: install run demo test lint bench bench-service bench-video bench-cluster bench-analysis calibrate clean
 
 install: $(STAMP)
 
@@ -64,6 +64,15 @@ bench-video: install
 # purity and pairwise precision/recall of face clustering on aligned_celebrities
 bench-cluster: install
 	$(BIN)/python benchmarks/bench_cluster.py
+
+# facial analysis: fps on 480p video, head-pose consistency; the AU head, expression
+# ensemble and quality measurements (CK+ and aligned_celebrities in ../shared/testdata)
+bench-analysis: install
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/bench_analysis.py --json out/bench_analysis.json
+	$(BIN)/python benchmarks/bench_au.py --json out/bench_au.json
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/bench_expression.py \
+		--extra au_head=out/au_head_ckplus.npy --json out/bench_expression.json
+	$(BIN)/python benchmarks/bench_quality.py --json out/bench_quality.json
 
 calibrate: install
 	$(BIN)/facescope calibrate $(TESTDATA)/faces/aligned_celebrities \

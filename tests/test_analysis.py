@@ -248,3 +248,38 @@ def test_video_tracks_smooths_and_keeps_timestamps(data: Path, tmp_path: Path) -
     out = plot_timeseries(smooth, tmp_path / "series.png")
     assert out.stat().st_size > 10_000
     assert smooth.blink_table().empty
+
+
+def test_neutral_free_member_takes_neutral_from_the_others() -> None:
+    from facescope.analysis.expression.ensemble import combine
+
+    cnn = np.array([[0.0, 0.0, 0.0, 0.2, 0.0, 0.0, 0.8]])  # mostly neutral
+    head = np.array([[0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0]])  # never says neutral
+    pooled = combine({"facex": cnn, "au_head": head}, {"facex": 0.5, "au_head": 0.5})
+    assert pooled[0, 6] == pytest.approx(0.8)  # the head does not dilute neutral
+    assert pooled[0, 4] == pytest.approx(0.5 * 0.2)  # its sadness, scaled by (1 - neutral)
+    assert pooled.sum() == pytest.approx(1.0)
+
+
+def test_full_analysis_of_a_smile_with_expressions_and_action_units(data: Path) -> None:
+    face = analyze(data / "biden_2.jpg")[0]
+    assert face.expressions is not None and face.expression == "happiness"
+    assert sum(face.expressions.values()) == pytest.approx(1.0, abs=1e-4)
+    assert face.valence is not None and face.valence > 0.3
+    assert face.action_units is not None and face.action_units["AU12"] > face.action_units["AU15"]
+    assert face.quality is not None and 0.0 <= face.quality.score <= 1.0
+    row = analyze(data / "biden_2.jpg").to_frame().iloc[0]
+    assert row["expression"] == "happiness" and row["AU12"] == pytest.approx(
+        face.action_units["AU12"]
+    )
+
+
+def test_video_action_units_use_the_persons_own_neutral(data: Path) -> None:
+    frames = _shaky_frames(load_image(data / "obama_2.jpg"), 32)  # PersonalNeutral: 30 frames
+    options = AnalyzeOptions(expressions=False, quality=False)
+    video = Analyzer(options).analyze_video(frames)
+    still = analyze(data / "obama_2.jpg", options)[0].action_units
+    last = video.frames[-1].faces[0].action_units
+    assert still is not None and last is not None and set(last) == set(still)
+    # the same face all along: relative to itself, every AU stays near zero
+    assert max(last.values()) < 0.35 < max(still.values())

@@ -149,7 +149,7 @@ class Analyzer:
                     values["pose"] = pose
                     values["gaze"] = gaze(canonical, pose)
                 if self.options.action_units:
-                    values["action_units"] = _action_units(canonical, states[i])
+                    values["action_units"] = _action_units(mesh.points, states[i])
                 state = states[i]
                 if state is not None and time is not None:
                     ear = float(np.mean(values["eye_openness"]))
@@ -184,16 +184,28 @@ class Analyzer:
     def _expressions(
         self, rgb: npt.NDArray[np.uint8], faces: Faces, meshes: list[FaceMesh | None]
     ) -> tuple[FloatArray | None, str | None]:
+        """(n, 7) ensemble probabilities; the geometric AU head joins where a face has a mesh."""
         if not self.options.expressions:
             return None, None
+        from facescope.analysis.expression.au_head import AUExpressionHead
         from facescope.analysis.expression.ensemble import default_ensemble
         from facescope.errors import ModelNotAvailableError
 
+        ensemble = default_ensemble()
+        probs = np.zeros((len(faces), 7), np.float32)
+        with_mesh = [i for i, m in enumerate(meshes) if m is not None]
+        without = [i for i, m in enumerate(meshes) if m is None]
         try:
-            probs = default_ensemble().predict_proba(rgb, faces)
+            if with_mesh:
+                points = np.stack([meshes[i].points for i in with_mesh])  # type: ignore[union-attr]
+                head = AUExpressionHead().predict_mesh(points)
+                subset = faces[np.array(with_mesh)]
+                probs[with_mesh] = ensemble.predict_proba(rgb, subset, extra={"au_head": head})
+            if without:
+                probs[without] = ensemble.predict_proba(rgb, faces[np.array(without)])
         except ModelNotAvailableError as exc:
             return None, str(exc)
-        return np.asarray(probs, np.float32), None
+        return probs, None
 
     def _quality(
         self,
@@ -284,17 +296,16 @@ def _valence_arousal(probs: npt.NDArray[np.float32]) -> tuple[float, float]:
     return float(va[0]), float(va[1])
 
 
-def _action_units(
-    canonical: npt.NDArray[np.float64], state: _TrackState | None
-) -> dict[str, float]:
+def _action_units(points: npt.NDArray[np.float32], state: _TrackState | None) -> dict[str, float]:
+    """Stills: relative to the population neutral; video: to the person's own neutral."""
     from facescope.analysis import au
 
     if state is None:
-        return au.action_units(canonical)
+        return au.action_units(points)
     if state.neutral is None:
         state.neutral = au.PersonalNeutral()
-    state.neutral.update(canonical)
-    return au.action_units(canonical, neutral=state.neutral)
+    neutral: au.PersonalNeutral = state.neutral
+    return neutral.action_units(points)
 
 
 def _landmarks68(rgb: npt.NDArray[np.uint8], landmarks5: npt.NDArray[np.float32]) -> FloatArray:

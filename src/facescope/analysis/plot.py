@@ -120,11 +120,11 @@ def _bars(canvas: npt.NDArray[np.uint8], face: FaceAnalysis, thick: int) -> None
     x1, y1, x2, y2 = face.box
     side = max(x2 - x1, y2 - y1)
     row = max(8, round(side / 9))
-    chart_w = round(side * 0.9)
+    chart_w = round(side * 1.3)
     left = round(x2) + 6 if x2 + 6 + chart_w < width else max(0, round(x1) - 6 - chart_w)
     top = max(0, min(round(y1), height - row * len(EXPRESSIONS)))
     scale = row / 30.0
-    label_w = round(chart_w * 0.45)
+    label_w = round(chart_w * 0.58)
     for i, name in enumerate(EXPRESSIONS):
         p = float(face.expressions.get(name, 0.0))
         y = top + i * row

@@ -95,9 +95,7 @@ class CollectionCreate(BaseModel):
 class TemplateOut(BaseModel):
     id: int
     source: str
-    quality: float = Field(
-        description="recognition-quality score in [0, 1] of the enrolled photo"
-    )
+    quality: float = Field(description="recognition-quality score in [0, 1] of the enrolled photo")
     norm: float
 
 

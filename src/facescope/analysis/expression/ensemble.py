@@ -168,6 +168,7 @@ def combine(
         raise ValueError(
             f"member probabilities must all be (n, 7); got {[a.shape for a in arrays]}"
         )
+    arrays = _with_neutral(used, arrays)
     if rule == "mean":
         out = sum(w / total * a for (_, w), a in zip(used, arrays, strict=True))
     else:
@@ -179,6 +180,32 @@ def combine(
         out = np.exp(logp)
     out = np.asarray(out, np.float64)
     return (out / np.maximum(out.sum(axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+#: Members that know no neutral class (trained on CK+, which has no neutral frames): their
+#: neutral column is 0. In a pool, each takes its neutral probability from the other members
+#: (their weighted mean) and scales its six expressions by the rest, so it decides *which*
+#: expression and leaves *whether any* to the members that have seen neutral faces.
+NEUTRAL_FREE = frozenset({"au_head"})
+NEUTRAL = EXPRESSIONS.index("neutral")
+assert len(EXPRESSIONS) - 1 == NEUTRAL
+
+
+def _with_neutral(
+    used: list[tuple[str, float]], arrays: list[npt.NDArray[np.float64]]
+) -> list[npt.NDArray[np.float64]]:
+    others = [(w, a) for (name, w), a in zip(used, arrays, strict=True) if name not in NEUTRAL_FREE]
+    if not others or len(others) == len(arrays):
+        return arrays
+    weight = sum(w for w, _ in others)
+    neutral = np.sum([w * a[:, NEUTRAL] for w, a in others], axis=0) / weight
+    out = []
+    for (name, _), a in zip(used, arrays, strict=True):
+        if name in NEUTRAL_FREE:
+            six = a[:, :NEUTRAL] / np.maximum(a[:, :NEUTRAL].sum(axis=1, keepdims=True), 1e-12)
+            a = np.concatenate([six * (1.0 - neutral)[:, None], neutral[:, None]], axis=1)
+        out.append(a)
+    return out
 
 
 def simplex_grid(k: int, step: float) -> Iterator[tuple[float, ...]]:
