@@ -283,3 +283,14 @@ def test_video_action_units_use_the_persons_own_neutral(data: Path) -> None:
     assert still is not None and last is not None and set(last) == set(still)
     # the same face all along: relative to itself, every AU stays near zero
     assert max(last.values()) < 0.35 < max(still.values())
+
+
+def test_tiny_faces_are_measured_or_explained_never_raise(data: Path) -> None:
+    rgb = load_image(data / "biden_left_obama_right.jpg")
+    small = cv2.resize(rgb, (rgb.shape[1] // 8, rgb.shape[0] // 8), interpolation=cv2.INTER_AREA)
+    result = analyze(small)
+    for face in result:
+        assert face.mesh is not None or "mesh" in face.missing
+        assert face.quality is not None
+        if face.quality.eye_distance < 20:
+            assert any("small" in reason for reason in face.quality.reasons)

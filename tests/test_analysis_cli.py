@@ -1,0 +1,88 @@
+"""`facescope analyze`: images and videos in; JSON, CSV, tables and pictures out; bad input."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+from typer.testing import CliRunner
+
+from facescope.cli import app
+from facescope.io.image import load_image
+from facescope.video import VideoWriter
+
+runner = CliRunner()
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_analyze_image_json_has_every_measure(data: Path) -> None:
+    code, out, _ = run("analyze", str(data / "biden_2.jpg"), "--json")
+    assert code == 0
+    document = json.loads(out)
+    face = document["faces"][0]
+    assert len(face["mesh"]) == 478 and len(face["mesh"][0]) == 3
+    assert {"yaw", "pitch", "roll", "gaze_yaw", "ear_left", "mouth_open", "quality"} <= set(face)
+    assert set(face["expressions"]) == {
+        "anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral"
+    }  # fmt: skip
+    assert face["expression"] == "happiness"
+    assert "AU12" in face["action_units"]
+
+
+def test_analyze_image_csv_table_and_picture(data: Path, tmp_path: Path) -> None:
+    code, out, _ = run(
+        "analyze", str(data / "biden_left_obama_right.jpg"), "--csv", "--no-expressions",
+        "--plot", str(tmp_path), "--out", str(tmp_path / "faces.parquet"),
+    )  # fmt: skip
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert len(rows) >= 2 and rows[0]["expression"] == ""
+    picture = tmp_path / "biden_left_obama_right_analysis.jpg"
+    assert picture.is_file()
+    assert Image.open(picture).size == Image.open(data / "biden_left_obama_right.jpg").size
+    import pandas as pd
+
+    assert len(pd.read_parquet(tmp_path / "faces.parquet")) == len(rows)
+
+
+def test_analyze_video_rows_per_frame_with_timestamps_and_plot(data: Path, tmp_path: Path) -> None:
+    rgb = cv2.resize(load_image(data / "obama_2.jpg"), (320, 240))
+    clip = tmp_path / "clip.mp4"
+    with VideoWriter(clip, 10.0, 320, 240) as writer:
+        for i in range(8):
+            writer.write(np.roll(rgb, i, axis=1))
+    code, out, _ = run("analyze", str(clip), "--csv", "--no-expressions", "--plot", str(tmp_path))
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert len(rows) == 8
+    assert [round(float(r["time"]), 2) for r in rows] == [round(i / 10, 2) for i in range(8)]
+    assert {r["track"] for r in rows} == {"1"}
+    assert (tmp_path / "clip_timeseries.png").stat().st_size > 10_000
+    assert (tmp_path / "clip_frame.jpg").is_file()
+
+
+def test_analyze_bad_input_is_one_line(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    code, _, err = run("analyze", str(broken))
+    assert code == 2 and "broken.jpg" in err and "Traceback" not in err
+    code, _, err = run("analyze", str(tmp_path / "missing.png"))
+    assert code == 2 and "no such file" in err
+    code, _, err = run("analyze", str(tmp_path / "missing.mp4"))
+    assert code == 2 and "missing.mp4" in err and "Traceback" not in err
+
+
+def test_analyze_an_image_without_faces_prints_an_empty_table(tmp_path: Path) -> None:
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (200, 150), (90, 90, 90)).save(blank)
+    code, out, _ = run("analyze", str(blank))
+    assert code == 0 and "0 face(s)" in out
