@@ -563,6 +563,98 @@ def analyze(
     )
 
 
+eval_app = typer.Typer(
+    help="Biometric evaluation (ISO/IEC 19795-1, 30107-3) with HTML reports.",
+    no_args_is_help=True,
+)
+app.add_typer(eval_app, name="eval")
+EvalModels = Annotated[
+    list[str] | None,
+    typer.Option("--model", "-m", help="sface, dlib, fusion (repeat; default: all three)."),
+]
+ReportOption = Annotated[
+    Path | None, typer.Option(help="Folder for index.html (figures embedded) and metrics.json.")
+]
+BootOption = Annotated[
+    int, typer.Option("--boot", help="Bootstrap draws over identities (0: off).")
+]
+
+
+@eval_app.command("verify")
+@_friendly
+def eval_verify(
+    dataset: Annotated[
+        str, typer.Argument(help="Folder per identity, folder with labels.csv, or a CSV.")
+    ],
+    model: EvalModels = None,
+    pairs: Annotated[
+        str | None, typer.Option(help="LFW-style pairs.txt or a pairs CSV (a,b[,same]).")
+    ] = None,
+    report: ReportOption = None,
+    as_json: JsonOption = False,
+    boot: BootOption = 500,
+    seed: Annotated[int, typer.Option(help="Seed for pairs, split and bootstrap.")] = 0,
+    max_impostor: Annotated[
+        int | None, typer.Option(help="Sample this many impostor pairs (default: all).")
+    ] = None,
+    group: Annotated[
+        str | None, typer.Option(help="Label column to split metrics by (fairness).")
+    ] = None,
+    identify: Annotated[
+        bool, typer.Option(help="Also open-set identification (CMC, FNIR at FPIR).")
+    ] = True,
+    cache: Annotated[Path | None, typer.Option(help="Embedding cache file.")] = None,
+) -> None:
+    """Verification (FMR, FNMR, EER, TAR, ROC, DET) and open-set identification on a dataset."""
+    from facescope.evaluate.cli import run_eval
+
+    run_eval(
+        [dataset], models=model or ["sface", "dlib", "fusion"], pairs=pairs, report=report,
+        as_json=as_json, n_boot=boot, seed=seed, max_impostor=max_impostor, group=group,
+        identify=identify, cache=cache, console=console, errors=errors, progress=_bar,
+    )  # fmt: skip
+
+
+@eval_app.command("compare")
+@_friendly
+def eval_compare(
+    datasets: Annotated[list[str], typer.Argument(help="One or more datasets.")],
+    model: EvalModels = None,
+    report: ReportOption = None,
+    as_json: JsonOption = False,
+    boot: BootOption = 500,
+    seed: Annotated[int, typer.Option(help="Seed for pairs, split and bootstrap.")] = 0,
+    max_impostor: Annotated[int | None, typer.Option(help="Sample impostor pairs.")] = None,
+    cache: Annotated[Path | None, typer.Option(help="Embedding cache file.")] = None,
+) -> None:
+    """Several models on several datasets, side by side in one report."""
+    from facescope.evaluate.cli import run_eval
+
+    run_eval(
+        datasets, models=model or ["sface", "dlib", "fusion"], pairs=None, report=report,
+        as_json=as_json, n_boot=boot, seed=seed, max_impostor=max_impostor, group=None,
+        identify=True, cache=cache, console=console, errors=errors, progress=_bar,
+    )  # fmt: skip
+
+
+@eval_app.command("pad")
+@_friendly
+def eval_pad(
+    scores: Annotated[
+        Path, typer.Argument(help="CSV: score (high = bona fide), attack (0/1), species.")
+    ],
+    threshold: Annotated[float, typer.Option(help="Bona fide when score >= threshold.")] = 0.5,
+    report: ReportOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Presentation-attack detection metrics (ISO/IEC 30107-3) from scores."""
+    from facescope.evaluate.cli import run_pad
+
+    run_pad(
+        scores, threshold=threshold, report=report, as_json=as_json, console=console, errors=errors
+    )
+
+
 LibraryOption = Annotated[
     Path, typer.Option("--library", "-l", help="Face library folder (faces and clusters).")
 ]

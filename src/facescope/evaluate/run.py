@@ -1,0 +1,283 @@
+"""``evaluate()``: a dataset and a list of models in, ISO/IEC 19795-1 metrics out.
+
+Data flow: dataset (:mod:`~facescope.evaluate.datasets`) -> embeddings, cached
+on disk (:mod:`~facescope.evaluate.cache`; a re-run costs no inference) ->
+scores per pair and per probe (in batches, as matrix products) -> metrics
+(:mod:`~facescope.evaluate.metrics`) -> report (:mod:`~facescope.evaluate.report`).
+
+Failures are counted, never dropped: an image in which no face is found is a
+failure to acquire; every pair that involves it is a non-match at every
+threshold (a false non-match when genuine, a correct rejection when not), and a
+probe without a face is never identified. Gallery images without a face are
+failures to enrol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from facescope.evaluate.cache import EmbeddedDataset, EmbeddingCache, embed_dataset
+from facescope.evaluate.datasets import Dataset, Pairs, generate_pairs, identification_split
+from facescope.evaluate.metrics import (
+    IdentificationMetrics,
+    VerificationMetrics,
+    bootstrap_verification,
+    fairness,
+    identification_metrics,
+    verification_metrics,
+)
+from facescope.match.thresholds import load_calibration
+
+FloatArray = npt.NDArray[np.float64]
+
+#: The score given to comparisons that involve an image without a face: below any real score.
+FAILED = -1e6
+MODELS = ("sface", "dlib", "fusion")
+
+
+@dataclass
+class ModelResult:
+    """What one model (or the fusion) scored on one dataset."""
+
+    model: str
+    verification: VerificationMetrics | None = None
+    identification: IdentificationMetrics | None = None
+    genuine: FloatArray = field(default_factory=lambda: np.zeros(0))
+    impostor: FloatArray = field(default_factory=lambda: np.zeros(0))
+    fairness: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready metrics."""
+        return {
+            "model": self.model,
+            "verification": None if self.verification is None else self.verification.to_dict(),
+            "identification": (
+                None if self.identification is None else self.identification.to_dict()
+            ),
+            "fairness": self.fairness,
+        }
+
+
+@dataclass
+class Evaluation:
+    """Metrics of several models on one dataset, with how they were obtained."""
+
+    dataset: str
+    root: str
+    n_images: int
+    n_subjects: int
+    failures: dict[str, str]
+    fta: float
+    n_genuine: int
+    n_impostor: int
+    results: dict[str, ModelResult]
+    settings: dict[str, Any]
+    identification_protocol: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready evaluation."""
+        return {
+            "dataset": self.dataset,
+            "root": self.root,
+            "images": self.n_images,
+            "subjects": self.n_subjects,
+            "failure_to_acquire": {"rate": self.fta, "images": self.failures},
+            "pairs": {"genuine": self.n_genuine, "impostor": self.n_impostor},
+            "identification_protocol": self.identification_protocol,
+            "settings": self.settings,
+            "models": {name: r.to_dict() for name, r in self.results.items()},
+        }
+
+    def report(self, folder: str | Path) -> Path:
+        """Write the HTML report and metrics.json into `folder`; returns the HTML path."""
+        from facescope.evaluate.report_builder import evaluation_report
+
+        return evaluation_report([self], folder)
+
+
+def _pair_scores(
+    vectors: npt.NDArray[np.float32], ok: npt.NDArray[np.bool_], pairs: Pairs
+) -> FloatArray:
+    """Cosine score per pair; FAILED where either image has no face."""
+    a, b = pairs.a, pairs.b
+    scores = np.full(len(a), FAILED, np.float64)
+    usable = ok[a] & ok[b]
+    va = vectors[a[usable]].astype(np.float64)
+    vb = vectors[b[usable]].astype(np.float64)
+    scores[usable] = np.einsum("ij,ij->i", va, vb)
+    return scores
+
+
+def _fused(per_model: dict[str, FloatArray], calibration: Any) -> FloatArray:
+    failed = np.zeros(len(next(iter(per_model.values()))), bool)
+    for scores in per_model.values():
+        failed |= scores <= FAILED
+    fused = np.asarray(calibration.fuse(per_model), np.float64)
+    fused[failed] = FAILED
+    return fused
+
+
+def evaluate(
+    dataset: Dataset,
+    *,
+    models: Sequence[str] = MODELS,
+    pairs: Pairs | None = None,
+    verification: bool = True,
+    identification: bool = True,
+    far_targets: Sequence[float] = (1e-2, 1e-3, 1e-4),
+    fpir_targets: Sequence[float] = (0.01, 0.1),
+    n_boot: int = 500,
+    seed: int = 0,
+    group: str | None = None,
+    max_impostor: int | None = None,
+    cache: EmbeddingCache | None = None,
+    assume_aligned: bool | None = None,
+    thresholds: str | Path | None = None,
+    progress: Callable[[Iterable[Any]], Iterable[Any]] | None = None,
+) -> Evaluation:
+    """Evaluate recognition models on a labelled dataset.
+
+    Args:
+        dataset: from :func:`facescope.evaluate.load_dataset`.
+        models: any of ``"sface"``, ``"dlib"``, ``"fusion"`` (fusion needs both).
+        pairs: explicit verification pairs; default: the dataset's own pairs
+            file if it came with one, else every genuine and impostor pair
+            (``max_impostor`` samples impostors, seeded).
+        verification, identification: which protocols to run. Identification is
+            open set: a seeded half of the subjects are never enrolled (their
+            images are non-mated probes); the others enrol one image each.
+        far_targets, fpir_targets: operating points to report.
+        n_boot: bootstrap draws (resampling identities) for confidence intervals;
+            0 turns them off.
+        seed: for pair sampling, the identification split and the bootstrap.
+        group: a label column of the dataset to split the metrics by (fairness).
+        cache: where embeddings are kept; default: the user cache.
+        thresholds: a calibration file for the fusion (default: the bundled one).
+    """
+    unknown = [m for m in models if m not in MODELS]
+    if unknown or not models:
+        raise ValueError(f"unknown model(s) {unknown}; choose from {', '.join(MODELS)}")
+    base = sorted(
+        {m for m in models if m != "fusion"} | ({"sface", "dlib"} if "fusion" in models else set())
+    )
+    embedded: EmbeddedDataset = embed_dataset(
+        dataset,
+        base,
+        cache=cache if cache is not None else EmbeddingCache(),
+        assume_aligned=assume_aligned,
+        progress=progress,
+    )
+    ok = np.asarray(embedded.found, bool)
+    calibration = load_calibration(thresholds)
+    identities = np.asarray(dataset.identities)
+    results = {m: ModelResult(m) for m in models}
+    settings: dict[str, Any] = {
+        "far_targets": list(far_targets),
+        "fpir_targets": list(fpir_targets),
+        "bootstrap": n_boot,
+        "seed": seed,
+        "max_impostor": max_impostor,
+        "fusion_calibration": calibration.source,
+    }
+    n_genuine = n_impostor = 0
+    if verification:
+        chosen = (
+            pairs or dataset.pairs or generate_pairs(dataset, max_impostor=max_impostor, seed=seed)
+        )
+        n_genuine, n_impostor = int(chosen.same.sum()), int((~chosen.same).sum())
+        per_model = {m: _pair_scores(embedded.vectors[m], ok, chosen) for m in base}
+        if "fusion" in models:
+            per_model["fusion"] = _fused({m: per_model[m] for m in ("sface", "dlib")}, calibration)
+        ids_a, ids_b = identities[chosen.a], identities[chosen.b]
+        for m in models:
+            scores = per_model[m]
+            gen, imp = scores[chosen.same], scores[~chosen.same]
+            metrics = verification_metrics(gen, imp, far_targets=far_targets)
+            if n_boot > 0:
+                metrics.ci.update(
+                    bootstrap_verification(
+                        scores, chosen.same, ids_a, ids_b,
+                        far_targets=far_targets, n_boot=n_boot, seed=seed,
+                    )
+                )  # fmt: skip
+            result = results[m]
+            result.verification = metrics
+            result.genuine, result.impostor = gen[gen > FAILED], imp[imp > FAILED]
+            if group is not None:
+                result.fairness = _fairness(dataset, group, chosen, scores, metrics, far_targets)
+    protocol: dict[str, int] = {}
+    if identification:
+        gallery, probes = identification_split(dataset, seed=seed)
+        protocol = {
+            "gallery_images": len(gallery),
+            "gallery_enrolled": int(ok[gallery].sum()),
+            "probes": len(probes),
+            "probes_mated": int(
+                np.isin(identities[probes], identities[gallery[ok[gallery]]]).sum()
+            ),
+        }
+        enrolled = gallery[ok[gallery]]
+        if len(enrolled) == 0:
+            raise ValueError(
+                f"{dataset.name}: no gallery image has a usable face, so identification cannot"
+                " be measured; run with identification=False (--no-identify)"
+            )
+        sims: dict[str, FloatArray] = {}
+        for m in base:
+            v = embedded.vectors[m].astype(np.float64)
+            sim = np.full((len(probes), len(enrolled)), FAILED)
+            good = ok[probes]
+            sim[good] = v[probes[good]] @ v[enrolled].T
+            sims[m] = sim
+        if "fusion" in models:
+            flat = {m: sims[m].ravel() for m in ("sface", "dlib")}
+            sims["fusion"] = _fused(flat, calibration).reshape(sims["sface"].shape)
+        for m in models:
+            results[m].identification = identification_metrics(
+                sims[m], identities[probes], identities[enrolled], fpir_targets=fpir_targets
+            )
+    failures = dict(embedded.failures)
+    return Evaluation(
+        dataset=dataset.name,
+        root=str(dataset.root),
+        n_images=len(dataset),
+        n_subjects=len(dataset.subjects),
+        failures=failures,
+        fta=float(1.0 - ok.mean()) if len(ok) else 0.0,
+        n_genuine=n_genuine,
+        n_impostor=n_impostor,
+        results=results,
+        settings=settings,
+        identification_protocol=protocol,
+    )
+
+
+def _fairness(
+    dataset: Dataset,
+    group: str,
+    pairs: Pairs,
+    scores: FloatArray,
+    metrics: VerificationMetrics,
+    far_targets: Sequence[float],
+) -> dict[str, Any]:
+    labels = dataset.groups.get(group)
+    if labels is None:
+        raise ValueError(
+            f"dataset {dataset.name} has no label column {group!r}; "
+            f"it has: {', '.join(sorted(dataset.groups)) or 'none'}"
+        )
+    column = np.asarray(labels)
+    same_group = column[pairs.a] == column[pairs.b]
+    threshold = metrics.thresholds[min(far_targets, key=lambda f: abs(f - 1e-3))]
+    gen = pairs.same
+    imp = ~pairs.same & same_group  # impostors within a group: the demographic comparison
+    result = fairness(
+        scores[gen], column[pairs.a][gen], scores[imp], column[pairs.a][imp], threshold=threshold
+    )
+    return {"group": group, "threshold": threshold, **result.to_dict()}
