@@ -119,9 +119,14 @@ def fnir_figure(curves: Mapping[str, IdentificationMetrics], title: str = "open 
     """Open-set FNIR against FPIR (log x), over the decision threshold."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
+    floor = 1.0
     for label, m in curves.items():
-        ax.plot(np.maximum(np.asarray(m.fpir), 1e-4), m.fnir, label=label)
+        # FPIR resolves 1 / (non-mated probes): draw FPIR = 0 half a step below that
+        step = 0.5 / max(m.n_nonmated, 1)
+        floor = min(floor, step)
+        ax.plot(np.maximum(np.asarray(m.fpir), step), m.fnir, label=label)
     ax.set_xscale("log")
+    ax.set_xlim(floor, 1.0)
     ax.set_xlabel("false positive identification rate (FPIR)")
     ax.set_ylabel("false negative identification rate (FNIR)")
     ax.set_ylim(0, 1.01)
