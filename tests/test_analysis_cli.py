@@ -86,3 +86,25 @@ def test_analyze_an_image_without_faces_prints_an_empty_table(tmp_path: Path) ->
     Image.new("RGB", (200, 150), (90, 90, 90)).save(blank)
     code, out, _ = run("analyze", str(blank))
     assert code == 0 and "0 face(s)" in out
+
+
+def test_analyze_empty_wrong_type_and_bomb_inputs_fail_clearly(tmp_path: Path) -> None:
+    import pytest
+
+    import facescope as fs
+    from facescope.errors import ImageTooLargeError, InvalidImageError
+
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    code, _, err = run("analyze", str(empty))
+    assert code == 2 and "empty.jpg" in err and "Traceback" not in err
+    with pytest.raises(InvalidImageError):
+        fs.analyze(12345)  # type: ignore[arg-type]
+    with pytest.raises(InvalidImageError, match="NaN"):
+        fs.analyze(np.full((10, 10, 3), np.nan))
+    with pytest.raises(InvalidImageError, match="shape"):
+        fs.analyze(np.zeros((2, 10, 10, 3), np.uint8))
+    bomb = tmp_path / "bomb.png"
+    Image.new("L", (12000, 12000)).save(bomb)  # 144 Mpx: over the decode limit
+    with pytest.raises(ImageTooLargeError):
+        fs.analyze(bomb)

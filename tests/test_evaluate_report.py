@@ -113,3 +113,16 @@ def test_calibration_set_reproduces_the_bundled_figures(celebrities: Path, tmp_p
     ident = ev.results["sface"].identification
     assert ident is not None and ident.rank_k[1] > 0.8
     assert np.all(np.diff(ident.cmc) >= 0)
+
+
+def test_eval_pad_bad_csv_is_one_line(tmp_path: Path) -> None:
+    no_column = tmp_path / "a.csv"
+    no_column.write_text("value,attack\n0.3,1\n")
+    result = runner.invoke(app, ["eval", "pad", str(no_column)])
+    assert result.exit_code == 2 and "missing column(s) score" in result.stderr
+    bad_number = tmp_path / "b.csv"
+    bad_number.write_text("score,attack\n0.3,1\nhigh,0\n")
+    result = runner.invoke(app, ["eval", "pad", str(bad_number)])
+    assert result.exit_code == 2 and "b.csv:3" in result.stderr and "not a number" in result.stderr
+    result = runner.invoke(app, ["eval", "pad", str(tmp_path / "none.csv")])
+    assert result.exit_code == 2 and "none.csv" in result.stderr

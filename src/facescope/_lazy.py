@@ -36,3 +36,21 @@ class Lazy(Generic[T]):
     def loaded(self) -> bool:
         """Whether the value has been built."""
         return self._value is not None
+
+
+def lazy_exports(package: str, exports: dict[str, str]) -> Callable[[str], object]:
+    """A module ``__getattr__`` that imports each exported name from its module on first use.
+
+    Lets a package list its public names without importing heavy modules
+    (MediaPipe, matplotlib) until one is asked for.
+    """
+
+    def attribute(name: str) -> object:
+        module = exports.get(name)
+        if module is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        import importlib
+
+        return getattr(importlib.import_module(module), name)
+
+    return attribute

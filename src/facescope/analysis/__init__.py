@@ -9,7 +9,7 @@ measure is made. Names are imported on first use, so the gallery can use
 
 from __future__ import annotations
 
-from typing import Any
+from facescope._lazy import lazy_exports
 
 _EXPORTS = {
     "AnalyzeOptions": "facescope.analysis.analyzer",
@@ -25,13 +25,6 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'facescope.analysis' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
-
+__getattr__ = lazy_exports("facescope.analysis", _EXPORTS)
 
 __all__ = sorted(_EXPORTS)

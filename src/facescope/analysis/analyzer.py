@@ -40,7 +40,6 @@ class AnalyzeOptions:
         action_units: geometric action-unit estimates.
         quality: recognition-quality score.
         landmarks68: also dlib's 68 points (iBUG 300-W layout; non-commercial data terms).
-        flip: average the expression models over the mirrored crop too.
         max_faces: analyse at most this many faces (largest detections first).
         min_face: ignore faces whose box is narrower than this (pixels).
         assume_aligned: as in :func:`facescope.detect` (None: 112x112 crops are aligned).
@@ -50,7 +49,6 @@ class AnalyzeOptions:
     action_units: bool = True
     quality: bool = True
     landmarks68: bool = False
-    flip: bool = False
     max_faces: int | None = None
     min_face: float | None = None
     assume_aligned: bool | None = None
@@ -187,7 +185,7 @@ class Analyzer:
         """(n, 7) ensemble probabilities; the geometric AU head joins where a face has a mesh."""
         if not self.options.expressions:
             return None, None
-        from facescope.analysis.expression.au_head import AUExpressionHead
+        from facescope.analysis.expression.au_head import default_head
         from facescope.analysis.expression.ensemble import default_ensemble
         from facescope.errors import ModelNotAvailableError
 
@@ -198,7 +196,7 @@ class Analyzer:
         try:
             if with_mesh:
                 points = np.stack([meshes[i].points for i in with_mesh])  # type: ignore[union-attr]
-                head = AUExpressionHead().predict_mesh(points)
+                head = default_head().predict_mesh(points)
                 subset = faces[np.array(with_mesh)]
                 probs[with_mesh] = ensemble.predict_proba(rgb, subset, extra={"au_head": head})
             if without:
@@ -314,9 +312,6 @@ def _landmarks68(rgb: npt.NDArray[np.uint8], landmarks5: npt.NDArray[np.float32]
     return landmarks68(rgb, landmarks5)
 
 
-_default: Analyzer | None = None
-
-
 def analyze(
     image: ImageInput | _Frame, options: AnalyzeOptions | None = None, **kwargs: Any
 ) -> FrameAnalysis:
@@ -331,8 +326,5 @@ def analyze(
         One :class:`~facescope.analysis.result.FaceAnalysis` per face, in a
         :class:`~facescope.analysis.result.FrameAnalysis`.
     """
-    global _default
-    opts = replace(options or AnalyzeOptions(), **kwargs)
-    if _default is None or _default.options != opts:
-        _default = Analyzer(opts)
-    return _default.analyze(image)
+    # models are process-wide (loaded once); an Analyzer is only its options
+    return Analyzer(replace(options or AnalyzeOptions(), **kwargs)).analyze(image)

@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
+from facescope._json import jsonable
 from facescope.analysis.analyzer import AnalyzeOptions, Analyzer
 from facescope.analysis.result import FrameAnalysis, VideoAnalysis, save_table
 
@@ -74,7 +75,7 @@ def run_analyze(
             }
         else:
             document = result.to_dict()
-        sys.stdout.write(json.dumps(_finite(document), indent=1) + "\n")
+        sys.stdout.write(json.dumps(jsonable(document), indent=1) + "\n")
     elif as_csv:
         table.to_csv(sys.stdout, index=False)
     else:
@@ -109,7 +110,9 @@ def _video(
             def seen(frame: FrameAnalysis) -> None:
                 bar.advance(task, every)
 
-            frames: Any = _keep_pixels(video, best) if plot is not None else video
+            # the picture shows the middle analysed frame (the first one for live sources)
+            middle_index = (total // 2) // every * every if total else 0
+            frames: Any = _keep_pixels(video, best, middle_index) if plot is not None else video
             result = analyzer.analyze_video(frames, fps=video.fps, every=every, on_frame=seen)
         result = VideoAnalysis(
             result.frames, video.fps, result.blinks, video.source_name, video.ended_early
@@ -129,26 +132,12 @@ def _video(
     return result
 
 
-def _keep_pixels(frames: Any, best: dict[str, Any]) -> Any:
-    """Pass frames through, keeping the pixels of the middle one for the picture."""
-    kept: list[Any] = []
+def _keep_pixels(frames: Any, best: dict[str, Any], target: int) -> Any:
+    """Pass frames through, keeping the pixels of frame `target` (or the last before it)."""
     for frame in frames:
-        kept.append(frame)
-        if len(kept) % 2 == 1:  # remember the running middle frame
-            middle = kept[len(kept) // 2]
-            best["index"], best["rgb"] = middle.index, middle.rgb
-            kept = kept[len(kept) // 2 :] if len(kept) > 64 else kept
+        if frame.index <= target:
+            best["index"], best["rgb"] = frame.index, frame.rgb
         yield frame
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
 
 
 def _fmt(value: float | None, digits: int = 1) -> str:

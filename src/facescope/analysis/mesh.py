@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from facescope._lazy import Lazy
 from facescope.errors import ModelNotAvailableError
 from facescope.models.registry import verified_path
 
@@ -152,14 +153,9 @@ class Mesher:
                 self._graph = None
 
 
-_shared: Mesher | None = None
-_shared_lock = threading.Lock()
+_SHARED: Lazy[Mesher] = Lazy(Mesher)
 
 
 def shared_mesher() -> Mesher:
     """The process-wide mesher (built on first use)."""
-    global _shared
-    with _shared_lock:
-        if _shared is None:
-            _shared = Mesher()
-        return _shared
+    return _SHARED.get()

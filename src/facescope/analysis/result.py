@@ -89,9 +89,8 @@ class FaceAnalysis:
     @property
     def expression(self) -> str | None:
         """The most probable expression."""
-        if not self.expressions:
-            return None
-        return max(self.expressions, key=lambda k: self.expressions[k] if self.expressions else 0)
+        probabilities = self.expressions
+        return max(probabilities, key=probabilities.__getitem__) if probabilities else None
 
     def row(self, *, mesh_columns: bool = False) -> dict[str, Any]:
         """This face as one flat table row."""

@@ -11,7 +11,7 @@ Names are imported on first use.
 
 from __future__ import annotations
 
-from typing import Any
+from facescope._lazy import lazy_exports
 
 _EXPORTS = {
     "Dataset": "facescope.evaluate.datasets",
@@ -35,13 +35,6 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'facescope.evaluate' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
-
+__getattr__ = lazy_exports("facescope.evaluate", _EXPORTS)
 
 __all__ = sorted(_EXPORTS)

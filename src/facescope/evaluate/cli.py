@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
+from facescope._json import jsonable
 from facescope.evaluate.report import Section, percent, table, write_report
 
 
@@ -73,20 +74,10 @@ def run_eval(
         page = evaluation_report(evaluations, report)
         errors.print(f"wrote {escape(str(page))} and {escape(str(report / 'metrics.json'))}")
     if as_json:
-        print(json.dumps([_finite(ev.to_dict()) for ev in evaluations], indent=1))
+        print(json.dumps([jsonable(ev.to_dict()) for ev in evaluations], indent=1))
     else:
         _summary(console, evaluations)
     return evaluations
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
 
 
 def _summary(console: Console, evaluations: Sequence[Any]) -> None:
@@ -170,7 +161,7 @@ def run_pad(
         )
         errors.print(f"wrote {escape(str(page))}")
     if as_json:
-        print(json.dumps(_finite(metrics.to_dict()), indent=1))
+        print(json.dumps(jsonable(metrics.to_dict()), indent=1))
     else:
         out = Table(title="ISO/IEC 30107-3")
         out.add_column("metric")

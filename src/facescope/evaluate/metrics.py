@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
+from facescope._json import jsonable
 from facescope.match.metrics import equal_error_rate, rates_at, threshold_at_fmr
 
 FloatArray = npt.NDArray[np.float64]
@@ -44,38 +45,12 @@ _EPS = 1e-9
 # helpers
 
 
-def _jsonable(value: Any) -> Any:
-    """Recursively convert to JSON-ready values: NaN/inf -> None, arrays -> lists."""
-    if isinstance(value, np.ndarray):
-        return [_jsonable(v) for v in value.tolist()]
-    if isinstance(value, Mapping):
-        return {_key(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.bool_ | bool):
-        return bool(value)
-    if isinstance(value, np.integer | int):
-        return int(value)
-    if isinstance(value, np.floating | float):
-        number = float(value)
-        return number if math.isfinite(number) else None
-    if isinstance(value, np.str_):
-        return str(value)
-    return value
-
-
-def _key(key: Any) -> str:
-    if isinstance(key, float | np.floating):
-        return f"{float(key):g}"
-    return str(key)
-
-
 class _ToDict:
     """Mixin: ``to_dict()`` over the dataclass fields."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary of every field (NaN -> None, arrays -> lists)."""
-        return {f.name: _jsonable(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]
+        return {f.name: jsonable(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]
 
 
 def _scores(values: npt.ArrayLike, name: str, *, allow_empty: bool = False) -> FloatArray:

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from facescope._json import jsonable
+
 _STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 h1{font-size:1.6em}h2{font-size:1.25em;margin-top:2em;border-bottom:1px solid #ddd}
@@ -92,16 +94,6 @@ def render(title: str, sections: Sequence[Section], *, subtitle: str = "") -> st
     return "\n".join(parts)
 
 
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
-
-
 def write_report(
     folder: str | Path,
     title: str,
@@ -116,7 +108,7 @@ def write_report(
     out.mkdir(parents=True, exist_ok=True)
     page = out / "index.html"
     page.write_text(render(title, sections, subtitle=subtitle), encoding="utf-8")
-    (out / "metrics.json").write_text(json.dumps(_finite(metrics), indent=1), encoding="utf-8")
+    (out / "metrics.json").write_text(json.dumps(jsonable(metrics), indent=1), encoding="utf-8")
     if figures_dir:
         for section in sections:
             for caption, png in section.figures:

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from facescope._lazy import Lazy
 from facescope.analysis.au import MEASURE_NAMES, geometric_measures
 from facescope.analysis.expression.labels import EXPRESSIONS
 
@@ -103,3 +104,11 @@ def _load(path: str) -> dict[str, Any]:
     if "head" not in payload:
         raise ValueError(f"{path} holds no fitted head; run benchmarks/bench_au.py --write-head")
     return payload
+
+
+_DEFAULT: Lazy[AUExpressionHead] = Lazy(AUExpressionHead)
+
+
+def default_head() -> AUExpressionHead:
+    """The process-wide head with the shipped coefficients."""
+    return _DEFAULT.get()

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from facescope._lazy import Lazy
 from facescope.analysis.expression.labels import EXPRESSIONS
 from facescope.analysis.expression.models import (
     MODEL_NAMES,
@@ -456,14 +457,9 @@ class ExpressionEnsemble:
         return [EXPRESSIONS[i] for i in probs.argmax(axis=1)] if len(probs) else []
 
 
-_default: ExpressionEnsemble | None = None
-_default_lock = threading.Lock()
+_DEFAULT: Lazy[ExpressionEnsemble] = Lazy(ExpressionEnsemble)
 
 
 def default_ensemble() -> ExpressionEnsemble:
     """A process-wide ensemble configured from the shipped weights.json."""
-    global _default
-    with _default_lock:
-        if _default is None:
-            _default = ExpressionEnsemble()
-        return _default
+    return _DEFAULT.get()
