@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Sequence
 from typing import Protocol
 
 import cv2
@@ -131,7 +132,13 @@ class DlibRecognizer:
     def features(
         self, rgb: npt.NDArray[np.uint8], landmarks5: npt.NDArray[np.float32]
     ) -> npt.NDArray[np.float32]:
-        chips = self.chips(rgb, landmarks5)
+        return self.features_from_chips(self.chips(rgb, landmarks5))
+
+    def features_from_chips(
+        self, chips: Sequence[npt.NDArray[np.uint8]] | npt.NDArray[np.uint8]
+    ) -> npt.NDArray[np.float32]:
+        """Raw features for 150x150 RGB chips already aligned the way dlib's chips are."""
+        chips = [np.ascontiguousarray(chip, dtype=np.uint8) for chip in chips]
         if not chips:
             return np.zeros((0, FEATURE_DIM), np.float32)
         with self._lock:

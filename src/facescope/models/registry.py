@@ -152,6 +152,17 @@ MODEL_FILES: dict[str, ModelFile] = {
             licence="MIT",
             runtime="PyTorch (torch==2.13.0, the 'torch' extra)",
         ),
+        ModelFile(
+            key="dcgan_faces",
+            task="face image prior for inversion audits (DCGAN, z 100 -> 64x64 RGB)",
+            package="gan_face_generate",
+            distribution="gan-face-generate",
+            version="1.1.1",
+            resource="weights.tar",
+            sha256="0c3b90b138cfc4e8a73310b9fd5ce2a8f1f3a542a037de277412307fcd28771f",
+            licence="MIT (package); trained on DigiFace-1M (synthetic faces)",
+            runtime="PyTorch (torch==2.13.0, the 'torch' extra)",
+        ),
     )
 }
 
