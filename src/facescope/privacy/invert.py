@@ -19,18 +19,23 @@ keeps images face-like rather than adversarial.
 
 from __future__ import annotations
 
+import hashlib
 import math
+import os
 import threading
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
 from facescope.privacy.cmaes import BatchCMAES
-from facescope.privacy.prior import DifferentiablePrior, FacePrior, default_prior
+from facescope.privacy.prior import DCGANPrior, DifferentiablePrior, FacePrior, default_prior
 from facescope.privacy.targets import (
+    ModelTarget,
     Target,
     TargetSpec,
     TorchTarget,
@@ -107,32 +112,71 @@ def latent_pool(
     batch_size: int = 256,
     progress: Callable[[int], None] | None = None,
 ) -> LatentPool:
-    """Embed `size` prior samples with `target` (cached per target, prior, size, seed)."""
+    """Embed `size` prior samples with `target`.
+
+    Cached in process per (target, prior, size, seed); a bundled model's pool
+    is also kept on disk next to the embedding cache (keyed by the model's and
+    the prior's weight pins), so only the first audit on a machine pays for it.
+    """
     if size < 1:
         raise InversionError(f"pool size must be at least 1, got {size}")
-    key = (
-        target.name if isinstance(target.name, str) else id(target),
-        id(target),
-        prior.name,
-        size,
-        seed,
-    )
+    key = (target.name, id(target), prior.name, size, seed)
     with _pools_lock:
         cached = _pools.get(key)
     if cached is not None:
         return cached
-    start = time.perf_counter()
-    latents = prior.sample(size, np.random.default_rng(seed))
-    chunks = []
-    for offset in range(0, size, batch_size):
-        codes = latents[offset : offset + batch_size]
-        chunks.append(target.embed(prior.decode(codes), prior.landmarks5))
-        if progress is not None:
-            progress(len(codes))
-    pool = LatentPool(latents, np.concatenate(chunks), time.perf_counter() - start)
+    disk = _pool_file(target, prior, size, seed)
+    pool = _read_pool(disk, size) if disk is not None else None
+    if pool is None:
+        start = time.perf_counter()
+        latents = prior.sample(size, np.random.default_rng(seed))
+        chunks = []
+        for offset in range(0, size, batch_size):
+            codes = latents[offset : offset + batch_size]
+            chunks.append(target.embed(prior.decode(codes), prior.landmarks5))
+            if progress is not None:
+                progress(len(codes))
+        pool = LatentPool(latents, np.concatenate(chunks), time.perf_counter() - start)
+        if disk is not None:
+            _write_pool(disk, pool)
+    elif progress is not None:
+        progress(size)
     with _pools_lock:
         _pools[key] = pool
     return pool
+
+
+def _pool_file(target: Target, prior: FacePrior, size: int, seed: int) -> Path | None:
+    if not isinstance(target, ModelTarget) or not isinstance(prior, DCGANPrior):
+        return None
+    from facescope.evaluate.cache import default_cache_path, model_version
+    from facescope.models.registry import MODEL_FILES
+
+    pins = f"{model_version(target.name)}|{MODEL_FILES['dcgan_faces'].sha256}|{size}|{seed}"
+    digest = hashlib.sha256(pins.encode()).hexdigest()[:24]
+    return default_cache_path().parent / "inversion-pools" / f"{target.name}-{digest}.npz"
+
+
+def _read_pool(path: Path, size: int) -> LatentPool | None:
+    try:
+        with np.load(path) as stored:
+            latents, embeddings = stored["latents"], stored["embeddings"]
+            seconds = float(stored["seconds"])
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return None  # absent or damaged: recompute
+    if len(latents) != size or len(embeddings) != size or not np.isfinite(embeddings).all():
+        return None
+    return LatentPool(latents.astype(np.float32), embeddings.astype(np.float32), seconds)
+
+
+def _write_pool(path: Path, pool: LatentPool) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f"{path.name}.{os.getpid()}.tmp.npz")
+        np.savez(partial, latents=pool.latents, embeddings=pool.embeddings, seconds=pool.seconds)
+        os.replace(partial, path)
+    except OSError:
+        pass  # a read-only cache only costs the recomputation next time
 
 
 def invert(

@@ -19,6 +19,8 @@ from facescope.service.schemas import (
     CandidateOut,
     DetectedFace,
     DetectResponse,
+    EmbeddedFace,
+    EmbedResponse,
     IdentifiedFace,
     IdentifyResponse,
     ImageSize,
@@ -63,6 +65,48 @@ async def detect(request: Request) -> DetectResponse:
         )
 
     return await context.compute(work)
+
+
+@router.post(
+    "/embed",
+    response_model=EmbedResponse,
+    summary="Embeddings of every face (a 112x112 image is taken as an aligned crop)",
+    description=(
+        "The templates this deployment stores, for auditing it: "
+        "`facescope audit invert --target http://.../v1/embed` measures how well "
+        "faces can be reconstructed from them. Needs read permission and is audited."
+    ),
+    openapi_extra=openapi_body(["image"]),
+)
+async def embed(
+    request: Request,
+    model: Annotated[str, Query(pattern="^(sface|dlib)$", description="recogniser")] = "sface",
+) -> EmbedResponse:
+    context = ctx(request)
+    caller = context.guard(request, "read")
+    upload = await read_upload(request, ["image"])
+    data, filename = upload.image("image")
+
+    def work() -> EmbedResponse:
+        rgb = context.decode(data, "image")
+        faces = context.faces(rgb, "embed")
+        found = embed_faces(rgb, faces, model) if len(faces) else None
+        out = [
+            EmbeddedFace(
+                **face,
+                embedding=[round(float(v), 7) for v in found.vectors[index]],
+                norm=round(float(found.norms[index]), 6),
+            )
+            for index, face in enumerate(faces.to_dicts())
+            if found is not None
+        ]
+        return EmbedResponse(model=model, image=_size(rgb), faces=out)
+
+    async with context.audited_async(caller, "embed", None) as detail:
+        detail["source"] = filename
+        response = await context.compute(work)
+        detail["faces"] = len(response.faces)
+    return response
 
 
 @router.post(

@@ -33,6 +33,20 @@ class DetectResponse(BaseModel):
     faces: list[DetectedFace]
 
 
+class EmbeddedFace(BaseModel):
+    box: list[float] = Field(description="x1, y1, x2, y2 in image pixels")
+    score: float = Field(description="detector confidence")
+    landmarks5: list[list[float]]
+    embedding: list[float] = Field(description="L2-normalised embedding")
+    norm: float = Field(description="norm of the raw feature before normalisation")
+
+
+class EmbedResponse(BaseModel):
+    model: str
+    image: ImageSize
+    faces: list[EmbeddedFace]
+
+
 class CandidateOut(BaseModel):
     identity: str
     score: float
