@@ -50,6 +50,8 @@ FloatArray = npt.NDArray[np.float32]
 SCREENING_BUDGET = 1000
 DEEP_BUDGET = 4000
 DEFAULT_POOL = 2000
+#: Query counts at which the best latent code so far is kept (for success-vs-budget curves).
+CHECKPOINTS = (100, 250, 500, 1000, 2000, 4000, 8000)
 #: Weight of the latent-norm penalty in the fitness.
 NORM_PENALTY = 5.0
 #: Initial CMA-ES step size in latent units (the prior is N(0, I)).
@@ -73,6 +75,9 @@ class Inversion:
         queries: target queries spent on this embedding (excluding the shared pool).
         seconds: wall time of the search, shared evenly among a batch's embeddings.
         trajectory_queries, trajectory_scores: best score so far after each step.
+        snapshots: queries spent -> best latent code then, at the first step past
+            each of :data:`CHECKPOINTS` and at the end (to score a transfer model
+            against the budget without re-running the search).
     """
 
     image: npt.NDArray[np.uint8]
@@ -84,6 +89,7 @@ class Inversion:
     seconds: float
     trajectory_queries: npt.NDArray[np.int64] = field(repr=False)
     trajectory_scores: FloatArray = field(repr=False)
+    snapshots: dict[int, FloatArray] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)
@@ -99,7 +105,8 @@ class LatentPool:
         return len(self.latents)
 
 
-_pools: dict[tuple[object, ...], LatentPool] = {}
+_pools: dict[tuple[object, ...], tuple[Target, LatentPool]] = {}
+_POOL_CACHE_ENTRIES = 16
 _pools_lock = threading.Lock()
 
 
@@ -122,9 +129,9 @@ def latent_pool(
         raise InversionError(f"pool size must be at least 1, got {size}")
     key = (target.name, id(target), prior.name, size, seed)
     with _pools_lock:
-        cached = _pools.get(key)
-    if cached is not None:
-        return cached
+        entry = _pools.get(key)
+    if entry is not None and entry[0] is target:
+        return entry[1]
     disk = _pool_file(target, prior, size, seed)
     pool = _read_pool(disk, size) if disk is not None else None
     if pool is None:
@@ -142,7 +149,10 @@ def latent_pool(
     elif progress is not None:
         progress(size)
     with _pools_lock:
-        _pools[key] = pool
+        _pools.pop(key, None)
+        while len(_pools) >= _POOL_CACHE_ENTRIES:
+            del _pools[next(iter(_pools))]
+        _pools[key] = (target, pool)
     return pool
 
 
@@ -316,6 +326,7 @@ def _cmaes_search(
         rng=np.random.default_rng(seed + 1),
     )
     history_q, history_s = [0], [best_score.copy()]
+    snapshots = _Snapshots(best_latent)
     spent = 0
     while spent + population <= budget:
         candidates = search.ask()  # (n, pop, dim)
@@ -330,11 +341,13 @@ def _cmaes_search(
         spent += population
         history_q.append(spent)
         history_s.append(best_score.copy())
+        snapshots.record(spent, best_latent)
         if progress is not None:
             progress(population * n)
     seconds = (time.perf_counter() - start) / n
+    snapshots.record(spent, best_latent, final=True)
     return _results(
-        prior, best_latent, best_score, pool_score, spent, seconds, history_q, history_s
+        prior, best_latent, best_score, pool_score, spent, seconds, history_q, history_s, snapshots
     )
 
 
@@ -361,9 +374,9 @@ def _gradient_search(
     decode = prior.decode_tensor  # type: ignore[attr-defined]
     best_score, best_latent = pool_score.copy(), pool.latents[seeds[:, 0]].astype(np.float64)
     history_q, history_s = [0], [best_score.copy()]
+    snapshots = _Snapshots(best_latent)
     spent = 0
     while spent + starts <= budget:
-        optimiser.zero_grad()
         embedded = target.embed_tensor(decode(z).clamp(0, 1), prior.landmarks5)
         similarity = (embedded * goal).sum(dim=1)
         norm = z.norm(dim=1) / math.sqrt(dim)
@@ -375,17 +388,36 @@ def _gradient_search(
         improved = values[np.arange(n), top] > best_score
         best_score = np.where(improved, values[np.arange(n), top], best_score)
         best_latent[improved] = codes[np.arange(n), top][improved]
-        loss.backward()
+        # grad w.r.t. z only: never leave .grad on the user's module parameters
+        (z.grad,) = torch.autograd.grad(loss, [z])
         optimiser.step()
         spent += starts
         history_q.append(spent)
         history_s.append(best_score.copy())
+        snapshots.record(spent, best_latent)
         if progress is not None:
             progress(starts * n)
     seconds = (time.perf_counter() - start) / n
+    snapshots.record(spent, best_latent, final=True)
     return _results(
-        prior, best_latent, best_score, pool_score, spent, seconds, history_q, history_s
+        prior, best_latent, best_score, pool_score, spent, seconds, history_q, history_s, snapshots
     )
+
+
+class _Snapshots:
+    """Best latent codes kept at the checkpoints a search passes."""
+
+    def __init__(self, start: npt.NDArray[np.floating]) -> None:
+        self.codes: dict[int, FloatArray] = {0: np.asarray(start, np.float32).copy()}
+        self._pending = list(CHECKPOINTS)
+
+    def record(self, spent: int, best: npt.NDArray[np.floating], *, final: bool = False) -> None:
+        passed = False
+        while self._pending and spent >= self._pending[0]:
+            self._pending.pop(0)
+            passed = True
+        if passed or (final and spent not in self.codes):
+            self.codes[spent] = np.asarray(best, np.float32).copy()
 
 
 def _results(
@@ -397,6 +429,7 @@ def _results(
     seconds: float,
     history_q: list[int],
     history_s: list[npt.NDArray[np.float64]],
+    snapshots: _Snapshots,
 ) -> list[Inversion]:
     codes = np.asarray(latents, np.float32)
     images = prior.decode(codes)
@@ -414,6 +447,7 @@ def _results(
             seconds=seconds,
             trajectory_queries=steps,
             trajectory_scores=trajectory[i],
+            snapshots={spent: codes_at[i] for spent, codes_at in snapshots.codes.items()},
         )
         for i in range(len(codes))
     ]

@@ -14,6 +14,7 @@ embeddings. Four kinds:
 
 from __future__ import annotations
 
+import http.client
 import io
 import json
 import urllib.error
@@ -132,7 +133,8 @@ class HTTPTarget:
     Each query POSTs one PNG (the 112x112 ArcFace-aligned crop, which facescope's
     own ``/v1/embed`` takes as an aligned face) as multipart field `form_field`, and
     reads the embedding at `response_path` in the JSON reply (dot-separated
-    keys and list indices). Only `url` is ever contacted.
+    keys and list indices). Only `url` is ever contacted; the target's `name`
+    is always the URL.
     """
 
     url: str
@@ -154,6 +156,9 @@ class HTTPTarget:
         crops = arcface_crops(faces, landmarks5)
         with ThreadPoolExecutor(max_workers=max(1, self.concurrency)) as pool:
             rows = list(pool.map(self._query, crops))
+        if len({row.shape for row in rows}) != 1:
+            shapes = sorted({str(row.shape) for row in rows})
+            raise InversionTargetError(f"{self.url} answered embeddings of shapes {shapes}")
         return unit_rows(np.stack(rows), f"target {self.url}")
 
     def _query(self, crop: UInt8Array) -> FloatArray:
@@ -190,9 +195,17 @@ class HTTPTarget:
                     f"{self.url} did not answer within {self.timeout:g} s"
                 ) from exc
             raise InversionTargetError(f"{self.url} is unreachable ({exc.reason})") from exc
+        except (http.client.HTTPException, ConnectionError) as exc:
+            raise InversionTargetError(f"{self.url} broke off its reply ({exc!r})") from exc
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise InversionTargetError(f"{self.url} did not answer with JSON ({exc})") from exc
-        return np.asarray(_at_path(document, self.response_path, self.url), np.float32)
+        value = _at_path(document, self.response_path, self.url)
+        try:
+            return np.asarray(value, np.float32)
+        except (TypeError, ValueError) as exc:
+            raise InversionTargetError(
+                f"{self.url}: {self.response_path!r} is not a list of numbers ({exc})"
+            ) from exc
 
 
 def _at_path(document: Any, path: str, source: str) -> Any:
@@ -213,7 +226,9 @@ class TorchTarget:
 
     The module sees ArcFace-aligned crops; put any input normalisation inside it.
     Inversion against it uses gradients through the prior (when the prior is
-    differentiable), and the same queries budget.
+    differentiable), and the same queries budget. The module runs on the CPU as
+    given (put it in eval mode first); its parameters are never updated and no
+    gradients are left on them.
     """
 
     module: Any
