@@ -361,10 +361,21 @@ def gallery_export(out: Path, gallery: GalleryOption = DEFAULT_GALLERY) -> None:
 
 @gallery_app.command("import")
 @_friendly
-def gallery_import(file: Path, gallery: GalleryOption = DEFAULT_GALLERY) -> None:
-    """Add subjects and templates from an export of the same model."""
+def gallery_import(
+    file: Path,
+    gallery: GalleryOption = DEFAULT_GALLERY,
+    no_face_check: Annotated[
+        bool,
+        typer.Option("--no-face-check", help="Import templates even if not made from a face."),
+    ] = False,
+) -> None:
+    """Add subjects and templates from an export of the same model.
+
+    Templates whose recorded raw norm says they were not made from a face are
+    refused (nothing is imported) unless --no-face-check is given.
+    """
     with Gallery.open(gallery) as opened:
-        added = opened.import_file(file)
+        added = opened.import_file(file, check_faces=not no_face_check)
     console.print(f"imported {added} template(s) from {file}")
 
 

@@ -36,6 +36,10 @@ class InvalidEmbeddingError(FacescopeError, ValueError):
     """An embedding has the wrong shape or dtype, or contains NaN/inf values."""
 
 
+class NonFaceEmbeddingError(InvalidEmbeddingError):
+    """An embedding was not made from a face (out-of-domain check failed)."""
+
+
 class CalibrationError(FacescopeError, ValueError):
     """Calibration data is insufficient (too few identities, images or pairs)."""
 

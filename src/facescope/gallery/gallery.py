@@ -28,6 +28,7 @@ from facescope.errors import (
     GalleryModelMismatchError,
     InvalidEmbeddingError,
     NoFaceError,
+    NonFaceEmbeddingError,
     UnknownSubjectError,
 )
 from facescope.gallery.crypto import KEY_ENV, GalleryKeyError
@@ -41,6 +42,8 @@ from facescope.pipeline import embed_faces, find_faces, largest
 from facescope.types import Identification, VerifyResult
 
 DEFAULT_GALLERY = "./facescope-data"
+#: The out-of-domain method that judges imported templates with a recorded raw norm.
+IMPORT_FACE_CHECK = "norm"
 DEFAULT_FPIR = 0.01
 DEFAULT_MODEL = "sface"
 EXPORT_FORMAT = "facescope-gallery/1"
@@ -133,7 +136,7 @@ class Gallery:
     def enroll(
         self,
         subject: str,
-        images: Sequence[ImageInput],
+        images: Sequence[ImageInput] | ImageInput,
         *,
         metadata: dict[str, Any] | None = None,
         largest_face: bool = False,
@@ -149,14 +152,21 @@ class Gallery:
         its quality score (:mod:`facescope.analysis.quality`) is below
         `min_quality` or one of its components is poor. ``min_quality=None``
         (or 0) turns the check off. Each template stores its face's score.
+        `images` is a list of photos or one photo (path, bytes, array, PIL image).
         """
         if not subject or not subject.strip():
             raise EnrollmentError("subject name must not be empty")
-        if not images:
+        one = isinstance(images, (str, bytes, bytearray, memoryview, os.PathLike, np.ndarray))
+        photos: list[ImageInput] = (
+            [images]  # type: ignore[list-item]
+            if one or not isinstance(images, Sequence)
+            else list(images)  # type: ignore[arg-type]
+        )
+        if not photos:
             raise EnrollmentError(f"no photos given for {subject!r}")
         records = [
             self._template(subject, image, index, largest_face, min_quality)
-            for index, image in enumerate(images)
+            for index, image in enumerate(photos)
         ]
         return self.enroll_templates(subject, records, metadata=metadata)
 
@@ -380,11 +390,14 @@ class Gallery:
         Path(path).write_text(json.dumps(document), encoding="utf-8")
         return count
 
-    def import_file(self, path: str | os.PathLike[str]) -> int:
+    def import_file(self, path: str | os.PathLike[str], *, check_faces: bool = True) -> int:
         """Add subjects and templates from an export; return templates added.
 
         Refuses (storing nothing) files of another format, model or model
-        version, embeddings of the wrong size, NaN/inf or zero norm. Templates
+        version, embeddings of the wrong size, NaN/inf or zero norm, and, with
+        `check_faces`, templates whose recorded raw norm says they were not made
+        from a face (:func:`facescope.privacy.ood.face_embedding_scores`; a
+        template without a recorded raw norm is not judged). Templates
         already present (same subject and content hash) are skipped.
         """
         source = Path(path)
@@ -401,6 +414,8 @@ class Gallery:
                 f"{self.model} {self.model_version}; re-enrol from photos instead"
             )
         batches = [_parse_subject(source, entry) for entry in document.get("subjects", [])]
+        if check_faces:
+            _refuse_non_faces(source, self.model, batches)
         added = 0
         for name, metadata, records in batches:
             fresh = [r for r in records if not self._store.has_content(name, r.content_hash)]
@@ -450,6 +465,42 @@ def _parse_subject(source: Path, entry: Any) -> tuple[str, dict[str, Any], list[
             raise
         raise GalleryError(f"{source}: malformed subject entry ({exc})") from exc
     return name, metadata, records
+
+
+#: A recorded norm this close to 1 is a normalised vector's, not a raw feature norm.
+_UNRECORDED_NORM = 1e-3
+
+
+def _refuse_non_faces(
+    source: Path, model: str, batches: Sequence[tuple[str, dict[str, Any], list[TemplateRecord]]]
+) -> None:
+    """NonFaceEmbeddingError naming the subjects whose templates are not of faces."""
+    from facescope.privacy import ood
+
+    if model not in ood.MODELS:
+        return
+    judged = [
+        (name, record)
+        for name, _, records in batches
+        for record in records
+        if abs(record.norm - 1.0) > _UNRECORDED_NORM
+    ]
+    if not judged:
+        return
+    vectors = np.stack([record.embedding for _, record in judged])
+    norms = [max(record.norm, 1e-12) for _, record in judged]
+    scores = ood.face_embedding_scores(vectors, model, raw_norms=norms, method=IMPORT_FACE_CHECK)
+    threshold = ood.load_stats(model).thresholds[IMPORT_FACE_CHECK]
+    refused = sorted(
+        {name for (name, _), score in zip(judged, scores, strict=True) if score < threshold}
+    )
+    if refused:
+        shown = ", ".join(repr(n) for n in refused[:5]) + (" ..." if len(refused) > 5 else "")
+        raise NonFaceEmbeddingError(
+            f"{source}: templates of {len(refused)} subject(s) ({shown}) were not made from a "
+            f"face (raw norm check of {model}); nothing imported. Re-enrol them from photos, "
+            "or pass check_faces=False (CLI: --no-face-check) to import anyway"
+        )
 
 
 def _model_version(model: str) -> str:
