@@ -824,6 +824,75 @@ def serve(
     run_server(settings, host, port)
 
 
+audit_app = typer.Typer(
+    help="Privacy audits of a deployment's stored embeddings (defensive use).",
+    no_args_is_help=True,
+)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("invert")
+@_friendly
+def audit_invert(
+    gallery: Annotated[
+        Path | None,
+        typer.Option(help="Labelled photos (folder per identity or labels.csv) to attack."),
+    ] = None,
+    embeddings: Annotated[
+        Path | None,
+        typer.Option(help="Stored embeddings: a gallery export (.json) or .npy/.npz."),
+    ] = None,
+    target: Annotated[
+        str, typer.Option(help="Attacked recogniser: sface, dlib, or your embedding URL.")
+    ] = "sface",
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="Model of the attacked embeddings (default: the target's; sface for a URL)."
+        ),
+    ] = None,
+    transfer: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Independent recogniser judging reconstructions (repeat; default: the other "
+            "bundled model with --gallery)."
+        ),
+    ] = None,
+    threshold: Annotated[
+        float | None, typer.Option(help="Target's accept threshold (default: calibrated).")
+    ] = None,
+    budget: Annotated[
+        int | None, typer.Option(help="Queries per embedding (default 1000, screening).")
+    ] = None,
+    deep: Annotated[bool, typer.Option("--deep", help="The deep budget: 4000 queries.")] = False,
+    pool: Annotated[int, typer.Option(help="Prior samples scored once up front.")] = 2000,
+    per_identity: Annotated[
+        int, typer.Option(help="Photos attacked per identity; the rest form the gallery.")
+    ] = 5,
+    distractors: Annotated[
+        Path | None, typer.Option(help="Other people's photos added to the rank gallery.")
+    ] = None,
+    report: ReportOption = None,
+    as_json: JsonOption = False,
+    seed: Annotated[int, typer.Option(help="Seed of the pool and the search.")] = 0,
+) -> None:
+    """Rebuild faces from embeddings and measure what an attacker would gain.
+
+    Reports transfer success on an independent recogniser, the true identity's
+    rank in a gallery, success on the attacked model, queries and seconds, and
+    (with --report) an HTML page with target photos beside reconstructions.
+    """
+    from facescope.privacy.audit_cli import run_invert_audit
+
+    run_invert_audit(
+        gallery=gallery, embeddings=embeddings, target=target, model=model,
+        transfer=transfer,
+        threshold=threshold, budget=budget, deep=deep, pool=pool,
+        per_identity=per_identity, distractors=distractors, report=report,
+        as_json=as_json, seed=seed, console=console, progress=_bar,
+    )  # fmt: skip
+
+
 keys_app = typer.Typer(
     help="Create, list and revoke API keys of the service.", no_args_is_help=True
 )

@@ -38,6 +38,7 @@ from facescope.privacy.invert import (
     DEFAULT_POOL,
     SCREENING_BUDGET,
     Inversion,
+    check_settings,
     invert_batch,
     latent_pool,
 )
@@ -230,6 +231,9 @@ def audit_inversion(
     from facescope.match.thresholds import load_calibration
 
     started = time.perf_counter()
+    check_settings(budget, pool_size, population)
+    if chunk < 1:
+        raise AuditError(f"chunk must be at least 1, got {chunk}")
     resolved = resolve_target(target)
     name = target_name or (target if isinstance(target, str) else resolved.name)
     if name not in targets.vectors:

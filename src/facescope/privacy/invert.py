@@ -251,7 +251,7 @@ def invert_batch(
     Same arguments as :func:`invert`; `embeddings` is (n, d). `progress`, when
     given, is called with the number of queries spent after each step.
     """
-    _check_settings(budget, pool_size, population)
+    check_settings(budget, pool_size, population)
     resolved = resolve_target(target)
     face_prior = prior if prior is not None else default_prior()
     pool = latent_pool(resolved, face_prior, pool_size, seed=seed)
@@ -286,7 +286,8 @@ def reproduction_score(
     return np.array([item.score for item in found], np.float32)
 
 
-def _check_settings(budget: int, pool_size: int, population: int) -> None:
+def check_settings(budget: int, pool_size: int, population: int) -> None:
+    """InversionError unless the search settings are usable integers."""
     for label, value in (("budget", budget), ("pool_size", pool_size), ("population", population)):
         if not isinstance(value, int | np.integer) or isinstance(value, bool):
             raise InversionError(f"{label} must be an integer, got {type(value).__name__}")
