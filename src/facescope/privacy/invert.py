@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from facescope.errors import FacescopeError
 from facescope.privacy.cmaes import BatchCMAES
 from facescope.privacy.prior import DCGANPrior, DifferentiablePrior, FacePrior, default_prior
 from facescope.privacy.targets import (
@@ -58,7 +59,7 @@ NORM_PENALTY = 5.0
 INITIAL_SIGMA = 0.5
 
 
-class InversionError(ValueError):
+class InversionError(FacescopeError, ValueError):
     """Bad inversion settings (budget, pool, population)."""
 
 
