@@ -152,3 +152,26 @@ def test_cli_audit_invert_refuses_bad_arguments(
     result = runner.invoke(app, ["audit", "invert", *args])
     assert result.exit_code == 2
     assert message in " ".join(result.output.split())
+
+
+def test_a_leaked_rotation_key_gives_no_protection_against_inversion(
+    targets: AuditTargets,
+) -> None:
+    """The keyed rotation keeps every cosine, so with the key the attack is unchanged."""
+    from facescope.embed.recognizers import sface_recognizer
+    from facescope.privacy import CancelableTransform, invert_batch
+    from facescope.privacy.targets import CallableTarget
+
+    transform = CancelableTransform("audit-test-deployment-secret", model="sface")
+
+    def through_key(crops: np.ndarray) -> np.ndarray:
+        return transform.protect(sface_recognizer().features_from_crops(crops))
+
+    raw = targets.vectors["sface"]
+    plain = invert_batch(raw, "sface", **TINY)
+    keyed = invert_batch(
+        transform.protect(raw), CallableTarget(through_key, name="rotated sface"), **TINY
+    )
+    for a, b in zip(plain, keyed, strict=True):
+        assert b.pool_score == pytest.approx(a.pool_score, abs=1e-4)
+        assert b.score == pytest.approx(a.score, abs=2e-2)

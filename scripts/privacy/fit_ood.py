@@ -120,9 +120,7 @@ def fit_model(model: str, out: Path, start: float) -> None:
         x = np.stack([values[p] for p in parts], axis=1)
         loc, scale = x.mean(axis=0), x.std(axis=0) + 1e-12
         z = (x - loc) / scale
-        head = LogisticRegression(C=1.0, max_iter=1000).fit(
-            z, is_face, sample_weight=weights
-        )
+        head = LogisticRegression(C=1.0, max_iter=1000).fit(z, is_face, sample_weight=weights)
         logit = z @ head.coef_[0] + head.intercept_[0]
         stored[f"fusion:{key}:loc"] = loc
         stored[f"fusion:{key}:scale"] = scale
