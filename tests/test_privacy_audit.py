@@ -175,3 +175,10 @@ def test_a_leaked_rotation_key_gives_no_protection_against_inversion(
     for a, b in zip(plain, keyed, strict=True):
         assert b.pool_score == pytest.approx(a.pool_score, abs=1e-4)
         assert b.score == pytest.approx(a.score, abs=2e-2)
+
+
+def test_audit_without_gallery_photos_has_no_ranks(people: Path) -> None:
+    every = targets_from_folder(people, ["sface"], per_identity=5)  # all photos attacked
+    audit = audit_inversion(every, "sface", **TINY, pipeline=False)
+    assert all(a.ranks["sface"] is None for a in audit.attempts)
+    assert "rank1_sface" not in audit.metrics() and audit.metrics()["targets"] == 4

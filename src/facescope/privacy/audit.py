@@ -347,8 +347,10 @@ def _ranks(probes: FloatArray, targets: AuditTargets, model: str) -> list[int | 
     else:
         return [None] * len(probes)
     names = sorted(set(labels))
+    if not names:  # every photo was attacked: nothing to rank among
+        return [None] * len(probes)
     index = {label: k for k, label in enumerate(names)}
-    codes = np.array([index[label] for label in labels])
+    codes = np.array([index[label] for label in labels], np.int64)
     similarity = probes @ np.asarray(vectors, np.float32).T
     if targets.leave_one_out:
         np.fill_diagonal(similarity, -np.inf)  # never the probe's own template
