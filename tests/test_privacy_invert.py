@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from privacy_helpers import conv_net
 
 from facescope.errors import InvalidEmbeddingError
 from facescope.privacy.invert import (
@@ -147,17 +148,7 @@ def test_results_are_reproducible_with_the_same_seed(prior: Any) -> None:
 
 def test_gradient_search_on_a_torch_target_improves_the_score(prior: Any) -> None:
     torch = pytest.importorskip("torch")
-    torch.manual_seed(0)
-    nn = torch.nn
-    module = nn.Sequential(
-        nn.Conv2d(3, 8, 5, stride=2),
-        nn.ReLU(),
-        nn.Conv2d(8, 16, 3, stride=2),
-        nn.ReLU(),
-        nn.AdaptiveAvgPool2d(4),
-        nn.Flatten(),
-        nn.Linear(256, 32),
-    ).eval()
+    module = conv_net(torch)
     target = TorchTarget(module, name="small-conv")
     goal = target.embed(prior.decode(prior.sample(1, np.random.default_rng(21))), prior.landmarks5)
     result = invert(goal[0], target, budget=40, pool_size=POOL, population=4)

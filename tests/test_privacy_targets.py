@@ -15,6 +15,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from privacy_helpers import conv_net
 
 from facescope.align.template import ARCFACE_TEMPLATE_112, CROP_SIZE
 from facescope.errors import InvalidEmbeddingError
@@ -331,23 +332,9 @@ def test_http_target_refuses_non_positive_timeouts(timeout: float) -> None:
 # --------------------------------------------------------------------------- torch
 
 
-def _conv_net(torch: Any) -> Any:
-    torch.manual_seed(0)
-    nn = torch.nn
-    return nn.Sequential(
-        nn.Conv2d(3, 8, 5, stride=2),
-        nn.ReLU(),
-        nn.Conv2d(8, 16, 3, stride=2),
-        nn.ReLU(),
-        nn.AdaptiveAvgPool2d(4),
-        nn.Flatten(),
-        nn.Linear(256, 32),
-    ).eval()
-
-
 def test_torch_embed_tensor_agrees_with_the_cv2_path(prior_faces: np.ndarray) -> None:
     torch = pytest.importorskip("torch")
-    target = TorchTarget(_conv_net(torch))
+    target = TorchTarget(conv_net(torch))
     images = torch.from_numpy(prior_faces).permute(0, 3, 1, 2).float() / 255.0
     with torch.no_grad():
         differentiable = target.embed_tensor(images, LANDMARKS).numpy()
@@ -377,7 +364,7 @@ def test_torch_warp_reproduces_the_cv2_crops(prior_faces: np.ndarray) -> None:
 
 def test_torch_embed_tensor_passes_gradients_to_the_input(prior_faces: np.ndarray) -> None:
     torch = pytest.importorskip("torch")
-    target = TorchTarget(_conv_net(torch))
+    target = TorchTarget(conv_net(torch))
     images = (torch.from_numpy(prior_faces).permute(0, 3, 1, 2).float() / 255.0).requires_grad_()
     out = target.embed_tensor(images, LANDMARKS)
     np.testing.assert_allclose(out.norm(dim=1).detach().numpy(), 1.0, atol=1e-5)

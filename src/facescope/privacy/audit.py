@@ -285,12 +285,11 @@ def audit_inversion(
     draws = face_prior.sample(RANDOM_DRAWS, np.random.default_rng(seed + 7))
     random_target = resolved.embed(face_prior.decode(draws), face_prior.landmarks5)
     random_scores = (attacked @ random_target.T).mean(axis=1)
-    pool_best = pool.latents[np.argmax(attacked @ pool.embeddings.T, axis=1)]
-    pool_faces = face_prior.decode(pool_best)
+    closest = np.argmax(attacked @ pool.embeddings.T, axis=1)
+    pool_faces = face_prior.decode(pool.latents[closest])
     found_faces = np.stack([inv.image for inv in inversions])
-    pool_target = pool.embeddings[np.argmax(attacked @ pool.embeddings.T, axis=1)]
     recon = {name: resolved.embed(found_faces, face_prior.landmarks5)}
-    pooled = {name: pool_target}
+    pooled = {name: pool.embeddings[closest]}
     for model, judge in judges.items():
         recon[model] = judge.embed(found_faces, face_prior.landmarks5)
         pooled[model] = judge.embed(pool_faces, face_prior.landmarks5)
