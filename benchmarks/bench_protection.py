@@ -7,7 +7,12 @@ FMR 1e-3 and EER (thresholds set on each scheme's own impostors). Unlinkability:
 the same faces protected under two different keys are compared across keys; the
 genuine and impostor cross-key scores should be indistinguishable (EER near 50%).
 
-    python benchmarks/bench_protection.py [--json out/bench_protection.json]
+Benefit: the model-inversion audits that ``benchmarks/bench_inversion.py`` wrote
+under `--audits` (``sface`` = raw templates, ``protected-key-unknown``,
+``protected-key-known``) join the cost in one HTML report in `--report`.
+
+    python benchmarks/bench_protection.py [--json out/bench_protection.json] \
+        [--audits out/audit] [--report out/protection]
 """
 
 from __future__ import annotations
@@ -25,9 +30,24 @@ from facescope.evaluate.cache import EmbeddingCache, embed_dataset
 from facescope.evaluate.datasets import generate_pairs, load_dataset
 from facescope.evaluate.metrics import verification_metrics
 from facescope.privacy import CancelableTransform
+from facescope.privacy.protection_report import SchemeCost, write_protection_report
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTDATA = Path(os.environ.get("FACESCOPE_TESTDATA", ROOT / "../shared/testdata"))
+#: Audit folder under --audits for each inversion scenario, and the command that fills it.
+AUDITS = {
+    "raw": ("sface", "python benchmarks/bench_inversion.py --out out/audit/sface"),
+    "protected-key-unknown": (
+        "protected-key-unknown",
+        "python benchmarks/bench_inversion.py --per-identity 2 --scenario protected-key-unknown "
+        "--no-pipeline --out out/audit/protected-key-unknown",
+    ),
+    "protected-key-known": (
+        "protected-key-known",
+        "python benchmarks/bench_inversion.py --per-identity 2 --scenario protected-key-known "
+        "--no-pipeline --out out/audit/protected-key-known",
+    ),
+}
 KEY_A, KEY_B = "deployment-A-secret-0123456789", "deployment-B-secret-9876543210"
 
 
@@ -43,6 +63,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--cache", type=Path, default=ROOT / "out/eval_cache.sqlite3")
+    parser.add_argument("--audits", type=Path, default=ROOT / "out/audit")
+    parser.add_argument("--report", type=Path, default=ROOT / "out/protection")
     args = parser.parse_args()
     console = Console()
     source = TESTDATA / "faces/aligned_celebrities"
@@ -89,6 +111,20 @@ def main() -> None:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=1))
+    audits, missing = {}, {}
+    for scenario, (folder, command) in AUDITS.items():
+        path = args.audits / folder / "metrics.json"
+        if path.is_file():
+            audits[scenario] = json.loads(path.read_text())
+        else:
+            missing[scenario] = command
+    costs = [
+        SchemeCost(r["model"], r["scheme"], r["tar"], r["eer"],
+                   None if np.isnan(r["cross_eer"]) else r["cross_eer"])
+        for r in report
+    ]  # fmt: skip
+    page = write_protection_report(costs, audits, args.report, missing=missing)
+    console.print(f"cost and benefit report: {page}")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@
 * :func:`audit_inversion` and :func:`write_audit_report`: what an attacker
   gains (transfer success on an independent recogniser, gallery rank);
 * :func:`is_face_embedding`: out-of-domain (non-face) detection from an embedding;
-* :class:`CancelableTransform` and :func:`rotate_key`: keyed, revocable templates.
+* :class:`CancelableTransform` and :func:`rotate_key`: keyed, revocable templates;
+  :func:`write_protection_report`: their cost (accuracy) and benefit (inversion) in one report.
 
 Names are imported on first use (the inversion modules need PyTorch).
 """
@@ -40,6 +41,8 @@ _EXPORTS = {
     "targets_from_folder": "facescope.privacy.audit",
     "targets_from_file": "facescope.privacy.audit",
     "write_audit_report": "facescope.privacy.audit_report",
+    "SchemeCost": "facescope.privacy.protection_report",
+    "write_protection_report": "facescope.privacy.protection_report",
     "FaceEmbeddingCheck": "facescope.privacy.ood",
     "is_face_embedding": "facescope.privacy.ood",
     "face_embedding_scores": "facescope.privacy.ood",

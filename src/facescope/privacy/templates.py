@@ -10,9 +10,11 @@ is ``R @ x`` for an L2-normalised embedding ``x``:
   is invertible by whoever holds the key, so the key must be kept apart from the
   templates (an HSM, a secrets manager).
 * ``binary=True``: the signs of ``bits`` random projections (random-hyperplane
-  hashing), compared by Hamming similarity. It is not invertible even with the
-  key (many embeddings share a code), at a measured cost in accuracy; its
-  thresholds must be recalibrated (``facescope eval``).
+  hashing), compared by Hamming similarity. The code cannot be mapped back to
+  the embedding (many embeddings share a code), at a measured cost in accuracy;
+  its thresholds must be recalibrated (``facescope eval``). It does *not* stop
+  model inversion by whoever holds the key: a search through model + code still
+  finds faces that transfer (``benchmarks/bench_inversion.py``, README).
 
 Revocation: :func:`rotate_key` moves real-valued templates from one key to
 another without the original embeddings (``R_new @ R_old.T``); binary templates
@@ -123,8 +125,8 @@ def rotate_key(
     """Re-key stored templates (revocation) without the original embeddings.
 
     Raises:
-        TemplateProtectionError: binary codes (not invertible: re-capture the
-            people), or transforms for different models or sizes.
+        TemplateProtectionError: binary codes (the embedding cannot be recovered
+            from them: re-capture the people), or transforms for different models or sizes.
     """
     if old.binary or new.binary:
         raise TemplateProtectionError(
