@@ -255,7 +255,7 @@ def test_postgres_v1_schema_migrates_to_the_denser_hnsw_index(uri: str, data: Pa
         pytest.skip("PostgreSQL migration")
     import psycopg
 
-    from facescope.gallery.postgres_store import HNSW_M
+    from facescope.gallery.postgres_store import HNSW_M, SCHEMA_VERSION
 
     schema = uri.rsplit("schema=", 1)[1]
     with Gallery.open(uri) as g:
@@ -279,4 +279,4 @@ def test_postgres_v1_schema_migrates_to_the_denser_hnsw_index(uri: str, data: Pa
             f"SELECT value FROM {schema}.meta WHERE key = 'schema_version'"
         ).fetchone()
     assert row is not None and f"m='{HNSW_M}'" in row[0]
-    assert version == ("2",)
+    assert version == (str(SCHEMA_VERSION),)  # migrated all the way up

@@ -893,6 +893,124 @@ def audit_invert(
     )  # fmt: skip
 
 
+PadModelOption = Annotated[
+    Path | None,
+    typer.Option(help="A calibrated or retrained model (default: $FACESCOPE_PAD_MODEL, shipped)."),
+]
+
+
+@audit_app.command("pad")
+@_friendly
+def audit_pad(
+    gallery: Annotated[
+        Path, typer.Option(help="Labelled photos (folder per identity or labels.csv).")
+    ],
+    model: Annotated[str, typer.Option(help="Recogniser: sface or dlib.")] = "sface",
+    attacks: Annotated[
+        Path | None,
+        typer.Option(help="Real attack samples: CSV of path,identity,species (optional)."),
+    ] = None,
+    probes: Annotated[int, typer.Option(help="Photos per identity held out as probes.")] = 1,
+    spectrum: Annotated[
+        str, typer.Option(help="Capture spectrum of the presentations: vis or nir (pseudo-NIR).")
+    ] = "vis",
+    pad_model: PadModelOption = None,
+    report: ReportOption = None,
+    as_json: JsonOption = False,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic attacks.")] = 0,
+) -> None:
+    """Present print and replay attacks of enrolled people; IAPMR with and without PAD."""
+    from facescope.pad.cli import run_audit
+
+    run_audit(gallery, model=model, attacks=attacks, probes=probes, spectrum=spectrum,
+              pad_model=pad_model, report=report, as_json=as_json, seed=seed, console=console,
+              progress=_bar)  # fmt: skip
+
+
+class _CheckByDefault(typer.core.TyperGroup):
+    """`facescope pad FILE` runs `pad check FILE`; `pad calibrate` / `pad train` stay commands."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["check", *args]
+        return list(super().parse_args(ctx, args))
+
+
+pad_app = typer.Typer(
+    cls=_CheckByDefault,
+    help="Presentation-attack detection: `facescope pad FILE [--explain]`, calibrate, train.",
+    no_args_is_help=True,
+)
+app.add_typer(pad_app, name="pad")
+
+
+@pad_app.command("check")
+@_friendly
+def pad_check(
+    source: Annotated[Path, typer.Argument(help="A photo or a video file.")],
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Show every cue and the explanation.")
+    ] = False,
+    heatmap: Annotated[
+        Path | None, typer.Option(help="Write the face beside its attack heatmap (PNG).")
+    ] = None,
+    model: PadModelOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Live or attack: probability, attack type, evidence, heatmap, explanation."""
+    from facescope.pad.cli import run_check
+
+    run_check(source, explain=explain, heatmap=heatmap, model=model, as_json=as_json,
+              console=console)  # fmt: skip
+
+
+@pad_app.command("calibrate")
+@_friendly
+def pad_calibrate(
+    bona_fide: Annotated[
+        list[Path], typer.Argument(help="Bona fide captures from your camera (files, folders).")
+    ],
+    out: Annotated[Path, typer.Option(help="Where to save the calibrated model (JSON).")],
+    bpcer: Annotated[
+        float, typer.Option(help="Share of bona fide presentations you accept to reject.")
+    ] = 0.05,
+    model: PadModelOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Set the decision threshold from your own real bona fide captures (e.g. 50 frames)."""
+    from facescope.pad.cli import run_calibrate
+
+    run_calibrate(bona_fide, bpcer=bpcer, model=model, out=out, as_json=as_json,
+                  console=console, progress=_bar)  # fmt: skip
+
+
+@pad_app.command("train")
+@_friendly
+def pad_train(
+    bona_fide: Annotated[
+        list[Path], typer.Option("--bona-fide", help="Real bona fide captures (repeat).")
+    ],
+    out: Annotated[Path, typer.Option(help="Where to save the trained model (JSON).")],
+    attack: Annotated[
+        list[str] | None,
+        typer.Option(help="Real attack captures as SPECIES=PATH (repeat), e.g. print=prints/."),
+    ] = None,
+    bpcer: Annotated[float, typer.Option(help="Threshold at this BPCER (held-out).")] = 0.05,
+    real_weight: Annotated[float, typer.Option(help="Weight of real vs synthetic samples.")] = 3.0,
+    synthetic: Annotated[
+        bool, typer.Option(help="Add synthetic print/replay attacks of the bona fide captures.")
+    ] = True,
+    seed: Annotated[int, typer.Option(help="Seed of the synthesis and the folds.")] = 0,
+    as_json: JsonOption = False,
+) -> None:
+    """Refit the fusion with your real attack samples (and synthetic ones of your captures)."""
+    from facescope.pad.cli import run_train
+
+    run_train(bona_fide, attack or [], out=out, bpcer=bpcer, real_weight=real_weight,
+              synthetic=synthetic, seed=seed, as_json=as_json, console=console,
+              progress=_bar)  # fmt: skip
+
+
 keys_app = typer.Typer(
     help="Create, list and revoke API keys of the service.", no_args_is_help=True
 )

@@ -34,6 +34,7 @@ import numpy.typing as npt
 from facescope.cluster.incremental import DEFAULT_EPS, DEFAULT_MIN_FACES, assign_incremental
 from facescope.errors import FacescopeError, GalleryModelMismatchError
 from facescope.gallery.sqlite_store import TemplateRecord
+from facescope.io.files import VIDEO_EXTENSIONS, media_files
 
 if TYPE_CHECKING:
     from facescope.gallery.gallery import EnrollResult, Gallery
@@ -42,8 +43,6 @@ DB_NAME = "library.sqlite3"
 MODEL = "sface"
 DIM = 128
 SCHEMA_VERSION = 1
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
-VIDEO_EXTENSIONS = frozenset({".mp4", ".mkv", ".webm", ".avi", ".mov"})
 #: Files written per transaction by :meth:`FaceLibrary.add`.
 BATCH_FILES = 64
 #: Frames between detection rounds when a video is added.
@@ -301,7 +300,7 @@ class FaceLibrary:
         one face per track: its pooled embedding and best thumbnail. Files are
         written ``BATCH_FILES`` at a time, each batch in one transaction.
         """
-        files = _expand(paths)
+        files = media_files(paths)
         report = AddReport()
         self._ensure_model()
         seen: set[str] = set()
@@ -780,25 +779,6 @@ class _Commit:
 
 
 # ---- reading files ----------------------------------------------------------------
-
-
-def _expand(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """Files to add: folders are walked for photos and videos, in sorted order."""
-    items = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
-    files: list[Path] = []
-    for item in items:
-        path = Path(item)
-        if path.is_dir():
-            files.extend(
-                sorted(
-                    p
-                    for p in path.rglob("*")
-                    if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS | VIDEO_EXTENSIONS
-                )
-            )
-        else:
-            files.append(path)
-    return files
 
 
 def _file_hash(path: Path) -> str:

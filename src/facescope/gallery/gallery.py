@@ -3,11 +3,17 @@
 The embedded backend keeps subjects and templates in SQLite (the source of
 truth) and searches an in-memory index that is checked against it row by row
 (see ``vector_index.py``), so the search can never disagree with what is stored.
+
+Every template records the spectrum of its capture (vis, nir, thermal). With
+:attr:`Gallery.spectral_thresholds` set, a probe of a known spectrum is judged
+against each template with the threshold calibrated for that spectrum pair
+(:class:`facescope.spectral.SpectralThresholds`) instead of the single one.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import math
 import os
@@ -39,7 +45,9 @@ from facescope.io.image import ImageInput, load_image
 from facescope.match.ranking import identification
 from facescope.match.thresholds import DEFAULT_FMR, Calibration, load_calibration
 from facescope.pipeline import embed_faces, find_faces, largest
-from facescope.types import Identification, VerifyResult
+from facescope.spectral.spectrum import Spectrum, guess_spectrum, parse_spectrum
+from facescope.spectral.thresholds import SpectralThresholds
+from facescope.types import Candidate, Identification, VerifyResult
 
 DEFAULT_GALLERY = "./facescope-data"
 #: The out-of-domain method that judges imported templates with a recorded raw norm.
@@ -65,11 +73,19 @@ class Gallery:
     Open with :meth:`open`; use as a context manager to close it.
     """
 
-    def __init__(self, store: TemplateStore, model: str | None, calibration: Calibration) -> None:
+    def __init__(
+        self,
+        store: TemplateStore,
+        model: str | None,
+        calibration: Calibration,
+        *,
+        spectral_thresholds: SpectralThresholds | None = None,
+    ) -> None:
         self._store = store
         model = model or store.get_meta("model") or DEFAULT_MODEL
         self.model = model
         self._calibration = calibration
+        self._spectral: SpectralThresholds | None = None
         self.model_version = _model_version(model)
         stored = (store.get_meta("model"), store.get_meta("model_version"))
         if stored == (None, None):
@@ -80,6 +96,34 @@ class Gallery:
                 f"not {model} {self.model_version}; open it with model={stored[0]!r} "
                 "or re-enrol into a new gallery"
             )
+        self.spectral_thresholds = spectral_thresholds
+
+    @property
+    def spectral_thresholds(self) -> SpectralThresholds | None:
+        """Per-spectrum-pair thresholds for identify and verify, or None (the default).
+
+        When set, a probe whose spectrum is known (given as ``probe_spectrum``, or
+        guessed from the probe photo by :meth:`identify` and :meth:`verify`) is
+        compared with each template using ``thresholds.threshold(probe_spectrum,
+        template.spectrum)``; an uncalibrated pair raises
+        :class:`facescope.spectral.UncalibratedPairError`. When None, every decision
+        uses the gallery's single calibrated threshold, as without spectra.
+        """
+        return self._spectral
+
+    @spectral_thresholds.setter
+    def spectral_thresholds(self, value: SpectralThresholds | None) -> None:
+        if value is not None and not isinstance(value, SpectralThresholds):
+            raise TypeError(
+                "spectral_thresholds must be a SpectralThresholds or None, got "
+                f"{type(value).__name__}; load a file with SpectralThresholds.load(path)"
+            )
+        if value is not None and value.model in ("sface", "dlib") and value.model != self.model:
+            raise GalleryModelMismatchError(
+                f"spectral thresholds were calibrated for {value.model}, this gallery holds "
+                f"{self.model} templates"
+            )
+        self._spectral = value
 
     @classmethod
     def open(
@@ -89,6 +133,7 @@ class Gallery:
         model: str | None = None,
         thresholds: str | None = None,
         key: str | None = None,
+        spectral_thresholds: SpectralThresholds | str | os.PathLike[str] | None = None,
     ) -> Gallery:
         """Open (creating if needed) a gallery.
 
@@ -102,9 +147,17 @@ class Gallery:
             thresholds: thresholds file (default: bundled calibration).
             key: secret that encrypts templates at rest (AES-256-GCM); defaults to
                 ``$FACESCOPE_KEY``. A gallery created with a key needs it to open.
+            spectral_thresholds: per-spectrum-pair thresholds (a
+                :class:`~facescope.spectral.SpectralThresholds` or the path of its JSON
+                file); see :attr:`spectral_thresholds`. None keeps the single threshold.
         """
         if model is not None and model not in ("sface", "dlib"):
             raise ValueError(f"gallery model must be 'sface' or 'dlib', got {model!r}")
+        spectral = (
+            SpectralThresholds.load(spectral_thresholds)
+            if isinstance(spectral_thresholds, str | os.PathLike)
+            else spectral_thresholds
+        )
         secret = key if key is not None else os.environ.get(KEY_ENV)
         text = os.fspath(uri)
         store: TemplateStore
@@ -119,7 +172,11 @@ class Gallery:
             store = PostgresStore(text)
         else:
             store = SQLiteStore(_database_path(text), secret)
-        return cls(store, model, load_calibration(thresholds))
+        try:
+            return cls(store, model, load_calibration(thresholds), spectral_thresholds=spectral)
+        except BaseException:
+            store.close()
+            raise
 
     def close(self) -> None:
         """Close the database."""
@@ -141,6 +198,7 @@ class Gallery:
         metadata: dict[str, Any] | None = None,
         largest_face: bool = False,
         min_quality: float | None = DEFAULT_MIN_QUALITY,
+        spectrum: Spectrum | str | None = None,
     ) -> EnrollResult:
         """Add a subject's photos, one template per photo, in one transaction.
 
@@ -153,9 +211,16 @@ class Gallery:
         `min_quality` or one of its components is poor. ``min_quality=None``
         (or 0) turns the check off. Each template stores its face's score.
         `images` is a list of photos or one photo (path, bytes, array, PIL image).
+
+        `spectrum` is the capture spectrum of the photos (``"vis"``, ``"nir"``,
+        ``"thermal"`` or a :class:`~facescope.spectral.Spectrum`), recorded with each
+        template; None guesses it per photo (:func:`facescope.spectral.guess_spectrum`:
+        a greyscale photo is taken for NIR). An unknown name raises
+        :class:`facescope.spectral.UnknownSpectrumError` before any photo is read.
         """
         if not subject or not subject.strip():
             raise EnrollmentError("subject name must not be empty")
+        captured = None if spectrum is None else parse_spectrum(spectrum)
         one = isinstance(images, (str, bytes, bytearray, memoryview, os.PathLike, np.ndarray))
         photos: list[ImageInput] = (
             [images]  # type: ignore[list-item]
@@ -165,7 +230,7 @@ class Gallery:
         if not photos:
             raise EnrollmentError(f"no photos given for {subject!r}")
         records = [
-            self._template(subject, image, index, largest_face, min_quality)
+            self._template(subject, image, index, largest_face, min_quality, captured)
             for index, image in enumerate(photos)
         ]
         return self.enroll_templates(subject, records, metadata=metadata)
@@ -177,13 +242,20 @@ class Gallery:
         index: int,
         largest_face: bool,
         min_quality: float | None,
+        spectrum: Spectrum | None = None,
     ) -> TemplateRecord:
         label = photo_label(image, index)
         rgb, content_hash = decode_photo(image)
         if self._store.has_content(subject, content_hash):
             raise DuplicateTemplateError(f"{label}: this photo is already enrolled for {subject!r}")
         return template_from_pixels(
-            rgb, content_hash, label, self.model, largest_face, min_quality=min_quality
+            rgb,
+            content_hash,
+            label,
+            self.model,
+            largest_face,
+            min_quality=min_quality,
+            spectrum=spectrum,
         )
 
     def enroll_templates(
@@ -205,6 +277,7 @@ class Gallery:
             raise EnrollmentError("subject name must not be empty")
         if not records:
             raise EnrollmentError(f"no photos given for {subject!r}")
+        records = [_with_spectrum(r) for r in records]
         hashes = [r.content_hash for r in records]
         if len(set(hashes)) != len(hashes):
             raise DuplicateTemplateError(f"the same photo is given twice for {subject!r}")
@@ -238,17 +311,32 @@ class Gallery:
         return _threshold_at(self._calibration.for_model(self.model).thresholds, fmr)
 
     def identify(
-        self, image: ImageInput, *, top_k: int = 5, fpir: float = DEFAULT_FPIR
+        self,
+        image: ImageInput,
+        *,
+        top_k: int = 5,
+        fpir: float = DEFAULT_FPIR,
+        probe_spectrum: Spectrum | str | None = None,
     ) -> list[Identification]:
-        """Identify every face in `image`; `identity` is None for people not enrolled."""
+        """Identify every face in `image`; `identity` is None for people not enrolled.
+
+        `probe_spectrum` (vis, nir, thermal) matters only with
+        :attr:`spectral_thresholds` set; then None guesses it from `image`
+        (:func:`facescope.spectral.guess_spectrum`). See :meth:`identify_embeddings`.
+        """
+        probe = None if probe_spectrum is None else parse_spectrum(probe_spectrum)
         if self._store.count()[1] == 0:
             raise EmptyGalleryError("the gallery is empty: enrol someone first")
         rgb = load_image(image)
         faces = find_faces(rgb)
         if len(faces) == 0:
             return []
+        if probe is None and self._spectral is not None:
+            probe = guess_spectrum(rgb)
         probes = embed_faces(rgb, faces, self.model).vectors
-        return self.identify_embeddings(faces.boxes, probes, top_k=top_k, fpir=fpir)
+        return self.identify_embeddings(
+            faces.boxes, probes, top_k=top_k, fpir=fpir, probe_spectrum=probe
+        )
 
     def identify_embeddings(
         self,
@@ -257,17 +345,38 @@ class Gallery:
         *,
         top_k: int = 5,
         fpir: float = DEFAULT_FPIR,
+        probe_spectrum: Spectrum | str | None = None,
     ) -> list[Identification]:
         """Identify faces already embedded with this gallery's model.
 
         `boxes` (n, 4) and `probes` (n, 128, L2-normalised) are parallel; callers
         that run inference themselves (the REST service, outside its store lock)
         use this for the search and the open-set decision alone.
+
+        With :attr:`spectral_thresholds` set and `probe_spectrum` given (the
+        spectrum of all these probes), the decision is spectrum-aware: the
+        `top_k` candidates are still ranked by their best cosine score, but each
+        candidate is accepted when any of its templates reaches
+        ``spectral_thresholds.threshold(probe_spectrum, template.spectrum)``, and
+        ``identity`` is the best-ranked accepted candidate (None when none is).
+        The result's ``score`` and ``threshold`` are then those of the deciding
+        template (the one furthest above, or least below, its pair's threshold).
+        These thresholds are per comparison at their calibrated FMR; `fpir` does
+        not adjust them to the gallery size. Without spectral thresholds, or
+        with `probe_spectrum` None, the open-set threshold at `fpir` decides.
         """
+        probe = None if probe_spectrum is None else parse_spectrum(probe_spectrum)
         if self._store.count()[1] == 0:
             raise EmptyGalleryError("the gallery is empty: enrol someone first")
         if len(probes) == 0:
             return []
+        spectral = self._spectral
+        if spectral is not None and probe is not None:
+            ranked_per_face = self._store.search(probes, top_k)
+            return [
+                self._spectral_identification(box, vector, ranked, probe, spectral, fpir)
+                for box, vector, ranked in zip(boxes, probes, ranked_per_face, strict=True)
+            ]
         threshold = self.open_set_threshold(fpir)
         ranked_per_face = self._store.search(probes, top_k)
         return [
@@ -275,23 +384,83 @@ class Gallery:
             for box, ranked in zip(boxes, ranked_per_face, strict=True)
         ]
 
-    def verify(self, subject: str, image: ImageInput, *, fmr: float = DEFAULT_FMR) -> VerifyResult:
-        """1:1: is the largest face in `image` the enrolled `subject`?"""
+    def _spectral_identification(
+        self,
+        box: Sequence[float],
+        vector: npt.NDArray[np.float32],
+        ranked: list[tuple[str, float]],
+        probe: Spectrum,
+        thresholds: SpectralThresholds,
+        fpir: float,
+    ) -> Identification:
+        """The open-set decision for one face with per-spectrum-pair thresholds."""
+        decided: list[tuple[str, float, float]] = []  # (name, score, threshold) per candidate
+        for name, _ in ranked:
+            _, _, matrix, records = self._store.templates(name)
+            if not records:  # removed since the search
+                continue
+            decided.append((name, *_best_margin(matrix, vector, records, probe, thresholds)))
+        if not decided:
+            return identification(box, ranked, self.open_set_threshold(fpir), self.model)
+        accepted = [entry for entry in decided if entry[1] >= entry[2]]
+        name, score, threshold = accepted[0] if accepted else decided[0]
+        return Identification(
+            box=(float(box[0]), float(box[1]), float(box[2]), float(box[3])),
+            identity=name if accepted else None,
+            score=score,
+            threshold=threshold,
+            model=self.model,
+            candidates=[Candidate(n, s) for n, s in ranked],
+        )
+
+    def verify(
+        self,
+        subject: str,
+        image: ImageInput,
+        *,
+        fmr: float = DEFAULT_FMR,
+        probe_spectrum: Spectrum | str | None = None,
+    ) -> VerifyResult:
+        """1:1: is the largest face in `image` the enrolled `subject`?
+
+        `probe_spectrum` matters only with :attr:`spectral_thresholds` set; then None
+        guesses it from `image`. See :meth:`verify_embedding`.
+        """
+        probe = None if probe_spectrum is None else parse_spectrum(probe_spectrum)
         self.show(subject)
         rgb = load_image(image)
         face = largest(find_faces(rgb))
         if len(face) == 0:
             raise NoFaceError("no face found in the probe image")
+        if probe is None and self._spectral is not None:
+            probe = guess_spectrum(rgb)
         return self.verify_embedding(
-            subject, embed_faces(rgb, face, self.model).vectors[0], fmr=fmr
+            subject, embed_faces(rgb, face, self.model).vectors[0], fmr=fmr, probe_spectrum=probe
         )
 
     def verify_embedding(
-        self, subject: str, probe: npt.NDArray[np.float32], *, fmr: float = DEFAULT_FMR
+        self,
+        subject: str,
+        probe: npt.NDArray[np.float32],
+        *,
+        fmr: float = DEFAULT_FMR,
+        probe_spectrum: Spectrum | str | None = None,
     ) -> VerifyResult:
-        """1:1 for a probe already embedded with this gallery's model (128, L2-normalised)."""
+        """1:1 for a probe already embedded with this gallery's model (128, L2-normalised).
+
+        With :attr:`spectral_thresholds` set and `probe_spectrum` given, the subject
+        is accepted when any template reaches the threshold of its spectrum pair
+        with the probe; the result holds that template's score and threshold and
+        the thresholds' calibrated FMR (`fmr` is then not used). Otherwise the
+        best template's score is compared with the threshold at `fmr`.
+        """
+        spectrum = None if probe_spectrum is None else parse_spectrum(probe_spectrum)
         self.show(subject)
-        _, _, matrix, _ = self._store.templates(subject)
+        _, _, matrix, records = self._store.templates(subject)
+        spectral = self._spectral
+        if spectral is not None and spectrum is not None:
+            score, threshold = _best_margin(matrix, probe, records, spectrum, spectral)
+            return VerifyResult(score >= threshold, score, threshold, self.model, spectral.fmr)
         score = float((matrix @ probe).max())
         threshold = self._calibration.for_model(self.model).threshold(fmr)
         return VerifyResult(score >= threshold, score, threshold, self.model, fmr)
@@ -355,7 +524,8 @@ class Gallery:
         Format ``facescope-gallery/1``: ``{"format", "model", "model_version",
         "dim", "subjects": [{"name", "metadata", "templates": [{"embedding"
         (base64 of little-endian float32), "norm", "quality", "source",
-        "content_hash"}]}]}``.
+        "content_hash", "spectrum"}]}]}``. ``spectrum`` (vis, nir, thermal) is
+        optional on import, where a template without it is taken for ``vis``.
         """
         subjects = []
         count = 0
@@ -375,6 +545,7 @@ class Gallery:
                             "quality": r.quality,
                             "source": r.source,
                             "content_hash": r.content_hash,
+                            "spectrum": r.spectrum,
                         }
                         for r in records
                     ],
@@ -458,6 +629,7 @@ def _parse_subject(source: Path, entry: Any) -> tuple[str, dict[str, Any], list[
                     float(template.get("quality", 0.0)),
                     str(template.get("source", "import")),
                     str(template["content_hash"]),
+                    parse_spectrum(template.get("spectrum", Spectrum.VIS.value)).value,
                 )
             )
     except (KeyError, TypeError, ValueError) as exc:
@@ -465,6 +637,38 @@ def _parse_subject(source: Path, entry: Any) -> tuple[str, dict[str, Any], list[
             raise
         raise GalleryError(f"{source}: malformed subject entry ({exc})") from exc
     return name, metadata, records
+
+
+def _with_spectrum(record: TemplateRecord) -> TemplateRecord:
+    """`record` with its spectrum checked and in canonical form ("NIR", "ir" -> "nir")."""
+    try:
+        spectrum = parse_spectrum(record.spectrum).value
+    except ValueError as exc:
+        raise type(exc)(f"{record.source}: {exc}") from None
+    return record if spectrum == record.spectrum else dataclasses.replace(record, spectrum=spectrum)
+
+
+def _best_margin(
+    matrix: npt.NDArray[np.float32],
+    probe: npt.NDArray[np.float32],
+    records: Sequence[TemplateRecord],
+    spectrum: Spectrum,
+    thresholds: SpectralThresholds,
+) -> tuple[float, float]:
+    """(score, threshold) of the template furthest above (or least below) its pair's threshold.
+
+    Each template is compared with the threshold of (probe spectrum, template spectrum);
+    an uncalibrated pair raises :class:`facescope.spectral.UncalibratedPairError`.
+    """
+    scores = np.asarray(matrix @ probe, np.float64).reshape(-1)
+    per_spectrum: dict[str, float] = {}
+    limits = np.empty(len(records), np.float64)
+    for i, record in enumerate(records):
+        if record.spectrum not in per_spectrum:
+            per_spectrum[record.spectrum] = thresholds.threshold(spectrum, record.spectrum)
+        limits[i] = per_spectrum[record.spectrum]
+    best = int(np.argmax(scores - limits))
+    return float(scores[best]), float(limits[best])
 
 
 #: A recorded norm this close to 1 is a normalised vector's, not a raw feature norm.

@@ -27,7 +27,7 @@ from facescope.errors import (
 )
 from facescope.gallery.sqlite_store import SubjectInfo, TemplateRecord
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: HNSW candidate list size at query time (pgvector default 40): recall vs latency.
 #: On 100k uniformly random (worst-case) vectors with the v2 index (m 32,
 #: ef_construction 200): 200 gave recall@10 0.933, 400 gave 0.983, 800 gave 0.999
@@ -67,6 +67,11 @@ _MIGRATIONS: dict[int, list[str]] = {
         "CREATE INDEX templates_hnsw ON {s}.templates"
         " USING hnsw (embedding vector_cosine_ops)"
         f" WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})",
+    ],
+    # the capture spectrum of each template (vis, nir, thermal); templates enrolled
+    # before it was recorded were all made from colour photos
+    3: [
+        "ALTER TABLE {s}.templates ADD COLUMN IF NOT EXISTS spectrum text NOT NULL DEFAULT 'vis'",
     ],
 }
 
@@ -187,8 +192,9 @@ class PostgresStore:
                     inserted = self._db.execute(
                         self._sql(
                             "INSERT INTO {s}.templates(subject_id, model, model_version, embedding,"
-                            " norm, quality, source, content_hash, created_at)"
-                            " VALUES (%s, %s, %s, %s::vector, %s, %s, %s, %s, %s) RETURNING id"
+                            " norm, quality, source, content_hash, created_at, spectrum)"
+                            " VALUES (%s, %s, %s, %s::vector, %s, %s, %s, %s, %s, %s)"
+                            " RETURNING id"
                         ),
                         (
                             subject_id,
@@ -200,6 +206,7 @@ class PostgresStore:
                             record.source,
                             record.content_hash,
                             now,
+                            str(record.spectrum),
                         ),
                     ).fetchone()
                     assert inserted is not None
@@ -292,8 +299,8 @@ class PostgresStore:
     ) -> tuple[npt.NDArray[np.int64], list[str], npt.NDArray[np.float32], list[TemplateRecord]]:
         """(template ids, subject names, (n, d) embeddings, records), optionally for one subject."""
         query = self._sql(
-            "SELECT t.id, s.name, t.embedding::text, t.norm, t.quality, t.source, t.content_hash"
-            " FROM {s}.templates t JOIN {s}.subjects s ON s.id = t.subject_id"
+            "SELECT t.id, s.name, t.embedding::text, t.norm, t.quality, t.source, t.content_hash,"
+            " t.spectrum FROM {s}.templates t JOIN {s}.subjects s ON s.id = t.subject_id"
         )
         params: tuple[str, ...] = ()
         if subject is not None:
@@ -303,7 +310,7 @@ class PostgresStore:
         vectors = [np.array(json.loads(r[2]), dtype=np.float32) for r in rows]
         matrix = np.stack(vectors) if vectors else np.zeros((0, 0), np.float32)
         records = [
-            TemplateRecord(v, float(r[3]), float(r[4]), str(r[5]), str(r[6]))
+            TemplateRecord(v, float(r[3]), float(r[4]), str(r[5]), str(r[6]), str(r[7]))
             for v, r in zip(vectors, rows, strict=True)
         ]
         return np.array([r[0] for r in rows], np.int64), [str(r[1]) for r in rows], matrix, records

@@ -40,7 +40,7 @@ from facescope.errors import (
 from facescope.gallery.crypto import KEY_ENV, SCHEME, GalleryKeyError, TemplateCipher, new_salt
 from facescope.gallery.vector_index import VectorIndex, chunks, fingerprint
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DIM = 128
 #: Galleries with at least this many templates keep their search cache on disk.
 PERSIST_MIN = 20_000
@@ -70,6 +70,11 @@ _MIGRATIONS: dict[int, str] = {
     );
     CREATE INDEX templates_subject ON templates(subject_id);
     """,
+    # the capture spectrum of each template (vis, nir, thermal); templates enrolled
+    # before it was recorded were all made from colour photos
+    2: """
+    ALTER TABLE templates ADD COLUMN spectrum TEXT NOT NULL DEFAULT 'vis';
+    """,
 }
 
 
@@ -82,6 +87,9 @@ class TemplateRecord:
     quality: float
     source: str
     content_hash: str
+    #: capture spectrum (:class:`facescope.spectral.Spectrum` value: vis, nir, thermal);
+    #: stored in clear, also in encrypted galleries
+    spectrum: str = "vis"
 
 
 @dataclass(frozen=True)
@@ -238,8 +246,8 @@ class SQLiteStore:
                 try:
                     cursor = self._db.execute(
                         "INSERT INTO templates(subject_id, model, model_version, embedding, norm,"
-                        " quality, source, content_hash, created_at)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        " quality, source, content_hash, created_at, spectrum)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (
                             subject_id,
                             model,
@@ -250,6 +258,7 @@ class SQLiteStore:
                             record.source,
                             record.content_hash,
                             now,
+                            str(record.spectrum),
                         ),
                     )
                 except sqlite3.IntegrityError:
@@ -525,8 +534,8 @@ class SQLiteStore:
     ) -> tuple[npt.NDArray[np.int64], list[str], npt.NDArray[np.float32], list[TemplateRecord]]:
         """(template ids, subject names, (n, d) embeddings, records), optionally for one subject."""
         query = (
-            "SELECT t.id, s.name, t.embedding, t.norm, t.quality, t.source, t.content_hash"
-            " FROM templates t JOIN subjects s ON s.id = t.subject_id"
+            "SELECT t.id, s.name, t.embedding, t.norm, t.quality, t.source, t.content_hash,"
+            " t.spectrum FROM templates t JOIN subjects s ON s.id = t.subject_id"
         )
         params: tuple[str, ...] = ()
         if subject is not None:
@@ -538,7 +547,7 @@ class SQLiteStore:
         vectors = [self._open(r[2], str(r[6])) for r in rows]
         matrix = np.stack(vectors) if vectors else np.zeros((0, 0), np.float32)
         records = [
-            TemplateRecord(v, float(r[3]), float(r[4]), str(r[5]), str(r[6]))
+            TemplateRecord(v, float(r[3]), float(r[4]), str(r[5]), str(r[6]), str(r[7]))
             for v, r in zip(vectors, rows, strict=True)
         ]
         return ids, names, matrix, records

@@ -19,6 +19,7 @@ from facescope.errors import EnrollmentError, PoorQualityError
 from facescope.gallery.sqlite_store import TemplateRecord
 from facescope.io.image import ImageInput, load_image
 from facescope.pipeline import embed_faces, find_faces, largest
+from facescope.spectral.spectrum import Spectrum, guess_spectrum, parse_spectrum
 from facescope.types import Faces
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "photo_template",
     "template_from_faces",
     "template_from_pixels",
+    "template_spectrum",
 ]
 
 
@@ -48,6 +50,23 @@ def decode_photo(image: ImageInput) -> tuple[npt.NDArray[np.uint8], str]:
     return rgb, content_hash(rgb)
 
 
+def template_spectrum(
+    rgb: npt.NDArray[np.uint8], spectrum: Spectrum | str | None, label: str = "photo"
+) -> Spectrum:
+    """The capture spectrum of a template: `spectrum` parsed, or guessed from the photo.
+
+    None guesses it from the pixels (:func:`facescope.spectral.guess_spectrum`: a
+    greyscale photo is taken for NIR, a smooth one for thermal). An unknown name raises
+    :class:`facescope.spectral.UnknownSpectrumError` (a ValueError) naming the photo.
+    """
+    if spectrum is None:
+        return guess_spectrum(rgb)
+    try:
+        return parse_spectrum(spectrum)
+    except ValueError as exc:
+        raise type(exc)(f"{label}: {exc}") from None
+
+
 def template_from_pixels(
     rgb: npt.NDArray[np.uint8],
     digest: str,
@@ -56,15 +75,27 @@ def template_from_pixels(
     largest_face: bool,
     *,
     min_quality: float | None = DEFAULT_MIN_QUALITY,
+    spectrum: Spectrum | str | None = None,
 ) -> TemplateRecord:
     """Detect the face in decoded pixels and embed it with `model`.
 
+    `spectrum` is the capture spectrum recorded with the template (vis, nir,
+    thermal); None guesses it from the photo (see :func:`template_spectrum`).
     Raises EnrollmentError when there is no face, or several faces and
     `largest_face` is False; PoorQualityError when the face fails the
-    quality check (see :func:`check_quality`).
+    quality check (see :func:`check_quality`); UnknownSpectrumError for an
+    unknown spectrum name.
     """
+    captured = template_spectrum(rgb, spectrum, label)  # a bad name fails before detection
     return template_from_faces(
-        rgb, find_faces(rgb), digest, label, model, largest_face, min_quality=min_quality
+        rgb,
+        find_faces(rgb),
+        digest,
+        label,
+        model,
+        largest_face,
+        min_quality=min_quality,
+        spectrum=captured,
     )[0]
 
 
@@ -100,13 +131,17 @@ def template_from_faces(
     largest_face: bool,
     *,
     min_quality: float | None = DEFAULT_MIN_QUALITY,
+    spectrum: Spectrum | str | None = None,
 ) -> tuple[TemplateRecord, Faces]:
     """Embed the enrolled face among faces already detected; return it with its record.
 
     The record's ``quality`` is the face's quality score
-    (:func:`facescope.analysis.quality.assess_quality`). Raises EnrollmentError
-    and PoorQualityError as :func:`template_from_pixels` does.
+    (:func:`facescope.analysis.quality.assess_quality`) and its ``spectrum`` the
+    given capture spectrum, or the one guessed from `rgb` when None
+    (:func:`template_spectrum`). Raises EnrollmentError, PoorQualityError and
+    UnknownSpectrumError as :func:`template_from_pixels` does.
     """
+    captured = template_spectrum(rgb, spectrum, label)
     if len(faces) == 0:
         raise EnrollmentError(f"{label}: no face found")
     if len(faces) > 1 and not largest_face:
@@ -124,6 +159,7 @@ def template_from_faces(
         quality.score,
         label,
         digest,
+        captured.value,
     )
     return record, face
 
@@ -135,6 +171,7 @@ def photo_template(
     largest_face: bool = False,
     label: str | None = None,
     min_quality: float | None = DEFAULT_MIN_QUALITY,
+    spectrum: Spectrum | str | None = None,
 ) -> TemplateRecord:
     """Turn one photo into a template record (decode, hash, detect, embed).
 
@@ -146,6 +183,8 @@ def photo_template(
             defaults to the path (or ``photo 0`` for other inputs).
         min_quality: refuse faces below this quality score or with a poor
             component (PoorQualityError); None or 0 accepts any face.
+        spectrum: capture spectrum of the photo (``vis``, ``nir``, ``thermal``);
+            None guesses it from the pixels.
 
     Raises the same FacescopeError (InvalidImageError, EnrollmentError) with the
     same message as :meth:`facescope.gallery.Gallery.enroll` for this photo.
@@ -158,4 +197,5 @@ def photo_template(
         model,
         largest_face,
         min_quality=min_quality,
+        spectrum=spectrum,
     )

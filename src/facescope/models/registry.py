@@ -163,6 +163,17 @@ MODEL_FILES: dict[str, ModelFile] = {
             licence="MIT (package); trained on DigiFace-1M (synthetic faces)",
             runtime="PyTorch (torch==2.13.0, the 'torch' extra)",
         ),
+        ModelFile(
+            key="facebagnet",
+            task="face anti-spoofing CNN, live vs attack (FaceBagNet model A, 64x64 BGR patches)",
+            package="FaceBagNet",
+            distribution="facebagnet",
+            version="0.0.5",
+            resource="model/global_min_acer_model.pth",
+            sha256="754cc91165bf4fca8281ba0b115d14717642631acc333409408f55f3a05beb67",
+            licence="MIT (package); trained on CASIA-SURF (its data terms)",
+            runtime="PyTorch (torch==2.13.0, the 'torch' extra)",
+        ),
     )
 }
 

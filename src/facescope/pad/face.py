@@ -1,0 +1,31 @@
+"""The face that presentation-attack detection looks at: the largest one, aligned."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from facescope.align.template import warp_to_template
+from facescope.errors import NoFaceError
+from facescope.io import ImageInput, load_image
+from facescope.pipeline import find_faces
+
+
+def face_crop(
+    image: ImageInput,
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.float32], npt.NDArray[np.uint8]]:
+    """(aligned 112x112 crop, box x1 y1 x2 y2, the decoded RGB image) of the largest face.
+
+    Raises:
+        InvalidImageError: the input is not a decodable image.
+        NoFaceError: no face was found.
+    """
+    rgb = load_image(image)
+    faces = find_faces(rgb)
+    if len(faces) == 0:
+        raise NoFaceError("no face found: presentation-attack detection needs a visible face")
+    best = int(np.argmax(faces.areas))
+    return warp_to_template(rgb, faces.landmarks5[best]), faces.boxes[best], rgb
+
+
+__all__ = ["face_crop"]
