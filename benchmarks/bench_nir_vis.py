@@ -216,6 +216,13 @@ def main() -> None:
         "--cache", type=Path, default=ROOT / "out", help="folder for embedding .npz files"
     )
     parser.add_argument("--no-cache", action="store_true", help="always recompute embeddings")
+    parser.add_argument(
+        "--save-thresholds",
+        type=Path,
+        default=None,
+        help="folder: write <model>_pseudo_nir.json, per-pair thresholds on all identities "
+        "(raw condition), for `facescope audit pad --spectrum nir --spectral-thresholds`",
+    )
     args = parser.parse_args()
     console = Console(width=140)
     if str(args.figure) != "none":
@@ -252,6 +259,18 @@ def main() -> None:
     results: list[dict[str, Any]] = []
     for model in args.models:
         emb = _embeddings(model, variants, [str(p) for p in dataset.paths], cache)
+        if args.save_thresholds is not None:
+            n = len(identities)
+            thresholds = calibrate_spectral_thresholds(
+                np.concatenate([emb["vis"], emb["nir"]]),
+                np.concatenate([identities, identities]),
+                np.array([VIS] * n + [NIR] * n, dtype=object),
+                fmr=FMR,
+                model=model,
+                sources=np.concatenate([np.arange(n), np.arange(n)]),
+            )
+            saved = thresholds.save(args.save_thresholds / f"{model}_pseudo_nir.json")
+            console.print(f"{model}: per-pair thresholds (pseudo-NIR, all identities) -> {saved}")
         for condition in CONDITIONS:
             tt = condition.startswith("TT")
             vis, nir = (emb["tt_vis"], emb["tt_nir"]) if tt else (emb["vis"], emb["nir"])

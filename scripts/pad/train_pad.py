@@ -147,9 +147,7 @@ def main() -> None:
         "identities_held_out": sorted(held),
         "auc": roc_auc(bona, attacks),
         "eer": eer,
-        "per_species_auc": {
-            s: roc_auc(bona, live[y_held == s]) for s in SPECIES if s != BONA_FIDE
-        },
+        "per_species_auc": {s: roc_auc(bona, live[y_held == s]) for s in SPECIES if s != BONA_FIDE},
         "per_group_auc": {
             g: roc_auc(p[y_held == BONA_FIDE, 0], p[y_held != BONA_FIDE, 0])
             for g, p in model.group_proba(held_features).items()

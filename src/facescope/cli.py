@@ -914,6 +914,10 @@ def audit_pad(
     spectrum: Annotated[
         str, typer.Option(help="Capture spectrum of the presentations: vis or nir (pseudo-NIR).")
     ] = "vis",
+    spectral_thresholds: Annotated[
+        Path | None,
+        typer.Option(help="Per-spectrum-pair thresholds (JSON) for --spectrum nir."),
+    ] = None,
     pad_model: PadModelOption = None,
     report: ReportOption = None,
     as_json: JsonOption = False,
@@ -923,8 +927,8 @@ def audit_pad(
     from facescope.pad.cli import run_audit
 
     run_audit(gallery, model=model, attacks=attacks, probes=probes, spectrum=spectrum,
-              pad_model=pad_model, report=report, as_json=as_json, seed=seed, console=console,
-              progress=_bar)  # fmt: skip
+              spectral_thresholds=spectral_thresholds, pad_model=pad_model, report=report,
+              as_json=as_json, seed=seed, console=console, progress=_bar)  # fmt: skip
 
 
 class _CheckByDefault(typer.core.TyperGroup):

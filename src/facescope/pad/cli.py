@@ -224,6 +224,7 @@ def run_audit(
     attacks: Path | None,
     probes: int,
     spectrum: str,
+    spectral_thresholds: Path | None,
     pad_model: Path | None,
     report: Path | None,
     as_json: bool,
@@ -238,6 +239,7 @@ def run_audit(
         task = bar.add_task("presenting", total=None)
         audit = audit_pad(
             gallery, model=model, attacks=attacks, probes=probes, spectrum=spectrum,
+            spectral_thresholds=spectral_thresholds,
             pad_model=None if pad_model is None else load_model(pad_model), seed=seed,
             progress=lambda d, t: bar.update(task, completed=d, total=t),
         )  # fmt: skip
@@ -258,6 +260,7 @@ def run_audit(
                       _pc(m["iapmr_verification_with_pad"]), _pc(m["iapmr_identification"]),
                       _pc(m["iapmr_identification_with_pad"]), _pc(m["apcer"]))  # fmt: skip
     console.print(table)
+    console.print(f"threshold {audit.threshold:.4f}: {escape(audit.threshold_source)}")
     bona = metrics.get("bona_fide")
     if bona:
         console.print(

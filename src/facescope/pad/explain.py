@@ -11,13 +11,12 @@ import numpy.typing as npt
 
 #: What each image cue group looks at, for the explanation.
 CUE_MEANING = {
-    "chroma_texture": "colour texture (LBP of the Cb, Cr, hue and saturation channels)",
-    "luma_texture": "brightness texture (LBP of the Y and V channels)",
-    "frequency": "periodic patterns in the spectrum (screen moire, print halftone)",
-    "sharpness": "fine detail (recapture loses it)",
+    "chroma_texture": "colour texture, LBP of the Cb, Cr, hue and saturation channels",
+    "luma_texture": "brightness texture, LBP of the Y and V channels",
+    "frequency": "periodic patterns in the spectrum, as screen moire or print halftone make",
+    "sharpness": "fine detail, which recapture loses",
     "specular": "highlights and glare",
-    "colour": "colour gamut and contrast (prints and screens compress them)",
-    "cnn": "the FaceBagNet CNN (pretrained on CASIA-SURF)",
+    "colour": "colour gamut and contrast, which prints and screens compress",
 }
 SPECIES_NAMES = {"print": "a printed photo", "replay": "a screen replay", "mask": "a mask"}
 UNCLEAR_MARGIN = 0.15
@@ -109,7 +108,7 @@ def explain(
 def _phrase(e: Evidence) -> str:
     meaning = CUE_MEANING.get(e.cue)
     label = e.cue.replace("_", " ")
-    return f"{label} ({meaning}): {e.why}" if meaning else f"{label}: {e.why}"
+    return f"{label} [{meaning}]: {e.why}" if meaning else f"{label}: {e.why}"
 
 
 __all__ = ["CUE_MEANING", "Evidence", "explain", "indication", "region"]

@@ -48,7 +48,8 @@ def write_vulnerability_report(audit: VulnerabilityAudit, folder: str | Path) ->
                "with PAD", "APCER (PAD)", "no face found"]  # fmt: skip
     paragraphs = [
         f"{m['identities']} enrolled identities; recogniser {m['model']} at its FMR "
-        f"{m['fmr']:g} threshold ({m['threshold']:.4f}); PAD threshold {m['pad_threshold']:.4f}; "
+        f"{m['fmr']:g} threshold ({m['threshold']:.4f}: {m['threshold_source']}); "
+        f"PAD threshold {m['pad_threshold']:.4f}; "
         f"presentations captured in {m['spectrum'].upper()}.",
         "IAPMR (ISO/IEC 30107-3): share of attack presentations accepted as the targeted "
         "person. Identification counts an attack when the top candidate is the target and "
