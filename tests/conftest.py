@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,25 @@ TESTDATA = Path(
 CELEBRITIES = TESTDATA / "faces" / "aligned_celebrities"
 ORL = TESTDATA / "faces" / "orl"
 PORTRAITS = TESTDATA / "faces" / "public_portraits"
+#: DSN of a PostgreSQL + pgvector server for the gallery's backend tests (`make test` sets it).
+POSTGRES_ENV = "FACESCOPE_TEST_POSTGRES"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty gallery location on each backend (one shared test suite)."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "g")
+        return
+    dsn = os.environ.get(POSTGRES_ENV)
+    if not dsn:
+        pytest.skip(f"{POSTGRES_ENV} not set (scripts/postgres/start.sh prints a DSN)")
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    yield f"{dsn}?schema={schema}"
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as db:
+        db.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
 @pytest.fixture(scope="session")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,25 +21,6 @@ from facescope.errors import (
     UnknownTemplateError,
 )
 from facescope.gallery import Gallery
-
-POSTGRES_ENV = "FACESCOPE_TEST_POSTGRES"
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty gallery location on each backend (one shared test suite)."""
-    if request.param == "sqlite":
-        yield str(tmp_path / "g")
-        return
-    dsn = os.environ.get(POSTGRES_ENV)
-    if not dsn:
-        pytest.skip(f"{POSTGRES_ENV} not set (scripts/postgres/start.sh prints a DSN)")
-    schema = f"test_{uuid.uuid4().hex[:12]}"
-    yield f"{dsn}?schema={schema}"
-    import psycopg
-
-    with psycopg.connect(dsn, autocommit=True) as db:
-        db.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
 @pytest.fixture

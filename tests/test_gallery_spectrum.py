@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import pickle
 import sqlite3
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +21,7 @@ import pytest
 from facescope.errors import GalleryError, GalleryModelMismatchError
 from facescope.gallery import Gallery
 from facescope.gallery.gallery import _model_version
-from facescope.gallery.sqlite_store import SCHEMA_VERSION, TemplateRecord
+from facescope.gallery.sqlite_store import _MIGRATIONS, SCHEMA_VERSION, TemplateRecord
 from facescope.gallery.templates import photo_template
 from facescope.io.image import load_image
 from facescope.match.metrics import OperatingPoint
@@ -36,49 +34,8 @@ from facescope.spectral import (
     guess_spectrum,
 )
 
-POSTGRES_ENV = "FACESCOPE_TEST_POSTGRES"
-
 #: The templates table of schema v1, as galleries created before spectra have it.
-V1_DDL = """
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE subjects (
-    id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    metadata TEXT NOT NULL DEFAULT '{}',
-    created_at REAL NOT NULL
-);
-CREATE TABLE templates (
-    id INTEGER PRIMARY KEY,
-    subject_id INTEGER NOT NULL REFERENCES subjects(id) ON DELETE CASCADE,
-    model TEXT NOT NULL,
-    model_version TEXT NOT NULL,
-    embedding BLOB NOT NULL,
-    norm REAL NOT NULL,
-    quality REAL NOT NULL,
-    source TEXT NOT NULL,
-    content_hash TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    UNIQUE (subject_id, content_hash)
-);
-CREATE INDEX templates_subject ON templates(subject_id);
-"""
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty gallery location on each backend."""
-    if request.param == "sqlite":
-        yield str(tmp_path / "g")
-        return
-    dsn = os.environ.get(POSTGRES_ENV)
-    if not dsn:
-        pytest.skip(f"{POSTGRES_ENV} not set (scripts/postgres/start.sh prints a DSN)")
-    schema = f"test_{uuid.uuid4().hex[:12]}"
-    yield f"{dsn}?schema={schema}"
-    import psycopg
-
-    with psycopg.connect(dsn, autocommit=True) as db:
-        db.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+V1_DDL = _MIGRATIONS[1]  # the version-1 schema, as galleries made before spectra have it
 
 
 def grey(path: Path) -> npt.NDArray[np.uint8]:

@@ -126,3 +126,26 @@ def test_audit_pad_bad_arguments(two_people: Path, tmp_path: Path) -> None:
     attacks.write_text("path,identity,species\nx.jpg,nobody,print\n")
     code, _, err = run("audit", "pad", "--gallery", str(two_people), "--attacks", str(attacks))
     assert code == 2 and "nobody" in err
+
+
+def test_audit_pad_in_pseudo_nir_names_its_threshold(two_people: Path, tmp_path: Path) -> None:
+    from facescope.spectral import SpectralThresholds
+
+    code, text, _ = run("audit", "pad", "--gallery", str(two_people), "--spectrum", "nir",
+                        "--json")  # fmt: skip
+    assert code == 0, text
+    metrics = json.loads(text)
+    assert (
+        metrics["spectrum"] == "nir" and "no --spectral-thresholds" in metrics["threshold_source"]
+    )
+    rng = np.random.default_rng(0)
+    genuine, impostor = rng.uniform(0.5, 0.9, 200), rng.uniform(-0.2, 0.3, 5000)
+    pairs = {(a, b): (genuine, impostor) for a, b in (("vis", "vis"), ("vis", "nir"))}
+    path = SpectralThresholds.calibrate(pairs, fmr=1e-3, model="sface").save(tmp_path / "t.json")
+    code, text, _ = run("audit", "pad", "--gallery", str(two_people), "--spectrum", "nir",
+                        "--spectral-thresholds", str(path), "--json")  # fmt: skip
+    assert code == 0, text
+    metrics = json.loads(text)
+    assert metrics["threshold"] == pytest.approx(
+        SpectralThresholds.load(path).threshold("vis", "nir")
+    )
