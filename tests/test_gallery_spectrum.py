@@ -338,3 +338,34 @@ def test_spectral_thresholds_open_from_a_file_and_are_checked(data: Path, tmp_pa
         )
         with pytest.raises(GalleryModelMismatchError, match="dlib"):
             g.spectral_thresholds = other
+
+
+def test_cli_enrols_with_a_spectrum_and_identifies_across_spectra(
+    data: Path, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from facescope.cli import app
+
+    runner = CliRunner()
+    store = tmp_path / "g"
+    result = runner.invoke(
+        app, ["enroll", "obama", str(data / "obama_1.jpg"), "--gallery", str(store),
+              "--spectrum", "vis"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stdout
+    strict = SpectralThresholds.calibrate(
+        {("vis", "vis"): (np.full(50, 0.9), np.linspace(-0.2, 0.3, 5000)),
+         ("vis", "nir"): (np.full(50, 0.99), np.linspace(-0.2, 0.98, 5000))},
+        fmr=1e-3, model="sface",
+    ).save(tmp_path / "pairs.json")  # fmt: skip
+    probe = str(data / "obama_2.jpg")
+    args = ["identify", probe, "--gallery", str(store), "--spectral-thresholds", str(strict),
+            "--json"]  # fmt: skip
+    as_vis = runner.invoke(app, [*args, "--probe-spectrum", "vis"])
+    as_nir = runner.invoke(app, [*args, "--probe-spectrum", "nir"])
+    assert as_vis.exit_code == 0 and as_nir.exit_code == 0, as_nir.stdout
+    assert json.loads(as_vis.stdout)[0]["faces"][0]["identity"] == "obama"
+    assert json.loads(as_nir.stdout)[0]["faces"][0]["identity"] is None  # strict vis-nir pair
+    bad = runner.invoke(app, ["enroll", "x", probe, "--gallery", str(store), "--spectrum", "uv"])
+    assert bad.exit_code == 2 and "uv" in bad.stderr

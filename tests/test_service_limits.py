@@ -48,7 +48,7 @@ def api(tmp_path: Path) -> Any:
 def test_bad_uploads_get_400_and_the_worker_survives(
     api: Any, data: Path, payload: bytes, code: str
 ) -> None:
-    for path in ("/v1/detect", "/v1/embed", "/v1/collections/default/identify"):
+    for path in ("/v1/detect", "/v1/embed", "/v1/pad", "/v1/collections/default/identify"):
         response = api.post(path, files={"image": ("bad.jpg", payload, "image/jpeg")})
         assert response.status_code == 400 and error_code(response) == code
     assert api.post("/v1/detect", files=upload(data / "obama_1.jpg")).status_code == 200

@@ -199,9 +199,19 @@ def identify(
         float, typer.Option(help="False-positive identification rate of the gallery threshold.")
     ] = DEFAULT_FPIR,
     fmr: FmrOption = DEFAULT_FMR,
+    probe_spectrum: Annotated[
+        str | None,
+        typer.Option(help="Capture spectrum of the probes: vis, nir, thermal (default: guessed)."),
+    ] = None,
+    spectral_thresholds: Annotated[
+        Path | None,
+        typer.Option(help="Per-spectrum-pair thresholds (JSON) for cross-spectral matching."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Who is in these photos? Searches the gallery (or --known); unknown when nobody matches."""
+    if known is not None and spectral_thresholds is not None:
+        raise ValueError("--spectral-thresholds needs a gallery (its templates record spectra)")
     output: list[dict[str, Any]] = []
     if known is not None:
         from facescope.match.calibrate import folder_per_identity
@@ -216,9 +226,9 @@ def identify(
             found = api.identify(path, embeddings, model=chosen, top_k=top_k, fmr=fmr)
             output.append({"image": str(path), "faces": [f.to_dict() for f in found]})
     else:
-        with Gallery.open(gallery, model=model) as opened:
+        with Gallery.open(gallery, model=model, spectral_thresholds=spectral_thresholds) as opened:
             for path in images:
-                found = opened.identify(path, top_k=top_k, fpir=fpir)
+                found = opened.identify(path, top_k=top_k, fpir=fpir, probe_spectrum=probe_spectrum)
                 output.append({"image": str(path), "faces": [f.to_dict() for f in found]})
     if as_json:
         _emit_json(output)
@@ -252,12 +262,17 @@ def enroll(
             "small, blurred, dark, turned aside or cut by the border; 0 turns the check off.",
         ),
     ] = DEFAULT_MIN_QUALITY,
+    spectrum: Annotated[
+        str | None,
+        typer.Option(help="Capture spectrum of the photos: vis, nir, thermal (default: guessed)."),
+    ] = None,
 ) -> None:
     """Enrol a person into the gallery from photos (all or nothing)."""
     with Gallery.open(gallery, model=model) as opened:
         result = opened.enroll(
-            name, list(images), largest_face=largest_face, min_quality=min_quality
-        )
+            name, list(images), largest_face=largest_face, min_quality=min_quality,
+            spectrum=spectrum,
+        )  # fmt: skip
         console.print(f"enrolled {result.added} photo(s) of {name!r} into {gallery}")
 
 

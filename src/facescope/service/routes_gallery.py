@@ -255,6 +255,7 @@ async def _enrol(
     collection: str,
     subject: str | None,
     largest_face: bool,
+    spectrum: str | None = None,
 ) -> EnrolResponse:
     context = ctx(request)
     caller = context.guard(request, "enrol", collection)
@@ -276,7 +277,7 @@ async def _enrol(
                 "add ?largest_face=true to use the largest"
             )
         record, face = template_from_faces(
-            rgb, faces, content_hash(rgb), filename, model, largest_face
+            rgb, faces, content_hash(rgb), filename, model, largest_face, spectrum=spectrum
         )
         warnings: list[str] = []
         with context.collections.use(collection) as gallery:
@@ -297,6 +298,7 @@ async def _enrol(
             added=result.added,
             template_ids=result.template_ids,
             box=[round(float(v), 1) for v in face.boxes[0]],
+            spectrum=str(record.spectrum),
         )
 
     async with context.audited_async(caller, "enrol", collection, subject) as detail:
@@ -305,6 +307,14 @@ async def _enrol(
         detail["template_ids"] = response.template_ids
     return response
 
+
+SpectrumQuery = Annotated[
+    str | None,
+    Query(
+        pattern="^(vis|nir|thermal)$",
+        description="capture spectrum of the photo (default: guessed from the image)",
+    ),
+]
 
 _ENROL_BODY = openapi_body(
     ["image"],
@@ -332,8 +342,9 @@ async def create_subject(
     largest_face: Annotated[
         bool, Query(description="use the largest face of a photo with several")
     ] = False,
+    spectrum: SpectrumQuery = None,
 ) -> EnrolResponse:
-    return await _enrol(request, collection, None, largest_face)
+    return await _enrol(request, collection, None, largest_face, spectrum)
 
 
 @router.post(
@@ -350,8 +361,9 @@ async def add_face(
     largest_face: Annotated[
         bool, Query(description="use the largest face of a photo with several")
     ] = False,
+    spectrum: SpectrumQuery = None,
 ) -> EnrolResponse:
-    return await _enrol(request, collection, subject, largest_face)
+    return await _enrol(request, collection, subject, largest_face, spectrum)
 
 
 @router.get(

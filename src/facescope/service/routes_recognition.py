@@ -24,6 +24,8 @@ from facescope.service.schemas import (
     IdentifiedFace,
     IdentifyResponse,
     ImageSize,
+    PadEvidence,
+    PadResponse,
     VerifyResponse,
 )
 from facescope.service.uploads import openapi_body, read_upload
@@ -106,6 +108,51 @@ async def embed(
         detail["source"] = filename
         response = await context.compute(work)
         detail["faces"] = len(response.faces)
+    return response
+
+
+@router.post(
+    "/pad",
+    response_model=PadResponse,
+    summary="Live face or presentation attack (print, replay)? With evidence and explanation",
+    description=(
+        "Presentation-attack detection on the largest face. The shipped threshold was set "
+        "on synthetic attacks: calibrate it for your camera (`facescope pad calibrate`, then "
+        "start the service with FACESCOPE_PAD_MODEL set). Needs read permission; audited."
+    ),
+    openapi_extra=openapi_body(["image"]),
+)
+async def pad(request: Request) -> PadResponse:
+    from facescope.pad.model import default_model
+    from facescope.pad.presentation import check
+
+    context = ctx(request)
+    caller = context.guard(request, "read")
+    upload = await read_upload(request, ["image"])
+    data, filename = upload.image("image")
+
+    def work() -> PadResponse:
+        rgb = context.decode(data, "image")
+        model = default_model()
+        result = check(rgb, model=model).to_dict()
+        return PadResponse(
+            image=_size(rgb),
+            box=result["box"],
+            live_probability=result["live_probability"],
+            threshold=result["threshold"],
+            is_live=result["is_live"],
+            attack_type=result["attack_type"],
+            attack_probabilities=result["attack_probabilities"],
+            evidence=[PadEvidence(**e) for e in result["evidence"]],
+            heatmap=result["heatmap"],
+            explanation=result["explanation"],
+            calibrated=bool(model.meta.get("calibrated_on_real", False)),
+        )
+
+    async with context.audited_async(caller, "pad", None) as detail:
+        detail["source"] = filename
+        response = await context.compute(work)
+        detail["is_live"] = response.is_live
     return response
 
 

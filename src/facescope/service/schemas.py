@@ -47,6 +47,29 @@ class EmbedResponse(BaseModel):
     faces: list[EmbeddedFace]
 
 
+class PadEvidence(BaseModel):
+    cue: str
+    value: float
+    unit: str
+    indicates: str = Field(description="live, attack or unclear")
+    why: str
+    weight: float = Field(description="pull on the live log-odds (positive: towards live)")
+
+
+class PadResponse(BaseModel):
+    image: ImageSize
+    box: list[float] | None = Field(description="the face judged (the largest)")
+    live_probability: float
+    threshold: float = Field(description="decision threshold on live_probability")
+    is_live: bool
+    attack_type: str = Field(description="none, print, replay or unknown")
+    attack_probabilities: dict[str, float]
+    evidence: list[PadEvidence]
+    heatmap: list[list[float]] | None = Field(description="6x6 attack probability over the face")
+    explanation: str
+    calibrated: bool = Field(description="whether the threshold was set on real captures")
+
+
 class CandidateOut(BaseModel):
     identity: str
     score: float
@@ -131,6 +154,7 @@ class EnrolResponse(BaseModel):
     added: int
     template_ids: list[int]
     box: list[float] = Field(description="the enrolled face")
+    spectrum: str = Field("vis", description="capture spectrum recorded: vis, nir or thermal")
     warnings: list[str] = Field(
         default_factory=list,
         description="e.g. the face does not match the subject's other photos (stored anyway)",
