@@ -96,6 +96,28 @@ def synthetic(faces: list[np.ndarray], per_image: int, seed: int, bona_blur: flo
     return crops, labels, sources
 
 
+def _localisation(model, faces, identities, held, seed: int, per_person: int = 10) -> float:
+    """Share of half-attacked crops (held-out people) whose attacked half is hotter."""
+    from facescope.pad.heatmap import GRID
+    from facescope.pad.presentation import check_crops
+
+    rng = np.random.default_rng(seed + 1)
+    wins = total = 0
+    for who in sorted(held):
+        for face in [f for f, i in zip(faces, identities, strict=True) if i == who][:per_person]:
+            for species in ("print", "replay"):
+                for side in (0, 1):
+                    mixed = synthetic_crop(face, BONA_FIDE, rng)
+                    attack = synthetic_crop(face, species, rng)
+                    cut = np.s_[:, 56:] if side else np.s_[:, :56]
+                    mixed[cut] = attack[cut]
+                    heat = check_crops([mixed], model=model).heatmap
+                    right, left = heat[:, GRID // 2 :].mean(), heat[:, : GRID // 2].mean()
+                    wins += int(right > left) if side else int(left > right)
+                    total += 1
+    return wins / total
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--per-image", type=int, default=2)
@@ -153,6 +175,13 @@ def main() -> None:
             for g, p in model.group_proba(held_features).items()
         },
     }
+    attack_col = model.patch.classes.index("attack") if model.patch is not None else 1
+    held_patches = is_held[patch_rows]
+    if model.patch is not None:
+        p_patch = model.patch.predict_proba(patch_x[held_patches])[:, attack_col]
+        y_patch = patch_y[held_patches]
+        validation["patch_auc"] = roc_auc(p_patch[y_patch], p_patch[~y_patch])
+        validation["localisation"] = _localisation(model, faces, identities, held, args.seed)
     model = model.with_threshold(
         float(threshold),
         threshold_source="EER point on synthetic attacks of held-out identities",
