@@ -24,6 +24,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from facescope.evaluate.figures import score_figure
 from facescope.evaluate.metrics import pad_metrics, roc_auc
 from facescope.evaluate.report import Section, percent, table, write_report
 from facescope.pad.face import face_crop
@@ -163,10 +164,21 @@ def main() -> None:
              percent(r["apcer"].get("print"), 1), percent(r["apcer"].get("replay"), 1),
              percent(r["bpcer"], 1), percent(r["acer"], 1), percent(r["bpcer_at_apcer5"], 1)]
             for r in rows]  # fmt: skip
+    attack = species != "bona_fide"
+    figs = [
+        ("shipped fusion: p(live) of real bona fide vs attacks",
+         score_figure(live[~attack], live[attack], model.threshold,
+                      "shipped fusion on real samples", ("bona fide", "attack"))),
+        ("after pad train: p(live) on the session's second half",
+         score_figure(live_trained[species[later] == "bona_fide"],
+                      live_trained[species[later] != "bona_fide"], trained.threshold,
+                      "pad train on the first half", ("bona fide", "attack"))),
+    ]  # fmt: skip
     section = Section(
         "ISO/IEC 30107-3 on the real samples",
         paragraphs=[f"Presentations: {counts} (video frames count one each)."],
         tables=[table(headers, body)],
+        figures=figs,
     )
     write_report(args.report, "Presentation-attack detection: real samples", [section], metrics)
     if args.json:

@@ -148,7 +148,7 @@ def run_pad(
         rows += [[f"BPCER @ APCER {a:g}", percent(b)] for a, b in metrics.bpcer_at_apcer.items()]
         png = figures.score_figure(
             np.array(scores)[~is_attack], np.array(scores)[is_attack], threshold,
-            "bona fide (blue: attacks) scores",
+            "PAD scores", ("bona fide", "attack"),
         )  # fmt: skip
         section = Section(
             "Presentation attack detection (ISO/IEC 30107-3)",

@@ -81,15 +81,19 @@ def det_figure(curves: Mapping[str, VerificationMetrics], title: str = "DET") ->
 
 
 def score_figure(
-    genuine: npt.ArrayLike, impostor: npt.ArrayLike, threshold: float | None, title: str
+    genuine: npt.ArrayLike,
+    impostor: npt.ArrayLike,
+    threshold: float | None,
+    title: str,
+    labels: tuple[str, str] = ("genuine", "impostor"),
 ) -> bytes:
-    """Genuine and impostor score histograms, with the decision threshold."""
+    """Genuine and impostor score histograms (or any two classes: `labels`), with the threshold."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.5))
     gen, imp = np.asarray(genuine), np.asarray(impostor)
     bins = np.linspace(min(gen.min(), imp.min()), max(gen.max(), imp.max()), 60)
-    ax.hist(imp, bins=bins, density=True, alpha=0.6, label=f"impostor ({len(imp):,})")
-    ax.hist(gen, bins=bins, density=True, alpha=0.6, label=f"genuine ({len(gen):,})")
+    ax.hist(imp, bins=bins, density=True, alpha=0.6, label=f"{labels[1]} ({len(imp):,})")
+    ax.hist(gen, bins=bins, density=True, alpha=0.6, label=f"{labels[0]} ({len(gen):,})")
     if threshold is not None:
         ax.axvline(threshold, color="black", ls="--", lw=1, label=f"threshold {threshold:.3f}")
     ax.set_xlabel("score")
