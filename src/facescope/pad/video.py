@@ -420,7 +420,7 @@ MIN_MOTION_IOD = 0.015
 MEASURED = (
     "measured on the shared samples (5-s windows, pairs 0.5 s apart): live webcam "
     "0.069-0.106, its phone replay 0.031-0.091, three live talking heads 0.026-0.043, "
-    "a flat photo moved and tilted before the camera (synthesised) 0.017-0.029"
+    "a flat photo moved and tilted before the camera (synthesised) 0.017-0.028"
 )
 #: Below this texture residual (IOD), with enough head motion, the face moved as a flat
 #: picture: synthesised moving photos measured 0.0013-0.0041 per 5-s window, live faces
