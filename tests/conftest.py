@@ -20,6 +20,15 @@ PORTRAITS = TESTDATA / "faces" / "public_portraits"
 POSTGRES_ENV = "FACESCOPE_TEST_POSTGRES"
 
 
+@pytest.fixture()
+def service(tmp_path: Path) -> Iterator[object]:
+    """A TestClient over a fresh service app with its own data folder."""
+    from service_helpers import client
+
+    with client(tmp_path / "data") as test_client:
+        yield test_client
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, empty gallery location on each backend (one shared test suite)."""

@@ -125,3 +125,23 @@ def test_real_photos_and_video_run_end_to_end() -> None:
     assert len(cues) > len(shipped_model().groups)  # the video liveness cues joined in
     crop = cv2.resize(video.crop, (112, 112)) if video.crop is not None else None
     assert crop is not None
+
+
+def test_wrong_types_and_bad_crops_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(InvalidImageError):
+        check(12345)  # type: ignore[arg-type]
+    with pytest.raises(PADError, match="112x112x3"):
+        check_crops([np.zeros((64, 64, 3), np.uint8)])
+
+
+def test_collect_skips_undecodable_captures_and_names_them(data: Path, tmp_path: Path) -> None:
+    from facescope.pad.samples import collect
+
+    (tmp_path / "zero.jpg").write_bytes(b"")
+    (tmp_path / "cut.jpg").write_bytes((data / "obama_1.jpg").read_bytes()[:500])
+    (tmp_path / "ok.jpg").write_bytes((data / "obama_1.jpg").read_bytes())
+    found = collect([tmp_path])
+    assert len(found) == 1 and found.sources == [str(tmp_path / "ok.jpg")]
+    assert sorted(Path(p).name for p, _ in found.skipped) == ["cut.jpg", "zero.jpg"]
+    with pytest.raises(PADError, match="no such file"):
+        collect([tmp_path / "missing"])

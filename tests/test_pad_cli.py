@@ -149,3 +149,13 @@ def test_audit_pad_in_pseudo_nir_names_its_threshold(two_people: Path, tmp_path:
     assert metrics["threshold"] == pytest.approx(
         SpectralThresholds.load(path).threshold("vis", "nir")
     )
+
+
+def test_audit_pad_refuses_bad_attack_files(two_people: Path, tmp_path: Path) -> None:
+    code, _, err = run("audit", "pad", "--gallery", str(two_people), "--attacks",
+                       str(tmp_path / "none.csv"))  # fmt: skip
+    assert code == 2 and "no such attacks file" in err
+    wrong = tmp_path / "wrong.csv"
+    wrong.write_text("file,who\nx.jpg,obama\n")
+    code, _, err = run("audit", "pad", "--gallery", str(two_people), "--attacks", str(wrong))
+    assert code == 2 and "path,identity,species" in err

@@ -5,21 +5,14 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from service_helpers import client, error_code, upload
+from service_helpers import error_code, upload
 
 from facescope import api as facescope_api
-
-
-@pytest.fixture()
-def service(tmp_path: Path) -> Iterator[Any]:
-    with client(tmp_path / "data") as test_client:
-        yield test_client
 
 
 def test_embed_endpoint_returns_the_library_embedding(service: Any, data: Path) -> None:

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image
-from service_helpers import client, error_code, upload
+from service_helpers import error_code, upload
 
 from facescope.pad import check
-
-
-@pytest.fixture()
-def service(tmp_path: Path) -> Iterator[Any]:
-    with client(tmp_path / "data") as test_client:
-        yield test_client
 
 
 def test_pad_endpoint_matches_the_library(service: Any, data: Path) -> None:

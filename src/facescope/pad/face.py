@@ -8,7 +8,7 @@ import numpy.typing as npt
 from facescope.align.template import warp_to_template
 from facescope.errors import NoFaceError
 from facescope.io import ImageInput, load_image
-from facescope.pipeline import find_faces
+from facescope.pipeline import find_faces, largest
 
 
 def face_crop(
@@ -21,11 +21,10 @@ def face_crop(
         NoFaceError: no face was found.
     """
     rgb = load_image(image)
-    faces = find_faces(rgb)
-    if len(faces) == 0:
+    face = largest(find_faces(rgb))
+    if len(face) == 0:
         raise NoFaceError("no face found: presentation-attack detection needs a visible face")
-    best = int(np.argmax(faces.areas))
-    return warp_to_template(rgb, faces.landmarks5[best]), faces.boxes[best], rgb
+    return warp_to_template(rgb, face.landmarks5[0]), face.boxes[0], rgb
 
 
 __all__ = ["face_crop"]

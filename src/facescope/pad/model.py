@@ -109,6 +109,11 @@ def fit_linear(
     return LinearModel(names, mean, scale, np.asarray(coef), np.asarray(intercept))
 
 
+def stack(per_group: Mapping[str, FloatArray], groups: Sequence[str]) -> FloatArray:
+    """The fusion's input: the groups' log-probabilities side by side, in `groups` order."""
+    return np.hstack([np.log(np.asarray(per_group[g]) + 1e-6) for g in groups])
+
+
 @dataclass(frozen=True)
 class PADModel:
     """Group models, fusion, patch model, decision threshold on p(bona fide), provenance."""
@@ -135,11 +140,13 @@ class PADModel:
             raise PADError(f"PAD features lack cue group(s) {missing}")
         return {g: m.predict_proba(features[g]) for g, m in self.groups.items()}
 
+    def fusion_logits(self, per_group: Mapping[str, FloatArray]) -> FloatArray:
+        """The fusion's class logits from the groups' probabilities (:meth:`group_proba`)."""
+        return self.fusion.logits(stack(per_group, list(self.groups)))
+
     def fused_logits(self, features: Mapping[str, FloatArray]) -> FloatArray:
-        """The fusion's class logits from the groups' log-probabilities."""
-        per_group = self.group_proba(features)
-        stacked = np.hstack([np.log(per_group[g] + 1e-6) for g in self.groups])
-        return self.fusion.logits(stacked)
+        """The fusion's class logits from the cue features."""
+        return self.fusion_logits(self.group_proba(features))
 
     def predict_proba(self, features: Mapping[str, FloatArray]) -> FloatArray:
         """Fused class probabilities, (n, classes)."""
@@ -263,5 +270,6 @@ __all__ = [
     "fit_linear",
     "load_model",
     "shipped_model",
+    "stack",
     "threshold_at_bpcer",
 ]

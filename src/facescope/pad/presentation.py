@@ -12,11 +12,12 @@ import numpy.typing as npt
 
 from facescope.io import ImageInput
 from facescope.io.files import is_video_path
-from facescope.pad.cues import CUES, PADError, measure
+from facescope.pad.cues import PADError
 from facescope.pad.explain import Evidence, explain, indication
 from facescope.pad.face import face_crop
 from facescope.pad.heatmap import GRID, patch_features
-from facescope.pad.model import BONA_FIDE, PADModel, default_model, load_model
+from facescope.pad.model import BONA_FIDE, PADModel, default_model, load_model, stack
+from facescope.pad.train import crop_features_and_stats
 
 #: Frames sampled from a video (evenly over at most `max_seconds`).
 VIDEO_FRAMES = 24
@@ -54,27 +55,12 @@ class PADResult:
         }
 
 
-def _features(
-    crops: Sequence[npt.NDArray[np.uint8]],
-) -> tuple[dict[str, npt.NDArray[np.float64]], list[dict[str, float]]]:
-    rows: dict[str, list[npt.NDArray[np.float64]]] = {g: [] for g in CUES}
-    stats: list[dict[str, float]] = []
-    for crop in crops:
-        values = measure(crop)
-        for g, v in values.items():
-            rows[g].append(v.vector)
-        stats.append({k: s for v in values.values() for k, s in v.stats.items()})
-    return {g: np.asarray(v, np.float64) for g, v in rows.items()}, stats
-
-
 def _group_evidence(
-    model: PADModel, features: dict[str, npt.NDArray[np.float64]], stats: list[dict[str, float]]
+    model: PADModel, per_group: dict[str, npt.NDArray[np.float64]], stats: list[dict[str, float]]
 ) -> list[Evidence]:
     """Each group's own p(live) and its share of the fused live log-odds."""
-    per_group = model.group_proba(features)
     live = model.classes.index(BONA_FIDE)
-    stacked = np.hstack([np.log(per_group[g] + 1e-6) for g in model.groups])
-    z = (stacked - model.fusion.mean) / model.fusion.scale
+    z = (stack(per_group, list(model.groups)) - model.fusion.mean) / model.fusion.scale
     coef = model.fusion.coef
     if coef.shape[0] == 1:  # two classes: one logit for class 1 (an attack)
         direction = -coef[0]
@@ -130,8 +116,9 @@ def _decide(
     extra: Sequence[Evidence] = (),
     box: list[float] | None = None,
 ) -> PADResult:
-    features, stats = _features(crops)
-    logits = model.fused_logits(features).mean(axis=0)  # average over frames
+    features, stats = crop_features_and_stats(crops)
+    per_group = model.group_proba(features)
+    logits = model.fusion_logits(per_group).mean(axis=0)  # average over frames
     p = np.exp(logits - logits.max())
     p /= p.sum()
     probabilities = {c: float(v) for c, v in zip(model.classes, p, strict=True)}
@@ -142,7 +129,7 @@ def _decide(
     best = max(attacks, key=lambda c: attacks[c])
     share = attacks[best] / mass if mass > 0 else 0.0
     attack_type = "none" if is_live else (best if share >= 0.6 else "unknown")
-    evidence = _group_evidence(model, features, stats) + list(extra)
+    evidence = _group_evidence(model, per_group, stats) + list(extra)
     heat = _heat(model, crops)
     text = explain(
         live_probability=live_p,
@@ -201,6 +188,13 @@ def video_crops(
     return crops, box
 
 
+def _resolve(model: PADModel | str | os.PathLike[str] | None) -> PADModel:
+    """A model object, a model file, or the default ($FACESCOPE_PAD_MODEL, else shipped)."""
+    if model is None:
+        return default_model()
+    return model if isinstance(model, PADModel) else load_model(model)
+
+
 def check(
     source: ImageInput | str | os.PathLike[str],
     *,
@@ -216,13 +210,7 @@ def check(
     (by file suffix) average the image cues over `frames` sampled frames and add
     the liveness cues of :mod:`facescope.pad.video` as evidence.
     """
-    pad = (
-        default_model()
-        if model is None
-        else model
-        if isinstance(model, PADModel)
-        else load_model(model)
-    )
+    pad = _resolve(model)
     if _is_video(source):
         crops, box = video_crops(source, frames=frames)  # type: ignore[arg-type]
         extra = _video_evidence(source) if video_cues else []  # type: ignore[arg-type]
@@ -237,7 +225,7 @@ def check_crops(
     """:func:`check` on aligned crops already at hand (frames of one presentation)."""
     if len(crops) == 0:
         raise PADError("no face crops given")
-    return _decide(default_model() if model is None else model, list(crops))
+    return _decide(_resolve(model), list(crops))
 
 
 def _video_evidence(source: str | os.PathLike[str]) -> list[Evidence]:

@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from facescope.pad.cues import CROP, CUES, PADError, measure
 from facescope.pad.heatmap import patch_features
-from facescope.pad.model import BONA_FIDE, PADModel, fit_linear, stamp
+from facescope.pad.model import BONA_FIDE, PADModel, fit_linear, stack, stamp
 
 Progress = Callable[[int, int], None]
 
@@ -46,13 +46,24 @@ def crop_features(
     crops: Sequence[npt.NDArray[np.uint8]], *, progress: Progress | None = None
 ) -> dict[str, npt.NDArray[np.float64]]:
     """Each cue group's vectors for a list of aligned crops, (n, d) per group."""
+    return crop_features_and_stats(crops, progress=progress)[0]
+
+
+def crop_features_and_stats(
+    crops: Sequence[npt.NDArray[np.uint8]], *, progress: Progress | None = None
+) -> tuple[dict[str, npt.NDArray[np.float64]], list[dict[str, float]]]:
+    """:func:`crop_features` plus each crop's readable cue statistics (for evidence)."""
     rows: dict[str, list[npt.NDArray[np.float64]]] = {g: [] for g in CUES}
+    stats: list[dict[str, float]] = []
     for k, crop in enumerate(crops):
-        for group, values in measure(crop).items():
-            rows[group].append(values.vector)
+        values = measure(crop)
+        for group, cue in values.items():
+            rows[group].append(cue.vector)
+        stats.append({name: v for cue in values.values() for name, v in cue.stats.items()})
         if progress is not None:
             progress(k + 1, len(crops))
-    return {g: np.asarray(v, np.float64).reshape(len(crops), -1) for g, v in rows.items()}
+    features = {g: np.asarray(v, np.float64).reshape(len(crops), -1) for g, v in rows.items()}
+    return features, stats
 
 
 def _folds(sources: npt.NDArray[np.int64], k: int, seed: int) -> npt.NDArray[np.int64]:
@@ -99,7 +110,7 @@ def fit_model(
             w = None if weight is None else weight[train]
             model = fit_linear(x[train], y[train].tolist(), c=c, sample_weight=w, classes=classes)
             out_of_fold[g][test] = model.predict_proba(x[test])
-    stacked = np.hstack([np.log(out_of_fold[g] + 1e-6) for g in features])
+    stacked = stack(out_of_fold, list(features))
     fusion = fit_linear(stacked, y.tolist(), c=c, sample_weight=weight, classes=classes)
     patch = None
     if patches is not None:
