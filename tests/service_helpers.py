@@ -13,10 +13,14 @@ with warnings.catch_warnings():
 
 from facescope.service import ServiceSettings, create_app
 
+#: Where test requests are addressed: a keyless service answers only requests
+#: whose Host names this machine (TestClient's default "testserver" does not).
+BASE_URL = "http://127.0.0.1:8000"
+
 
 def client(data: Path, **settings: Any) -> TestClient:
     """A TestClient over a fresh app on `data` (use as a context manager)."""
-    return TestClient(create_app(ServiceSettings(data=data, **settings)))
+    return TestClient(create_app(ServiceSettings(data=data, **settings)), base_url=BASE_URL)
 
 
 def upload(path: Path, field: str = "image") -> dict[str, tuple[str, bytes, str]]:

@@ -241,7 +241,10 @@ def test_audit_log_records_who_what_where_and_result(api: Any, data: Path) -> No
 def test_health_ready_info_and_metrics(api: Any, data: Path) -> None:
     assert api.get("/health").json() == {"status": "ok"}
     ready = api.get("/ready").json()
-    assert ready == {"ready": True, "checks": {"models": "ok", "data": "ok"}}
+    assert ready == {
+        "ready": True,
+        "checks": {"models": "ok", "data": "ok", "collections": "ok"},
+    }
     info = api.get("/v1/info").json()
     assert info["auth_required"] is False and info["fmr_choices"] == [0.0001, 0.001, 0.01]
     api.post("/v1/detect", files=upload(data / "obama_left_biden_right.jpg"))

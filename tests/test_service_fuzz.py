@@ -11,10 +11,12 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
+from typing import Any
 
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
+from service_helpers import BASE_URL
 
 from facescope.service import ServiceSettings, create_app
 
@@ -28,14 +30,26 @@ EXAMPLES = int(os.environ.get("FACESCOPE_FUZZ_EXAMPLES", "30"))
 _root = Path(tempfile.mkdtemp(prefix="facescope-fuzz-"))
 # generous rate limit: the fuzzer sends hundreds of requests a minute
 app = create_app(ServiceSettings(data=_root, rate_per_minute=1_000_000))
-with TestClient(app) as _client:  # runs start-up (model warm-up), enrols one subject
+with TestClient(
+    app, base_url=BASE_URL
+) as _client:  # runs start-up (model warm-up), enrols one subject
     _client.post(
         "/v1/collections/default/subjects/Obama/faces",
         files={"image": ("obama_1.jpg", (DATA / "obama_1.jpg").read_bytes(), "image/jpeg")},
     )
     _client.post("/v1/collections", json={"name": "site-a"})
 
-schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+
+async def _loopback(scope: Any, receive: Any, send: Any) -> None:
+    """`app` with requests addressed to 127.0.0.1: schemathesis sends ``Host: testserver``,
+    which a keyless service refuses (DNS-rebinding guard, tested in test_service_hardening)."""
+    if scope["type"] == "http":
+        headers = [(k, v) for k, v in scope["headers"] if k != b"host"]
+        scope = {**scope, "headers": [*headers, (b"host", b"127.0.0.1:8000")]}
+    await app(scope, receive, send)
+
+
+schema = schemathesis.openapi.from_asgi("/openapi.json", _loopback)
 
 
 @schema.parametrize()

@@ -447,11 +447,33 @@ def calibrate(
 
 
 @app.command()
-def models(as_json: JsonOption = False) -> None:
-    """List the bundled models: package, version, SHA-256, licence and status."""
+def models(
+    as_json: JsonOption = False,
+    rebuild: Annotated[
+        bool, typer.Option(help="Convert the converted graphs again even when cached.")
+    ] = False,
+) -> None:
+    """List the bundled models: package, version, SHA-256, licence and status.
+
+    Also builds, once, the graphs converted from them (SFace for ONNX Runtime) into the
+    converted-model cache the runtime loads; `make install` runs this.
+    """
+    from facescope.models import converted
     from facescope.models.registry import MODEL_FILES, model_status
 
     statuses = [model_status(key) for key in MODEL_FILES]
+
+    def building(spec: converted.ConvertedModel) -> None:
+        errors.print(
+            f"building {spec.key} from {spec.source} (converter v{spec.converter_version}) "
+            f"into {converted.cache_dir()} …",
+            highlight=False,
+        )
+
+    built = [
+        converted.ensure_built(key, force=rebuild, on_build=building)
+        for key in converted.CONVERTED_MODELS
+    ]
     if as_json:
         _emit_json(
             [
@@ -464,6 +486,25 @@ def models(as_json: JsonOption = False) -> None:
                     "licence": s.spec.licence,
                     "status": s.status,
                     "detail": s.detail,
+                    **(
+                        {
+                            "converted": [
+                                {
+                                    "model": c.spec.key,
+                                    "task": c.spec.task,
+                                    "converter_version": c.spec.converter_version,
+                                    "path": str(c.path) if c.path else None,
+                                    "sha256": c.record.sha256 if c.record else None,
+                                    "status": c.status,
+                                    "detail": c.detail,
+                                }
+                                for c in built
+                                if c.spec.source == s.spec.key
+                            ]
+                        }
+                        if any(c.spec.source == s.spec.key for c in built)
+                        else {}
+                    ),
                 }
                 for s in statuses
             ]
@@ -482,11 +523,25 @@ def models(as_json: JsonOption = False) -> None:
                 s.spec.sha256[:16] + "…",
                 f"[{colour}]{s.status}[/]",
             )
+        for c in built:
+            colour = "green" if c.status == "ok" else "red"
+            table.add_row(
+                c.spec.key,
+                c.spec.task,
+                f"converted from {c.spec.source} (converter v{c.spec.converter_version})",
+                c.spec.source_spec.licence,
+                c.record.sha256[:16] + "…" if c.record else "—",
+                f"[{colour}]{c.status}[/]",
+            )
         console.print(table)
+        console.print(f"converted graphs: {escape(str(converted.cache_dir()))}", highlight=False)
         for s in statuses:
             if s.status != "ok":
                 console.print(f"[red]{s.spec.key}[/]: {s.detail}")
-    if any(s.status != "ok" for s in statuses):
+        for c in built:
+            if c.status != "ok":
+                console.print(f"[red]{c.spec.key}[/]: {escape(c.detail)}", highlight=False)
+    if any(s.status != "ok" for s in statuses) or any(c.status != "ok" for c in built):
         raise typer.Exit(1)
 
 
@@ -822,18 +877,27 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     data: DataOption = Path(DEFAULT_GALLERY),
     model: Annotated[str, typer.Option(help="Model of new collections: sface or dlib.")] = "sface",
+    trusted_proxy: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--trusted-proxy",
+            help="Address of a reverse proxy whose X-Forwarded-For is believed (repeat).",
+        ),
+    ] = None,
 ) -> None:
     """Run the REST API and web UI (http://HOST:PORT/, OpenAPI at /openapi.json)."""
     from facescope.service.server import check_bind
     from facescope.service.server import serve as run_server
     from facescope.service.settings import ServiceSettings
 
-    settings = ServiceSettings.from_env(data=data, model=model)
-    has_keys = check_bind(host, settings)
+    settings = ServiceSettings.from_env(
+        data=data, model=model, host=host, trusted_proxies=tuple(trusted_proxy or ())
+    )
+    keyed = check_bind(host, settings)
     shown = f"[{host}]" if ":" in host else host
     errors.print(
         f"facescope serving {escape(str(data))} on http://{shown}:{port}/ "
-        f"({'API keys required' if has_keys else 'open: no API keys configured, loopback only'})",
+        f"({'API keys required' if keyed else 'open: no API keys configured, loopback only'})",
         highlight=False,
     )
     run_server(settings, host, port)
@@ -1104,9 +1168,42 @@ def keys_revoke(
     state = ServiceState(data)
     try:
         record = state.revoke_key(key_id)
+        last = not state.has_keys()
     finally:
         state.close()
     console.print(f"revoked key {record.id} ({escape(record.name)})")
+    if last:
+        errors.print(
+            "[yellow]warning:[/] that was the last active key: the service now refuses every "
+            "request until you create a key (`facescope keys create`). It stays closed; to "
+            "serve loopback without keys again, run `facescope keys open` deliberately.",
+            highlight=False,
+        )
+
+
+@keys_app.command("open")
+@_friendly
+def keys_open(
+    data: DataOption = Path(DEFAULT_GALLERY),
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Confirm: anyone on this machine may use the service.")
+    ] = False,
+) -> None:
+    """Let the service answer without a key again (loopback only); needs no active key."""
+    from facescope.service.state import ServiceState
+
+    if not yes:
+        raise typer.BadParameter(
+            "this lets any program or web page on this machine read and change the "
+            "galleries; pass --yes to confirm",
+            param_hint="--yes",
+        )
+    state = ServiceState(data)
+    try:
+        state.reopen()
+    finally:
+        state.close()
+    console.print("the service now answers without a key, on loopback only")
 
 
 def main() -> None:

@@ -98,3 +98,45 @@ class EngineNotAvailableError(FacescopeError):
 
 class VideoError(FacescopeError, ValueError):
     """A video cannot be opened, read or written; the message names the input."""
+
+
+class CorruptGalleryError(GalleryError):
+    """A gallery file is damaged (corrupt pages, altered or invalid rows, truncated file).
+
+    The message is ``f"{path}: {reason}"``: it names the file and says what to
+    do (remove the damaged template, restore from an export or a backup).
+
+    Attributes:
+        path: the damaged gallery file (the PostgreSQL location for that
+            backend), for callers that name it differently (the REST service
+            names the collection instead); None when unknown.
+        reason: the message without its ``"{path}: "`` prefix.
+        template_id: the template row to blame, when one row is damaged; else None.
+    """
+
+    def __init__(
+        self, message: str, path: object = None, *, template_id: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.path = path
+        prefix = f"{path}: "
+        self.reason = (
+            message[len(prefix) :] if path is not None and message.startswith(prefix) else message
+        )
+        self.template_id = template_id
+
+
+class GalleryBusyError(GalleryError):
+    """Another process held the gallery's lock for longer than an operation waits; try again.
+
+    Not damage: nothing is wrong with the file. The message is ``f"{path}: {reason}"``
+    like :class:`CorruptGalleryError`'s, with the same `path` and `reason` attributes.
+    """
+
+    def __init__(self, message: str, path: object = None) -> None:
+        super().__init__(message)
+        self.path = path
+        prefix = f"{path}: "
+        self.reason = (
+            message[len(prefix) :] if path is not None and message.startswith(prefix) else message
+        )

@@ -86,7 +86,8 @@ def template_from_pixels(
     quality check (see :func:`check_quality`); UnknownSpectrumError for an
     unknown spectrum name.
     """
-    captured = template_spectrum(rgb, spectrum, label)  # a bad name fails before detection
+    # a bad name fails before detection; a guess waits until a face is found
+    captured = None if spectrum is None else template_spectrum(rgb, spectrum, label)
     return template_from_faces(
         rgb,
         find_faces(rgb),
@@ -141,7 +142,7 @@ def template_from_faces(
     (:func:`template_spectrum`). Raises EnrollmentError, PoorQualityError and
     UnknownSpectrumError as :func:`template_from_pixels` does.
     """
-    captured = template_spectrum(rgb, spectrum, label)
+    captured = None if spectrum is None else template_spectrum(rgb, spectrum, label)
     if len(faces) == 0:
         raise EnrollmentError(f"{label}: no face found")
     if len(faces) > 1 and not largest_face:
@@ -149,6 +150,8 @@ def template_from_faces(
             f"{label}: {len(faces)} faces found; enrol a photo of one person, "
             "or pass largest_face=True (--largest-face) to use the largest"
         )
+    if captured is None:  # guessed from a photo known to hold a face (never a 1x1 one)
+        captured = template_spectrum(rgb, None, label)
     face = largest(faces)
     quality = assess_quality(rgb, face)[0]
     check_quality(quality, label, min_quality)

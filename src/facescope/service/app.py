@@ -18,10 +18,12 @@ from fastapi.staticfiles import StaticFiles
 from facescope.gallery.gallery import DEFAULT_FPIR
 from facescope.match.thresholds import DEFAULT_FMR, load_calibration
 from facescope.service import routes_gallery, routes_recognition
+from facescope.service.connections import BodyDeadline
 from facescope.service.context import ServiceContext
 from facescope.service.errors import install_handlers
 from facescope.service.limits import BodyLimit
 from facescope.service.metrics import CONTENT_TYPE, MetricsMiddleware
+from facescope.service.network import BrowserGuard
 from facescope.service.schemas import ErrorResponse, Health, InfoResponse, Limits, Ready
 from facescope.service.settings import ServiceSettings
 
@@ -88,7 +90,7 @@ def create_app(settings: ServiceSettings | None = None, *, warm_up: bool = True)
         redoc_url=None,
     )
     app.state.ctx = context
-    install_handlers(app)
+    install_handlers(app, context.redact)
     security = [Security(_bearer), Security(_header)]
     app.include_router(routes_gallery.router, dependencies=security)
     app.include_router(routes_recognition.router, dependencies=security)
@@ -99,7 +101,7 @@ def create_app(settings: ServiceSettings | None = None, *, warm_up: bool = True)
         calibration = load_calibration()
         return InfoResponse(
             version=__version__,
-            auth_required=context.state.has_keys(),
+            auth_required=context.state.auth_required(),
             default_model=settings.model,
             models=sorted(calibration.models),
             limits=Limits(
@@ -128,22 +130,31 @@ def create_app(settings: ServiceSettings | None = None, *, warm_up: bool = True)
     def ready() -> Response:
         checks = dict(readiness)
         try:
-            context.collections.names()
-            context.state.has_keys()
+            context.state.auth_required()
             checks["data"] = "ok"
+            broken = context.collections.broken()
+            checks["collections"] = (
+                "failed: " + "; ".join(f"{name}: {why}" for name, why in broken.items())
+                if broken
+                else "ok"
+            )
         except Exception as exc:
             checks["data"] = f"failed: {exc}"
+        checks = {name: context.redact(value) for name, value in checks.items()}
         ok = all(v in ("ok", "lazy") for v in checks.values())
         return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
 
     @app.get(
         "/metrics",
         tags=["service"],
-        summary="Prometheus metrics",
+        summary="Prometheus metrics (a key with read scope on a keyed service)",
         response_class=Response,
         responses={200: {"content": {CONTENT_TYPE: {"schema": {"type": "string"}}}}},
+        dependencies=security,
     )
-    def metrics() -> Response:
+    def metrics(request: Request) -> Response:
+        # request counts and rates are operational data: not for anonymous callers
+        context.guard(request, "read")
         return Response(context.metrics.render(), media_type=CONTENT_TYPE)
 
     @app.get("/", include_in_schema=False)
@@ -151,8 +162,15 @@ def create_app(settings: ServiceSettings | None = None, *, warm_up: bool = True)
         return FileResponse(f"{_ui_dir()}/index.html", media_type="text/html")
 
     app.mount("/ui", StaticFiles(directory=_ui_dir()), name="ui")
-    # outermost first: count every request, then refuse oversized bodies before parsing
+    # added innermost first: count every request, refuse foreign pages and rebound
+    # host names, then oversized bodies before parsing
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyDeadline, timeout_s=settings.body_timeout_s)
+    app.add_middleware(
+        BrowserGuard,
+        open_mode=lambda: not context.state.auth_required(),
+        bind_host=settings.host,
+    )
     app.add_middleware(MetricsMiddleware, metrics=context.metrics)
     return app
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from facescope.errors import FacescopeError, GalleryError
+from facescope.errors import CorruptGalleryError, FacescopeError, GalleryError
 from facescope.gallery import Gallery
 from facescope.gallery.gallery import DB_NAME
 
@@ -57,6 +57,8 @@ class Collections:
         self._model = model
         self._lock = threading.Lock()
         self._open: dict[str, tuple[Gallery, threading.RLock]] = {}
+        #: collections found damaged (by opening or by a request), with the reason
+        self._broken: dict[str, str] = {}
 
     def _folder(self, name: str) -> Path:
         check_name(name)
@@ -93,6 +95,7 @@ class Collections:
             if not self.exists(name):
                 raise UnknownCollectionError(f"unknown collection {name!r}")
             entry = self._open.pop(name, None)
+            self._broken.pop(name, None)
             if entry is not None:
                 with entry[1]:
                     entry[0].close()
@@ -105,7 +108,24 @@ class Collections:
         with entry[1]:
             if self._open.get(name) is not entry:  # deleted while we waited for the lock
                 raise UnknownCollectionError(f"unknown collection {name!r}")
-            yield entry[0]
+            try:
+                yield entry[0]
+            except CorruptGalleryError as exc:
+                self._broken[name] = str(exc)
+                raise
+
+    def broken(self) -> dict[str, str]:
+        """Collections that cannot be used, with why: for the readiness check.
+
+        Opens every collection not open yet (a file that does not open is
+        reported), and adds those a request found damaged since.
+        """
+        for name in self.names():
+            try:
+                self._get(name)
+            except GalleryError as exc:
+                self._broken[name] = str(exc)
+        return dict(self._broken)
 
     def model(self, name: str) -> str:
         """The collection's recognition model, without waiting for its lock."""
@@ -117,8 +137,14 @@ class Collections:
             if entry is None:
                 if not self.exists(name):
                     raise UnknownCollectionError(f"unknown collection {name!r}")
-                entry = (Gallery.open(self._folder(name)), threading.RLock())
+                try:
+                    gallery = Gallery.open(self._folder(name))
+                except CorruptGalleryError as exc:
+                    self._broken[name] = str(exc)
+                    raise
+                entry = (gallery, threading.RLock())
                 self._open[name] = entry
+                self._broken.pop(name, None)
             return entry
 
     def close(self) -> None:

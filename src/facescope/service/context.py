@@ -7,6 +7,7 @@ and a timeout (:meth:`compute`), and write the audit log (:meth:`audited`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -20,15 +21,24 @@ from fastapi import Request
 from facescope.errors import FacescopeError
 from facescope.io.image import load_image
 from facescope.pipeline import find_faces
-from facescope.service.collections import Collections
+from facescope.service.collections import DEFAULT_COLLECTION, Collections
 from facescope.service.errors import ApiError, as_api_error
 from facescope.service.limits import RateLimiter
 from facescope.service.metrics import Metrics
+from facescope.service.network import is_loopback
 from facescope.service.settings import ServiceSettings
 from facescope.service.state import ApiKey, ServiceState
 from facescope.types import Faces
 
 T = TypeVar("T")
+
+# a path ending in a gallery file (the database, its WAL or search cache), as
+# written in gallery error messages
+_FILE = r"gallery\.sqlite3(?:-wal|-shm|-journal|\.index)?"
+_COLLECTION_FILE = re.compile(
+    r"(?:[^\s'\"]*/)?collections/([A-Za-z0-9][A-Za-z0-9_.-]{0,63})/" + _FILE
+)
+_DEFAULT_FILE = re.compile(r"(?:[^\s'\"]*/)?" + _FILE)
 
 
 @dataclass(frozen=True)
@@ -61,19 +71,42 @@ class ServiceContext:
         self.collections.close()
         self.state.close()
 
+    def redact(self, message: str) -> str:
+        """`message` with the server's file paths replaced by collection names.
+
+        Error messages of the gallery name its file, which helps the operator at
+        a terminal but tells a remote caller how the server is laid out.
+        """
+        message = _COLLECTION_FILE.sub(lambda m: f"collection {m.group(1)!r}", message)
+        message = _DEFAULT_FILE.sub(f"collection {DEFAULT_COLLECTION!r}", message)
+        data = self.settings.data
+        for root in sorted({str(data.absolute()), str(data.resolve())}, key=len, reverse=True):
+            message = message.replace(root, "<data>")
+        return message
+
     # ---- who ----------------------------------------------------------------------
 
     def guard(self, request: Request, scope: str, collection: str | None = None) -> Caller:
         """Authenticate, rate-limit and authorise one request.
 
-        With no active API keys the service is open (it then binds to loopback
-        only); once a key exists, every /v1 request needs one, as
-        ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``.
+        A data folder that never had an API key is open, to loopback callers
+        only; once a key was created, every /v1 request needs an active one, as
+        ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``, even after the
+        last key is revoked (then every request is refused with 503
+        ``no_active_key`` until a key is created or ``facescope keys open``).
         """
         client = request.client.host if request.client else "unknown"
         token = _token(request)
         key: ApiKey | None = None
-        if self.state.has_keys():
+        if self.state.auth_required():
+            if not self.state.has_keys():
+                raise ApiError(
+                    503,
+                    "no_active_key",
+                    "this service requires an API key, but no active key exists (the last "
+                    "one was revoked); an administrator must create one with "
+                    "`facescope keys create`",
+                )
             if token is None:
                 raise ApiError(
                     401,
@@ -89,6 +122,15 @@ class ServiceContext:
                     "unknown or revoked API key",
                     {"WWW-Authenticate": "Bearer"},
                 )
+        elif not is_loopback(self.settings.host):
+            # keys were removed while serving beyond loopback: never serve openly there
+            raise ApiError(
+                503,
+                "no_active_key",
+                f"this service listens on {self.settings.host} and has no API key; it "
+                "answers without a key on loopback only. Create a key with "
+                "`facescope keys create`",
+            )
         wait = self.rate.take(key.id if key else f"ip:{client}")
         if wait:
             raise ApiError(
@@ -155,50 +197,39 @@ class ServiceContext:
     ) -> Iterator[dict[str, Any]]:
         """Audit the block: fill the yielded dict with the result; errors are logged too.
 
+        The entry is written (as ``pending``) before the block runs and completed
+        after it, so a change is never stored without its audit entry, even if
+        the process is killed in between (:meth:`ServiceState.begin_audit`).
         For handlers already in a worker thread; async handlers use :meth:`audited_async`.
         """
         detail: dict[str, Any] = {}
+        entry = self._begin(caller, action, collection, subject)
         try:
             yield detail
         except Exception as exc:
-            self._audit(caller, action, collection, subject, _outcome(exc), detail)
+            self.state.finish_audit(entry, _outcome(exc), detail)
             raise
-        self._audit(caller, action, collection, subject, "ok", detail)
+        self.state.finish_audit(entry, "ok", detail)
 
     @asynccontextmanager
     async def audited_async(
         self, caller: Caller, action: str, collection: str | None, subject: str | None = None
     ) -> AsyncIterator[dict[str, Any]]:
-        """:meth:`audited` for async handlers: the write goes to a thread, off the event loop."""
+        """:meth:`audited` for async handlers: the writes go to a thread, off the event loop."""
         detail: dict[str, Any] = {}
+        entry = await anyio.to_thread.run_sync(self._begin, caller, action, collection, subject)
         try:
             yield detail
         except Exception as exc:
-            await anyio.to_thread.run_sync(
-                self._audit, caller, action, collection, subject, _outcome(exc), detail
-            )
+            await anyio.to_thread.run_sync(self.state.finish_audit, entry, _outcome(exc), detail)
             raise
-        await anyio.to_thread.run_sync(
-            self._audit, caller, action, collection, subject, "ok", detail
-        )
+        await anyio.to_thread.run_sync(self.state.finish_audit, entry, "ok", detail)
 
-    def _audit(
-        self,
-        caller: Caller,
-        action: str,
-        collection: str | None,
-        subject: str | None,
-        outcome: str,
-        detail: dict[str, Any],
-    ) -> None:
-        self.state.audit(
-            action,
-            key=caller.key,
-            client=caller.client,
-            collection=collection,
-            subject=subject,
-            outcome=outcome,
-            detail=detail,
+    def _begin(
+        self, caller: Caller, action: str, collection: str | None, subject: str | None
+    ) -> int:
+        return self.state.begin_audit(
+            action, key=caller.key, client=caller.client, collection=collection, subject=subject
         )
 
 

@@ -6,6 +6,7 @@ Body: ``{"error": {"status": 413, "code": "image_too_large", "message": "..."}}`
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -85,7 +86,7 @@ def as_api_error(exc: Exception) -> ApiError:
     raise exc
 
 
-def error_response(error: ApiError) -> JSONResponse:
+def _response(error: ApiError) -> JSONResponse:
     return JSONResponse(
         {"error": {"status": error.status, "code": error.code, "message": error.message}},
         status_code=error.status,
@@ -107,8 +108,16 @@ _HTTP_CODES = {
 }
 
 
-def install_handlers(app: FastAPI) -> None:
-    """Route every exception to the JSON error body."""
+def install_handlers(app: FastAPI, redact: Callable[[str], str] = lambda text: text) -> None:
+    """Route every exception to the JSON error body; `redact` rewrites its message.
+
+    The service passes :meth:`ServiceContext.redact`, which names collections
+    instead of the server's file paths.
+    """
+
+    def error_response(error: ApiError) -> JSONResponse:
+        error.message = redact(error.message)
+        return _response(error)
 
     @app.exception_handler(ApiError)
     async def _api(_: Request, exc: ApiError) -> JSONResponse:

@@ -10,6 +10,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from facescope.service.limits import ASGIApp, Message, Receive, Scope, Send
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+#: Methods counted under their own name; any other is counted as "other", so a
+#: client inventing methods cannot create new series without bound.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class Metrics:
@@ -45,7 +48,12 @@ class Metrics:
 
 
 class MetricsMiddleware:
-    """Count and time every HTTP request by its route template (not its raw path)."""
+    """Count and time every HTTP request by its route template (not its raw path).
+
+    Every label has a bounded set of values: the route templates plus
+    ``unmatched``, the methods of :data:`METHODS` plus ``other``, and the
+    status codes the service sends.
+    """
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
@@ -71,6 +79,7 @@ class MetricsMiddleware:
             self.metrics.in_flight.dec()
             route: Any = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            method = scope.get("method", "GET")
+            method = str(scope.get("method", "GET")).upper()
+            method = method if method in METHODS else "other"
             self.metrics.requests.labels(method, template, str(status)).inc()
             self.metrics.latency.labels(method, template).observe(time.perf_counter() - start)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Request
 from facescope.errors import EnrollmentError, UnknownTemplateError
 from facescope.gallery.sqlite_store import SubjectInfo
 from facescope.gallery.templates import content_hash, template_from_faces
-from facescope.service.collections import check_name
+from facescope.service.collections import UnknownCollectionError, check_name
 from facescope.service.context import ServiceContext
 from facescope.service.errors import ApiError
 from facescope.service.schemas import (
@@ -382,5 +382,8 @@ def audit_log(
     context = ctx(request)
     context.guard(request, "admin", collection)
     check_name(collection)
+    # a deleted collection keeps its log (who erased what); a name never used has none
+    if not context.collections.exists(collection) and not context.state.has_audit(collection):
+        raise UnknownCollectionError(f"unknown collection {collection!r}")
     entries = context.state.audit_entries(collection=collection, limit=limit, before=before)
     return [AuditOut(**e.to_dict()) for e in entries]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
+import dataclasses
 import os
+from typing import Any
 
 from facescope.errors import FacescopeError
+from facescope.service.connections import ConnectionLimits, protocol_class
+from facescope.service.network import is_loopback
 from facescope.service.settings import ServiceSettings
 from facescope.service.state import ServiceState
 
@@ -17,31 +20,56 @@ class UnsafeBindError(FacescopeError, ValueError):
     """Binding beyond loopback without any API key configured."""
 
 
-def is_loopback(host: str) -> bool:
-    """Whether `host` names only this machine (127.0.0.0/8, ::1, localhost)."""
-    if host.strip().lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+__all__ = ["UnsafeBindError", "check_bind", "is_loopback", "serve", "uvicorn_options"]
 
 
 def check_bind(host: str, settings: ServiceSettings) -> bool:
-    """Refuse a non-loopback `host` while no API key exists; return whether keys exist."""
+    """Refuse a non-loopback `host` on an open data folder; return whether keys are required.
+
+    A folder that has had keys stays keyed after its last key is revoked (the
+    service then refuses every request until a key is created), so it may
+    listen anywhere.
+    """
     state = ServiceState(settings.data)
     try:
-        has_keys = state.has_keys()
+        keyed = state.auth_required()
     finally:
         state.close()
-    if not has_keys and not is_loopback(host):
+    if not keyed and not is_loopback(host):
         raise UnsafeBindError(
             f"refusing to listen on {host}: no API key is configured, so anyone who can "
             "reach the port could read and change the galleries. Create one with "
             f"`facescope keys create NAME --scope admin --data {settings.data}`, "
             "or listen on 127.0.0.1"
         )
-    return has_keys
+    return keyed
+
+
+def uvicorn_options(settings: ServiceSettings) -> dict[str, Any]:
+    """Keyword arguments for ``uvicorn.Config``/``uvicorn.run`` (besides app, host, port).
+
+    The HTTP protocol is :class:`~facescope.service.connections.GuardedH11Protocol`:
+    header deadline, per-address and server-wide caps, refusals in the JSON error
+    shape. uvicorn's own ``limit_concurrency`` is off: it counted idle connections
+    too, so a few hundred idle sockets turned every request, ``/health`` included,
+    into a plain-text 503. Shared with the tests, so they run what ``serve`` runs.
+
+    ``X-Forwarded-For`` is believed only from ``settings.trusted_proxies``: uvicorn
+    otherwise trusts it from 127.0.0.1, so any local program (or a web page
+    through a local proxy) could write the client address in the audit log and
+    pick its own rate-limit bucket.
+    """
+    proxies = ",".join(settings.trusted_proxies)
+    return {
+        "proxy_headers": bool(proxies),
+        "forwarded_allow_ips": proxies or None,
+        "http": protocol_class(ConnectionLimits.from_settings(settings)),
+        # the service has no WebSocket route; an upgrade would also leave the guard
+        "ws": "none",
+        "timeout_keep_alive": 5,
+        "limit_concurrency": None,
+        "server_header": False,
+    }
 
 
 def serve(settings: ServiceSettings, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
@@ -51,17 +79,9 @@ def serve(settings: ServiceSettings, host: str = DEFAULT_HOST, port: int = DEFAU
     from facescope.service.app import create_app
 
     check_bind(host, settings)
+    settings = dataclasses.replace(settings, host=host)
     # requests run side by side, so one ONNX Runtime thread per inference is faster
     # than each claiming every core (benchmarks/bench_service.py: p50 79 vs 119 ms)
     os.environ.setdefault("FACESCOPE_THREADS", "1")
     app = create_app(settings)
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_level="info",
-        timeout_keep_alive=5,
-        # refuse (503) rather than queue without bound under overload
-        limit_concurrency=256,
-        server_header=False,
-    )
+    uvicorn.run(app, host=host, port=port, log_level="info", **uvicorn_options(settings))

@@ -3,6 +3,12 @@
 ``service.sqlite3`` lives in the data folder beside the galleries it guards
 (WAL mode, one transaction per write). Keys are stored as SHA-256 digests of
 their 256-bit random secrets, never in clear: a stolen database gives no usable key.
+
+Access mode: a data folder with no key ever created is *open* (the server then
+listens on loopback only). Creating a key makes it *keyed* for good: revoking
+every key does not reopen it (requests are refused with "no active key" until
+an admin creates a key), and only an explicit :meth:`ServiceState.reopen`
+(``facescope keys open``) makes it open again.
 """
 
 from __future__ import annotations
@@ -50,7 +56,13 @@ CREATE TABLE IF NOT EXISTS audit (
     detail TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS audit_collection ON audit(collection, id);
+CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+#: ``settings.auth``: "keys" once a key was created, "open" after an explicit reopen.
+_AUTH_KEYS, _AUTH_OPEN = "keys", "open"
+#: Outcome of an audit entry written before its change (:meth:`ServiceState.begin_audit`).
+PENDING = "pending"
 
 
 class ApiKeyError(FacescopeError, ValueError):
@@ -140,6 +152,7 @@ class ServiceState:
         self._connection: sqlite3.Connection | None = None
         self._keys_version = -1
         self._keys: dict[str, tuple[str, ApiKey]] = {}
+        self._auth_required = False
         self._connect()
 
     def _connect(self) -> sqlite3.Connection:
@@ -182,11 +195,27 @@ class ServiceState:
         token = f"{KEY_PREFIX}_{key_id}_{secret}"
         record = ApiKey(key_id, name.strip(), scope, names, time.time(), None)
         with self._lock:
-            self._db.execute(
-                "INSERT INTO api_keys(id, name, digest, scope, collections, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (key_id, record.name, _digest(token), scope, json.dumps(names), record.created_at),
-            )
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute(
+                    "INSERT INTO api_keys(id, name, digest, scope, collections, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        key_id,
+                        record.name,
+                        _digest(token),
+                        scope,
+                        json.dumps(names),
+                        record.created_at,
+                    ),
+                )
+                self._db.execute(
+                    "INSERT OR REPLACE INTO settings(key, value) VALUES ('auth', ?)", (_AUTH_KEYS,)
+                )
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
         return token, record
 
     def revoke_key(self, key_id: str) -> ApiKey:
@@ -208,8 +237,35 @@ class ServiceState:
         return [record for _, record in self._load_keys().values()]
 
     def has_keys(self) -> bool:
-        """Whether any active key exists (then every API request must carry one)."""
+        """Whether any active key exists."""
         return any(record.active for _, record in self._load_keys().values())
+
+    def auth_required(self) -> bool:
+        """Whether every API request must carry a key.
+
+        True once any key was created, even after all of them were revoked (the
+        service is then closed to everyone until a key is created), and False
+        only for a data folder that never had a key or was explicitly reopened.
+        """
+        self._load_keys()
+        return self._auth_required
+
+    def reopen(self) -> None:
+        """Make a keyed data folder open again (no key needed, loopback only).
+
+        Refused while an active key exists: revoke them first, so that opening
+        is always a deliberate act and never a side effect of a revocation.
+        """
+        if self.has_keys():
+            active = sum(record.active for _, record in self._load_keys().values())
+            raise ApiKeyError(
+                f"{active} active API key(s) exist; revoke them before opening the service "
+                "to unauthenticated loopback use"
+            )
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO settings(key, value) VALUES ('auth', ?)", (_AUTH_OPEN,)
+            )
 
     def authenticate(self, token: str) -> ApiKey | None:
         """The active key this token is, or None."""
@@ -239,6 +295,9 @@ class ServiceState:
                     r[0]: (r[2], ApiKey(r[0], r[1], r[3], tuple(json.loads(r[4])), r[5], r[6]))
                     for r in rows
                 }
+                mode = self._db.execute("SELECT value FROM settings WHERE key = 'auth'").fetchone()
+                # folders keyed before the mode was recorded: any key ever made closes them
+                self._auth_required = (mode[0] == _AUTH_KEYS) if mode else bool(rows)
                 self._keys_version = stamp
             return self._keys
 
@@ -271,6 +330,58 @@ class ServiceState:
                     json.dumps(detail or {}),
                 ),
             )
+
+    def begin_audit(
+        self,
+        action: str,
+        *,
+        key: ApiKey | None,
+        client: str | None,
+        collection: str | None,
+        subject: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> int:
+        """Write a :data:`PENDING` entry before a change is made; return its id.
+
+        The audit log and the galleries are separate databases (a PostgreSQL
+        collection is not even SQLite), and SQLite does not commit WAL-mode
+        databases atomically together, so the entry cannot share the change's
+        transaction. Writing it first means a process killed mid-change leaves
+        a ``pending`` entry, never a change with no entry; :meth:`finish_audit`
+        records the outcome.
+        """
+        with self._lock:
+            cursor = self._db.execute(
+                "INSERT INTO audit(at, key_id, client, action, collection, subject, outcome,"
+                " detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    time.time(),
+                    key.id if key else None,
+                    client,
+                    action,
+                    collection,
+                    subject,
+                    PENDING,
+                    json.dumps(detail or {}),
+                ),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def finish_audit(self, entry_id: int, outcome: str, detail: dict[str, Any]) -> None:
+        """Record how the change audited by :meth:`begin_audit` ended."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE audit SET outcome = ?, detail = ? WHERE id = ?",
+                (outcome, json.dumps(detail), entry_id),
+            )
+
+    def has_audit(self, collection: str) -> bool:
+        """Whether the audit log has any entry for `collection` (also a deleted one)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT 1 FROM audit WHERE collection = ? LIMIT 1", (collection,)
+            ).fetchone()
+        return row is not None
 
     def audit_entries(
         self, *, collection: str | None = None, limit: int = 100, before: int | None = None

@@ -24,6 +24,29 @@ from starlette.datastructures import UploadFile
 
 from facescope.service.errors import ApiError
 
+#: Largest text field (a subject name, JSON ``metadata``...), in either body format:
+#: metadata is stored with the subject and returned in every listing.
+MAX_FIELD_BYTES = 64 * 1024
+#: Most text fields in one body.
+MAX_FIELDS = 16
+#: Deepest nesting of a JSON object field (metadata), so that storing and
+#: returning it can never exhaust the serialisers' recursion limits.
+MAX_DEPTH = 32
+
+
+def parse_json(data: bytes | str, what: str) -> Any:
+    """``json.loads`` whose every failure is a 400 naming `what`.
+
+    Deeply nested documents raise RecursionError in the parser, not
+    JSONDecodeError: a body of ``[[[[...]]]]`` must be a client error, not a 500.
+    """
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ApiError(400, "invalid_json", f"{what}: JSON nested too deeply") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ApiError(400, "invalid_json", f"{what}: not valid JSON") from None
+
 
 @dataclass(frozen=True)
 class Upload:
@@ -96,20 +119,22 @@ async def read_upload(request: Request, image_fields: Sequence[str]) -> Upload:
     images: dict[str, tuple[bytes, str]] = {}
     fields: dict[str, Any] = {}
     if kind == "application/json":
-        try:
-            document = json.loads(await request.body())
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise ApiError(400, "invalid_json", "the body is not valid JSON") from None
+        document = parse_json(await request.body(), "the body")
         if not isinstance(document, dict):
             raise ApiError(422, "invalid_request", "the JSON body must be an object")
+        if len(document) > len(image_fields) + MAX_FIELDS:
+            raise ApiError(422, "invalid_request", f"at most {MAX_FIELDS} fields besides images")
         for name, value in document.items():
             if name in image_fields:
                 images[name] = (_decode_base64(name, value), name)
             else:
+                _check_size(name, value)
                 fields[name] = value
     elif kind == "multipart/form-data":
         try:
-            form = await request.form(max_files=len(image_fields), max_fields=16)
+            form = await request.form(
+                max_files=len(image_fields), max_fields=MAX_FIELDS, max_part_size=MAX_FIELD_BYTES
+            )
         except Exception as exc:  # starlette raises its own MultiPartException, or KeyError
             raise ApiError(
                 400, "invalid_multipart", f"cannot parse the multipart body: {exc}"
@@ -129,6 +154,7 @@ async def read_upload(request: Request, image_fields: Sequence[str]) -> Upload:
                     # a text part where a file was expected: take it as base64
                     images[name] = (_decode_base64(name, value), name)
                 else:
+                    _check_size(name, value)
                     fields[name] = value
         finally:
             await form.close()
@@ -139,6 +165,27 @@ async def read_upload(request: Request, image_fields: Sequence[str]) -> Upload:
             "send multipart/form-data (file upload) or application/json (base64 images)",
         )
     return Upload(images, fields)
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of a parsed JSON value (iteratively: no recursion limit)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def _check_size(name: str, value: Any) -> None:
+    """Refuse a field over :data:`MAX_FIELD_BYTES` (as JSON text) or :data:`MAX_DEPTH`."""
+    if _depth(value) > MAX_DEPTH:
+        raise ApiError(422, "invalid_request", f"{name}: nested over {MAX_DEPTH} levels")
+    text = value if isinstance(value, str) else json.dumps(value)
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_FIELD_BYTES:
+        raise ApiError(413, "field_too_large", f"{name}: over the limit of {MAX_FIELD_BYTES} bytes")
 
 
 def text_field(upload: Upload, name: str, *, required: bool = False) -> str | None:
@@ -159,10 +206,8 @@ def object_field(upload: Upload, name: str) -> dict[str, Any] | None:
     if value is None:
         return None
     if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            raise ApiError(422, "invalid_request", f"{name}: not valid JSON") from None
+        value = parse_json(value, name)
+        _check_size(name, value)
     if not isinstance(value, dict):
         raise ApiError(422, "invalid_request", f"{name}: expected a JSON object")
     return value
