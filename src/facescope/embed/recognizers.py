@@ -22,7 +22,7 @@ import numpy.typing as npt
 from facescope._lazy import Lazy
 from facescope.align.template import ARCFACE_TEMPLATE_112, similarity_transform, warp_to_template
 from facescope.errors import ModelNotAvailableError
-from facescope.models.registry import verified_path
+from facescope.models.registry import MODEL_FILES, verified_path
 
 FEATURE_DIM = 128
 
@@ -75,8 +75,13 @@ class SFaceRecognizer:
                 precision = "int8"
             case other:
                 raise ValueError(f"{SFACE_PRECISION_ENV} must be 'fp32' or 'int8', got {other!r}")
+        # the pinned file, SHA-256 checked; its converted graph comes from the cache
+        # that `facescope models` fills (see facescope.models.converted)
         self._session = SFaceSession(
-            verified_path("sface"), intra_op_threads=_threads(), precision=precision
+            verified_path("sface"),
+            intra_op_threads=_threads(),
+            precision=precision,
+            source_sha256=MODEL_FILES["sface"].sha256,
         )
         self.version = f"2021dec-{precision}"
 

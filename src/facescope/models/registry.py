@@ -62,7 +62,7 @@ MODEL_FILES: dict[str, ModelFile] = {
             resource="models/face_recognition_sface_2021dec_int8bq.onnx",
             sha256="fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee",
             licence="Apache-2.0 (SFace)",
-            runtime="onnxruntime (batched; dequantised at load)",
+            runtime="onnxruntime (batched; graphs converted once by `facescope models`)",
         ),
         ModelFile(
             key="dlib_resnet",
