@@ -318,3 +318,54 @@ def test_audit_of_an_unknown_collection_is_404(service: Any) -> None:
     kept = service.get("/v1/collections/gone/audit")  # a deleted collection keeps its log
     assert kept.status_code == 200
     assert [e["action"] for e in kept.json()] == ["delete_collection", "create_collection"]
+
+
+# ---- 5. a damaged gallery is a clear 503 and /ready names it ----------------------------
+
+
+def test_damaged_rows_are_503_naming_the_collection(tmp_path: Path, data: Path) -> None:
+    with client(tmp_path) as api:
+        assert _enrol(api, data).status_code == 201
+        with sqlite3.connect(tmp_path / "gallery.sqlite3") as db:
+            db.execute("UPDATE templates SET embedding = zeroblob(512)")
+        probe = api.post("/v1/collections/default/identify", files=upload(data / "obama_2.jpg"))
+        assert probe.status_code == 503 and error_code(probe) == "collection_damaged"
+        message = probe.json()["error"]["message"]
+        assert "collection 'default'" in message and str(tmp_path) not in message
+        ready = api.get("/ready")
+        assert ready.status_code == 503 and "default" in ready.json()["checks"]["collections"]
+        assert api.get("/health").status_code == 200
+
+
+# ---- 6. erasure is complete before 200, or answered 202 and finished later -------------
+
+
+def test_erasure_under_a_concurrent_reader_is_pending_then_finished(
+    tmp_path: Path, data: Path
+) -> None:
+    name = "Erasable Person 7f3a"
+    with client(tmp_path) as api:
+        assert _enrol(api, data, name=name).status_code == 201
+        reader = sqlite3.connect(tmp_path / "gallery.sqlite3")
+        reader.execute("BEGIN")
+        reader.execute("SELECT COUNT(*) FROM templates").fetchone()  # pins a snapshot
+        deleted = api.delete(f"/v1/collections/default/subjects/{name}")
+        assert deleted.status_code == 202, deleted.text
+        assert deleted.json()["erasure"] == "pending"
+        wal = tmp_path / "gallery.sqlite3-wal"
+        assert name.encode() in wal.read_bytes()
+        reader.execute("COMMIT")
+        reader.close()
+        # the next access to the collection finishes the erasure
+        assert api.get("/v1/collections/default/subjects").json() == []
+        for path in tmp_path.glob("gallery.sqlite3*"):
+            assert name.encode() not in path.read_bytes(), path
+        entries = ServiceState(tmp_path).audit_entries(collection="default")
+        assert entries[0].detail["erasure"] == "pending"
+
+
+def test_erasure_without_readers_is_complete(tmp_path: Path, data: Path) -> None:
+    with client(tmp_path) as api:
+        assert _enrol(api, data).status_code == 201
+        deleted = api.delete("/v1/collections/default/subjects/Obama")
+        assert deleted.status_code == 200 and deleted.json()["erasure"] == "complete"

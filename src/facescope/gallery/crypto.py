@@ -3,8 +3,10 @@
 Face templates are biometric data that cannot be revoked, so a gallery created
 with a secret (``FACESCOPE_KEY``) stores every embedding encrypted. The key is
 derived from the secret with scrypt and a per-gallery random salt; each
-template has its own random 96-bit nonce, and its photo's content hash is
-authenticated with it, so a ciphertext cannot be moved to another row.
+template has its own random 96-bit nonce and is authenticated together with
+what it stands for: its subject's name, its row id and its photo's content
+hash (the store's associated data), so a ciphertext moved to another row or
+subject, or a subject renamed behind facescope's back, fails authentication.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import base64
 import os
 
-from facescope.errors import GalleryError
+from facescope.errors import CorruptGalleryError, GalleryError
 
 KEY_ENV = "FACESCOPE_KEY"
 SCHEME = "aes-256-gcm/scrypt-n16384-r8-p1"
@@ -22,6 +24,16 @@ _KEY_CHECK_PLAINTEXT = b"facescope gallery key check"
 
 class GalleryKeyError(GalleryError):
     """The gallery's encryption key is missing or wrong."""
+
+
+class TemplateAuthenticationError(CorruptGalleryError, GalleryKeyError):
+    """A template's ciphertext does not authenticate with its row, though the key is right.
+
+    The key was checked when the gallery opened, so the row was moved (another
+    subject, another id) or altered outside facescope. A CorruptGalleryError
+    (``path``, ``reason``, ``template_id``) and, as tampered ciphertexts always
+    were, a GalleryKeyError.
+    """
 
 
 class TemplateCipher:

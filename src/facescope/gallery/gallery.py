@@ -477,15 +477,45 @@ class Gallery:
     # ---- management ------------------------------------------------------------------
 
     def remove(self, subject: str) -> int:
-        """Erase a subject and all its templates (right to erasure); return the count."""
+        """Erase a subject and all its templates (right to erasure); return the count.
+
+        The rows are gone when this returns. Their last copies on disk (the
+        embedded gallery's write-ahead log) are overwritten at once too, unless
+        another process is in the middle of reading an older state: then
+        :attr:`erasure_pending` is True until that is done (see :meth:`finish_erasure`).
+        """
         return self._store.remove_subject(subject)
 
     def remove_template(self, subject: str, template_id: int) -> int:
         """Erase one template of a subject; return how many it has left.
 
-        A subject whose last template goes is removed with it.
+        A subject whose last template goes is removed with it. Erasure of the
+        copies on disk as in :meth:`remove`.
         """
         return self._store.remove_template(subject, template_id)
+
+    @property
+    def erasure_pending(self) -> bool:
+        """Whether erased templates may still be readable in the gallery's files.
+
+        The embedded gallery overwrites erased rows and empties its write-ahead
+        log on :meth:`remove` and :meth:`remove_template`; while another
+        connection holds a read snapshot from before the erasure the log cannot
+        be emptied, and this is True until a later operation, :meth:`finish_erasure`
+        or :meth:`close` (or the next open, in any process) completes it. Always
+        False on PostgreSQL, whose storage the server manages.
+        """
+        return self._store.erasure_pending
+
+    def finish_erasure(self, timeout_s: float = 0.0) -> bool:
+        """Complete a pending erasure, waiting up to `timeout_s` for readers; True when done.
+
+        True at once when nothing is pending; False when readers of older
+        snapshots are still there after `timeout_s` (the erasure stays pending).
+        """
+        if timeout_s < 0:
+            raise ValueError(f"timeout_s must be >= 0, got {timeout_s}")
+        return self._store.finish_erasure(timeout_s)
 
     def templates(self, subject: str) -> list[tuple[int, TemplateRecord]]:
         """A subject's templates as (template id, record), oldest first."""

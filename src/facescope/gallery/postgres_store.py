@@ -5,6 +5,13 @@ Same interface and behaviour as :class:`SQLiteStore`. Templates live in a
 server and scales past what fits in one process. Each gallery is a PostgreSQL
 schema (``?schema=NAME`` in the URI, default ``facescope``); the schema is
 versioned in its ``meta`` table and migrated forward on open.
+
+pgvector refuses NaN, infinite values and the wrong dimension, but a template
+can still be set to zeros (or scaled) with SQL; such a row would score NaN (and
+NaN sorts first) or skew verification, so reading one raises
+:class:`~facescope.errors.CorruptGalleryError` naming the template, as the
+embedded store does. Erased rows' storage is the server's to reclaim (VACUUM),
+so :attr:`PostgresStore.erasure_pending` is always False.
 """
 
 from __future__ import annotations
@@ -20,12 +27,18 @@ import numpy as np
 import numpy.typing as npt
 
 from facescope.errors import (
+    CorruptGalleryError,
     DuplicateTemplateError,
     GalleryError,
     UnknownSubjectError,
     UnknownTemplateError,
 )
-from facescope.gallery.sqlite_store import SubjectInfo, TemplateRecord
+from facescope.gallery.sqlite_store import (
+    SubjectInfo,
+    TemplateRecord,
+    check_embedding,
+    vector_problem,
+)
 
 SCHEMA_VERSION = 3
 #: HNSW candidate list size at query time (pgvector default 40): recall vs latency.
@@ -84,6 +97,8 @@ class PostgresStore:
     """Subjects and templates in a PostgreSQL schema with pgvector."""
 
     encrypted = False
+    #: the server reclaims deleted rows' storage itself (VACUUM): nothing to finish here
+    erasure_pending = False
 
     def __init__(self, uri: str) -> None:
         try:
@@ -143,6 +158,21 @@ class PostgresStore:
         """Close the connection."""
         self._db.close()
 
+    def finish_erasure(self, timeout_s: float = 0.0) -> bool:
+        """Nothing to finish: deleted rows are the server's to reclaim (always True)."""
+        return True
+
+    def _bad_row(self, template_id: int, subject: str, problem: str) -> CorruptGalleryError:
+        """CorruptGalleryError for one template row whose embedding is impossible."""
+        return CorruptGalleryError(
+            f"{self.path}: template {template_id} of subject {subject!r} is damaged: its "
+            f"embedding {problem}; remove it (Gallery.remove_template, or DELETE it through "
+            f"the REST API; `facescope gallery remove {subject!r}` removes the whole subject), "
+            "or restore the gallery from a backup or an export",
+            self.path,
+            template_id=int(template_id),
+        )
+
     def get_meta(self, key: str) -> str | None:
         """A gallery-wide setting, or None."""
         row = self._db.execute(self._sql("SELECT value FROM {s}.meta WHERE key = %s"), (key,))
@@ -169,7 +199,12 @@ class PostgresStore:
         model_version: str,
         metadata: dict[str, Any] | None = None,
     ) -> list[int]:
-        """Create the subject if needed and add its templates, all in one transaction."""
+        """Create the subject if needed and add its templates, all in one transaction.
+
+        InvalidEmbeddingError (nothing stored) for an embedding that is not 128
+        finite values of unit norm.
+        """
+        vectors = [check_embedding(r.embedding, r.source) for r in records]
         now = time.time()
         ids: list[int] = []
         try:
@@ -188,7 +223,7 @@ class PostgresStore:
                         self._sql("UPDATE {s}.subjects SET metadata = %s WHERE id = %s"),
                         (json.dumps(metadata), subject_id),
                     )
-                for record in records:
+                for record, vector in zip(records, vectors, strict=True):
                     inserted = self._db.execute(
                         self._sql(
                             "INSERT INTO {s}.templates(subject_id, model, model_version, embedding,"
@@ -200,7 +235,7 @@ class PostgresStore:
                             subject_id,
                             model,
                             model_version,
-                            _vector_literal(record.embedding),
+                            _vector_literal(vector),
                             float(record.norm),
                             float(record.quality),
                             record.source,
@@ -308,6 +343,10 @@ class PostgresStore:
             params = (subject,)
         rows = self._db.execute(query + " ORDER BY t.id", params).fetchall()
         vectors = [np.array(json.loads(r[2]), dtype=np.float32) for r in rows]
+        for row, vector in zip(rows, vectors, strict=True):
+            problem = vector_problem(vector)
+            if problem is not None:
+                raise self._bad_row(int(row[0]), str(row[1]), problem)
         matrix = np.stack(vectors) if vectors else np.zeros((0, 0), np.float32)
         records = [
             TemplateRecord(v, float(r[3]), float(r[4]), str(r[5]), str(r[6]), str(r[7]))
@@ -329,9 +368,9 @@ class PostgresStore:
             literal = _vector_literal(probe)
             rows = self._db.execute(
                 self._sql(
-                    "SELECT s.name, c.score FROM ("
-                    " SELECT DISTINCT ON (n.subject_id) n.subject_id, n.score FROM ("
-                    "  SELECT t.subject_id, 1 - (t.embedding <=> %s::vector) AS score"
+                    "SELECT s.name, c.score, c.id FROM ("
+                    " SELECT DISTINCT ON (n.subject_id) n.subject_id, n.score, n.id FROM ("
+                    "  SELECT t.id, t.subject_id, 1 - (t.embedding <=> %s::vector) AS score"
                     "  FROM {s}.templates t ORDER BY t.embedding <=> %s::vector LIMIT %s"
                     " ) n ORDER BY n.subject_id, n.score DESC"
                     ") c JOIN {s}.subjects s ON s.id = c.subject_id"
@@ -339,6 +378,9 @@ class PostgresStore:
                 ),
                 (literal, literal, limit, max(1, top_k)),
             ).fetchall()
+            for name, score, template_id in rows:
+                if not np.isfinite(score):  # a zero vector: cosine distance is NaN
+                    raise self._bad_row(int(template_id), str(name), "is all zeros")
             results.append([(str(r[0]), float(r[1])) for r in rows])
         return results
 

@@ -15,10 +15,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from facescope.errors import (
     CalibrationError,
+    CorruptGalleryError,
     DuplicateTemplateError,
     EmptyGalleryError,
     EnrollmentError,
     FacescopeError,
+    GalleryBusyError,
     GalleryError,
     GalleryModelMismatchError,
     ImageTooLargeError,
@@ -54,6 +56,8 @@ class ApiError(Exception):
 
 #: facescope exceptions -> (status, code); the first matching class wins.
 _MAPPING: tuple[tuple[type[Exception], int, str], ...] = (
+    (CorruptGalleryError, 503, "collection_damaged"),
+    (GalleryBusyError, 503, "collection_busy"),
     (ImageTooLargeError, 413, "image_too_large"),
     (InvalidImageError, 400, "invalid_image"),
     (NoFaceError, 422, "no_face"),
@@ -80,7 +84,9 @@ def as_api_error(exc: Exception) -> ApiError:
         return exc
     for kind, status, code in _MAPPING:
         if isinstance(exc, kind):
-            return ApiError(status, code, str(exc))
+            # a damaged or busy collection is the server's state, not the request's fault
+            headers = {"Retry-After": "5"} if status == 503 else None
+            return ApiError(status, code, str(exc), headers)
     if isinstance(exc, FacescopeError):
         return ApiError(400, "bad_request", str(exc))
     raise exc

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from facescope.errors import EnrollmentError, UnknownTemplateError
+from facescope.gallery.gallery import Gallery
 from facescope.gallery.sqlite_store import SubjectInfo
 from facescope.gallery.templates import content_hash, template_from_faces
 from facescope.service.collections import UnknownCollectionError, check_name
@@ -218,24 +219,47 @@ def _template_out(template_id: int, record: Any) -> TemplateOut:
     "/{collection}/subjects/{subject}",
     response_model=Deleted,
     summary="Erase a subject and all its templates",
+    responses={202: {"model": Deleted, "description": "erased; erasure pending (see erasure)"}},
 )
-def delete_subject(request: Request, collection: CollectionName, subject: SubjectName) -> Deleted:
+def delete_subject(
+    request: Request, response: Response, collection: CollectionName, subject: SubjectName
+) -> Deleted:
     context = ctx(request)
     caller = context.guard(request, "enrol", collection)
     with context.audited(caller, "delete_subject", collection, subject) as detail:
         with context.collections.use(collection) as gallery:
             removed = gallery.remove(subject)
-        detail["templates_removed"] = removed
-    return Deleted(deleted=subject, templates_removed=removed)
+            erasure = _erasure(gallery, response)
+        detail.update(templates_removed=removed, erasure=erasure)
+    return Deleted(deleted=subject, templates_removed=removed, erasure=erasure)
+
+
+#: How long a deletion waits for readers of an older snapshot before answering 202.
+ERASURE_WAIT_S = 2.0
+
+
+def _erasure(gallery: Gallery, response: Response) -> Literal["complete", "pending"]:
+    """Finish the erasure now if readers allow; else answer 202 and let a later access do it.
+
+    The gallery retries a pending erasure before each later operation and on
+    close, so the erased bytes leave the write-ahead log as soon as the reader
+    that pins them ends.
+    """
+    if not gallery.erasure_pending or gallery.finish_erasure(ERASURE_WAIT_S):
+        return "complete"
+    response.status_code = 202
+    return "pending"
 
 
 @router.delete(
     "/{collection}/subjects/{subject}/faces/{template_id}",
     response_model=Deleted,
     summary="Erase one face template (the subject goes with its last one)",
+    responses={202: {"model": Deleted, "description": "erased; erasure pending (see erasure)"}},
 )
 def delete_face(
     request: Request,
+    response: Response,
     collection: CollectionName,
     subject: SubjectName,
     template_id: Annotated[int, Path(ge=1, le=2**62)],
@@ -246,8 +270,11 @@ def delete_face(
         detail["template_id"] = template_id
         with context.collections.use(collection) as gallery:
             left = gallery.remove_template(subject, template_id)
-        detail["templates_left"] = left
-    return Deleted(deleted=str(template_id), templates_removed=1, templates_left=left)
+            erasure = _erasure(gallery, response)
+        detail.update(templates_left=left, erasure=erasure)
+    return Deleted(
+        deleted=str(template_id), templates_removed=1, templates_left=left, erasure=erasure
+    )
 
 
 async def _enrol(

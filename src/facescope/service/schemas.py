@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -165,6 +165,12 @@ class Deleted(BaseModel):
     deleted: str
     templates_removed: int = 0
     templates_left: int | None = None
+    erasure: Literal["complete", "pending"] = Field(
+        default="complete",
+        description="'pending' (HTTP 202): another reader still holds an old snapshot, so "
+        "the erased bytes remain in the write-ahead log until it ends; the service "
+        "finishes the erasure on its next access to the collection",
+    )
 
 
 class AuditOut(BaseModel):
