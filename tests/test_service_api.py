@@ -152,7 +152,12 @@ def test_subjects_and_templates_list_get_delete(api: Any, data: Path) -> None:
     assert api.get("/v1/collections/default/subjects/Obama").status_code == 404
 
     removed = api.delete("/v1/collections/default/subjects/Biden")
-    assert removed.json() == {"deleted": "Biden", "templates_removed": 1, "templates_left": None}
+    assert removed.json() == {
+        "deleted": "Biden",
+        "templates_removed": 1,
+        "templates_left": None,
+        "erasure": "complete",
+    }
     assert api.get("/v1/collections/default/subjects").json() == []
     missing = api.delete("/v1/collections/default/subjects/Biden")
     assert missing.status_code == 404 and error_code(missing) == "unknown_subject"
