@@ -10,15 +10,15 @@ the whole 48x48 image is scored as a reference but never chosen. Every choice
 by macro-F1 over the six classes present (a ``neutral`` prediction is an
 error); results are reported on ``test`` (no subject shared) and on ``all``
 (caveat: what-the-face says it was trained on CK+, and facex very likely saw
-it).
+it). ``scripts/fit_expression_weights.py`` runs the same search and writes the
+chosen configuration (the shipped ``weights.json``).
 
     python benchmarks/bench_expression.py [--json out/bench_expression.json]
-        [--write-weights] [--extra au_head=out/au_head_ckplus.npy] [--step 0.05]
+        [--extra au_head=out/au_head_ckplus.npy] [--step 0.05]
 
 ``--extra NAME=FILE.npy`` adds a member: an (927, 7) float matrix of
-probabilities in EXPRESSIONS order, rows in ``load_ckplus()`` order.
-``--write-weights`` writes the chosen configuration to
-``src/facescope/analysis/expression/weights.json``.
+probabilities in EXPRESSIONS order, rows in ``load_ckplus()`` order (the AU
+head's is written by ``scripts/fit_au_head.py``).
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ from rich.table import Table
 
 from facescope.analysis.expression.ckplus import DEFAULT_ROOT, Sample, load_ckplus
 from facescope.analysis.expression.ensemble import (
-    WEIGHTS_PATH,
     WeightSearch,
     combine,
     label_indices,
@@ -99,21 +98,36 @@ def recall_cells(scores: Any) -> list[str]:
     return [f"{100 * scores.recall[c]:.0f}" for c in CLASSES]
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def arguments(description: str) -> argparse.ArgumentParser:
+    """The options of the run (shared with ``scripts/fit_expression_weights.py``)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT)
     parser.add_argument("--json", type=Path, default=None, help="write results here")
-    parser.add_argument("--write-weights", action="store_true", help="update weights.json")
     parser.add_argument("--step", type=float, default=0.05, help="weight grid step")
     parser.add_argument("--extra", action="append", default=[], metavar="NAME=FILE.npy")
     parser.add_argument("--cache", type=Path, default=None, help="npz of model outputs to reuse")
-    args = parser.parse_args()
+    return parser
 
+
+def main() -> int:
+    args = arguments(__doc__.split("\n\n")[0]).parse_args()
+    result = run(args)
+    if result is None:
+        return 0
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2))
+        console.print(f"wrote {args.json}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> dict[str, Any] | None:
+    """Score every model and crop, search the ensemble on fit; the results (None: no CK+)."""
     try:
         samples = load_ckplus(args.root)
     except FileNotFoundError as exc:
         console.print(f"[yellow]skipped: {exc} (../shared/testdata is absent)[/yellow]")
-        return 0
+        return None
     labels = label_indices([s.label for s in samples])
     split = np.array([s.split for s in samples])
     masks = {"fit": split == "fit", "test": split == "test", "all": np.ones(len(samples), bool)}
@@ -194,7 +208,7 @@ def main() -> int:
         matrix = np.load(path).astype(np.float32)
         if matrix.shape != (len(samples), len(EXPRESSIONS)):
             console.print(f"[red]extra {key}: shape {matrix.shape}, need ({len(samples)}, 7)[/red]")
-            return 2
+            raise SystemExit(2)
         extra[key] = matrix
 
     # 3. ensemble: for each (variant, flip) search weights on fit; keep the best on fit
@@ -274,21 +288,19 @@ def main() -> int:
     )
     console.print(headline)
 
-    margin = float(best_variant[1:])
-    command = "python benchmarks/bench_expression.py --write-weights" + "".join(
-        f" --extra {e}" for e in args.extra
-    )
     console.print(
         f"chosen on fit: crop {best_variant}, flip {'on' if best_flip else 'off'}, rule "
         f"{best.rule}, weights {best.weights} (fit macro-F1 {100 * best.score:.1f}, "
         f"{best.n_evaluated} combinations per crop/flip, step {args.step})"
     )
-    result = {
+    return {
         "date": dt.date.today().isoformat(),
         "n": len(samples),
+        "n_fit": int(masks["fit"].sum()),
         "fallbacks": fallbacks,
         "skipped": skipped,
         "seconds": seconds,
+        "variants": variants,
         "chosen": {
             "variant": best_variant,
             "flip": best_flip,
@@ -300,39 +312,6 @@ def main() -> int:
         "ensembles": ens_rows,
         "headline": headline_rows,
     }
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2))
-        console.print(f"wrote {args.json}")
-    if args.write_weights:
-        if skipped:
-            console.print(f"[red]not writing weights: members skipped {sorted(skipped)}[/red]")
-            return 1
-        test_scores = next(
-            r for r in ens_rows if r["variant"] == best_variant and r["flip"] == best_flip
-        )["test"]
-        config = {
-            "members": best.weights,
-            "rule": best.rule,
-            "margin": margin,
-            "flip": best_flip,
-            "provenance": {
-                "dataset": "CK+ 48x48 (ckplus.load_ckplus), contempt excluded",
-                "split": "fit",
-                "n_fit": int(masks["fit"].sum()),
-                "metric": "macro_f1 over the 6 classes present (neutral = error)",
-                "fit_macro_f1": round(best.score, 4),
-                "test_macro_f1": round(test_scores["macro_f1"], 4),
-                "test_accuracy": round(test_scores["accuracy"], 4),
-                "search": f"grid over the simplex, step {args.step}, rules mean/log, "
-                f"crops {variants}, flip off/on",
-                "date": dt.date.today().isoformat(),
-                "command": command,
-            },
-        }
-        WEIGHTS_PATH.write_text(json.dumps(config, indent=2) + "\n")
-        console.print(f"wrote {WEIGHTS_PATH}")
-    return 0
 
 
 if __name__ == "__main__":

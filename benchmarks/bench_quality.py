@@ -1,4 +1,4 @@
-"""Fit and evaluate the face-quality score: error versus discard (ISO/IEC 29794-1).
+"""Evaluate the shipped face-quality score: error versus discard (ISO/IEC 29794-1).
 
 Probes are the 600 aligned calibration crops (``../shared/testdata/faces/
 aligned_celebrities``), each padded into a 224x224 scene, plus synthetic
@@ -9,14 +9,15 @@ template, quality components, SFace embedding. Its genuine comparisons are
 against the identity's other *clean* crops; a comparison succeeds when its
 cosine passes the bundled SFace threshold at FMR 1e-3.
 
-The overall score is a logistic regression (IRLS, L2) of the components on the
-probe's success rate, fitted on half the identities (seeded subject split); the
-error-versus-discard curves (FNMR at the threshold after dropping the lowest-
-quality comparisons; pair quality = the smaller of the two faces') are measured
-on the other half, for the fitted score, each single component and random
-discard, on the untouched calibration set and on the degraded set.
+The shipped score (``quality_model.json``, fitted on half the identities by
+``scripts/fit_quality.py``, which reuses this module's probes and curves) is
+measured on the other half, the identities its provenance holds out: the
+error-versus-discard curves (FNMR at the threshold after dropping the
+lowest-quality comparisons; pair quality = the smaller of the two faces') for
+the score, each single component and random discard, on the untouched
+calibration set and on the degraded set.
 
-    python benchmarks/bench_quality.py [--write-model] [--json out/bench_quality.json]
+    python benchmarks/bench_quality.py [--json out/bench_quality.json]
         [--plot docs/quality_edc.png] [--variants 6] [--seed 0]
 
 Embeddings and components are cached in ``out/quality_cache`` (delete to redo).
@@ -31,6 +32,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,11 +46,9 @@ from rich.table import Table
 
 from facescope.align.template import warp_to_template
 from facescope.analysis.quality import (
-    DEFAULT_MIN_QUALITY,
     FEATURES,
-    SIGNS,
-    QualityModel,
     error_versus_discard,
+    load_quality_model,
     quality_from_crop,
 )
 from facescope.embed.recognizers import sface_recognizer
@@ -57,7 +57,6 @@ from facescope.pipeline import find_faces, normalise
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "../shared/testdata/faces/aligned_celebrities"
-MODEL_PATH = ROOT / "src/facescope/analysis/quality_model.json"
 CACHE = ROOT / "out/quality_cache"
 FMR = 1e-3
 PAD = 56
@@ -90,9 +89,6 @@ RAW = (
     "occlusion",
     "asymmetry",
     "confidence",
-)
-_NEUTRAL = QualityModel(
-    np.zeros(len(FEATURES)), np.ones(len(FEATURES)), np.zeros(len(FEATURES)), 0.0
 )
 
 
@@ -229,7 +225,6 @@ def measure(rgb: npt.NDArray[np.uint8]) -> tuple[dict[str, float], npt.NDArray[n
         faces.boxes[index],
         float(faces.scores[index]),
         image_shape=rgb.shape,
-        model=_NEUTRAL,
     )
     return {name: float(getattr(quality, name)) for name in RAW}, crop
 
@@ -291,55 +286,6 @@ def feature_matrix(raw: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     return np.stack([_feature_row(dict(zip(RAW, row, strict=True))) for row in raw])
 
 
-def _irls(
-    z: npt.NDArray[np.float64],
-    y: npt.NDArray[np.float64],
-    weight: npt.NDArray[np.float64],
-    l2: float,
-) -> npt.NDArray[np.float64]:
-    w = np.zeros(z.shape[1])
-    penalty = np.full(z.shape[1], l2)
-    penalty[-1] = 0.0
-    for _ in range(100):
-        p = 1.0 / (1.0 + np.exp(-(z @ w)))
-        gradient = z.T @ (weight * (p - y)) + penalty * w
-        hessian = (z * (weight * p * (1 - p))[:, None]).T @ z + np.diag(penalty + 1e-9)
-        step = np.linalg.solve(hessian, gradient)
-        w -= step
-        if np.abs(step).max() < 1e-8:
-            break
-    return w
-
-
-def fit_logistic(
-    x: npt.NDArray[np.float64],
-    y: npt.NDArray[np.float64],
-    weight: npt.NDArray[np.float64] | None = None,
-    l2: float = 1.0,
-    signs: npt.NDArray[np.float64] | None = None,
-) -> QualityModel:
-    """Weighted logistic regression on fractional targets (IRLS, L2 on the weights).
-
-    With `signs`, each coefficient is held to its sign (+1 / -1): a coefficient
-    that comes out the wrong way is fixed at 0 and the rest refitted, until all
-    agree (an active-set fit of the sign-constrained problem).
-    """
-    weight = np.ones(len(x)) if weight is None else weight
-    mean, std = x.mean(axis=0), x.std(axis=0)
-    std[std < 1e-9] = 1.0
-    z = np.hstack([(x - mean) / std, np.ones((len(x), 1))])
-    active = np.ones(x.shape[1], bool)
-    while True:
-        columns = np.append(np.flatnonzero(active), x.shape[1])
-        fitted = _irls(z[:, columns], y, weight, l2)
-        coef = np.zeros(x.shape[1])
-        coef[active] = fitted[:-1]
-        wrong = np.zeros(x.shape[1], bool) if signs is None else coef * signs < 0
-        if not wrong.any():
-            return QualityModel(mean, std, coef, float(fitted[-1]))
-        active &= ~wrong
-
-
 def auc(score: npt.NDArray[np.float64], positive: npt.NDArray[np.bool_]) -> float:
     """Area under the ROC curve of `score` for `positive` (Mann-Whitney, ties halved)."""
     from scipy.stats import rankdata
@@ -368,60 +314,74 @@ def pairs(
     return np.concatenate(rows), np.concatenate(gallery), np.concatenate(scores)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--variants", type=int, default=6, help="degraded copies per crop")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--clean-weight",
-        type=float,
-        default=1.0,
-        help="weight of the clean probes relative to all the degraded ones together",
-    )
-    parser.add_argument("--write-model", action="store_true", help="write quality_model.json")
-    parser.add_argument("--json", type=Path, help="write the curves as JSON here")
-    parser.add_argument("--plot", type=Path, default=ROOT / "docs/quality_edc.png")
-    args = parser.parse_args()
+@dataclass(frozen=True)
+class ProbeSet:
+    """The measured probes and their genuine comparisons."""
+
+    names: list[str]
+    identity: npt.NDArray[np.int64]  # per calibration image
+    data: dict[str, npt.NDArray[Any]]
+    threshold: float
+    success: npt.NDArray[np.float64]  # per probe: share of its genuine comparisons that pass
+    pair_rows: npt.NDArray[np.int64]
+    pair_gallery: npt.NDArray[np.int64]
+    pair_scores: npt.NDArray[np.float64]
+
+    @property
+    def found(self) -> npt.NDArray[np.bool_]:
+        return np.asarray(self.data["found"], bool)
+
+    def features(self) -> npt.NDArray[np.float64]:
+        """Model inputs per probe (zeros where no face was found)."""
+        out = np.zeros((len(self.found), len(FEATURES)))
+        out[self.found] = feature_matrix(self.data["raw"][self.found])
+        return out
+
+
+def load_probes(variants: int, seed: int) -> ProbeSet | None:
+    """Measure (or read from the cache) the probes; None without the calibration set."""
     labels_csv = DATA / "labels.csv"
     if not labels_csv.exists():
-        console.print(f"skipped: {DATA} is absent (the calibration set is needed)")
-        return 0
+        return None
     with labels_csv.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
     paths = [DATA / r["path"] for r in rows]
     names = sorted({r["identity"] for r in rows})
     identity = np.array([names.index(r["identity"]) for r in rows])
     started = time.perf_counter()
-    data = build(paths, args.variants, args.seed)
+    data = build(paths, variants, seed)
     console.print(f"{len(data['source'])} probes measured in {time.perf_counter() - started:.0f} s")
-
     threshold = load_calibration(None).for_model("sface").threshold(FMR)
-    rng = np.random.default_rng(args.seed)
-    fit_ids = set(rng.choice(len(names), len(names) // 2, replace=False).tolist())
-    test_ids = set(range(len(names))) - fit_ids
-    probe_identity = identity[data["source"]]
-    in_fit = np.isin(probe_identity, sorted(fit_ids))
     found = data["found"].astype(bool)
-
     # Success rate of each probe's genuine comparisons (the regression target).
-    all_rows = np.flatnonzero(found)
-    p_rows, p_gallery, p_scores = pairs(all_rows, data, identity, np.zeros(0, np.int64))
+    p_rows, p_gallery, p_scores = pairs(
+        np.flatnonzero(found), data, identity, np.zeros(0, np.int64)
+    )
     success = np.zeros(len(found))
     np.add.at(success, p_rows, (p_scores >= threshold).astype(float))
     counts = np.bincount(p_rows, minlength=len(found))
     success = np.divide(success, np.maximum(counts, 1))
+    return ProbeSet(names, identity, data, threshold, success, p_rows, p_gallery, p_scores)
 
-    features = np.zeros((len(found), len(FEATURES)))
-    features[found] = feature_matrix(data["raw"][found])
-    train = found & in_fit
-    # Clean probes weigh as much in all as the degraded ones, so that the score
-    # also ranks the in-the-wild variation of untouched photos.
-    weight = np.where(data["kind"] == 0, args.clean_weight * args.variants, 1.0)
-    signs = np.array([SIGNS[name] for name in FEATURES], np.float64)
-    model = fit_logistic(features[train], success[train], weight[train], signs=signs)
-    quality = np.zeros(len(found))
-    quality[found] = model.predict(features[found])
 
+def split_identities(names: list[str], rng: np.random.Generator) -> tuple[set[int], set[int]]:
+    """The seeded subject split: (fit identities, held-out identities), as indices."""
+    fit_ids = set(rng.choice(len(names), len(names) // 2, replace=False).tolist())
+    return fit_ids, set(range(len(names))) - fit_ids
+
+
+def evaluate(
+    probes: ProbeSet,
+    quality: npt.NDArray[np.float64],
+    fit_ids: set[int],
+    rng: np.random.Generator,
+) -> dict[str, Any]:
+    """Error-versus-discard curves and the enrolment gate on the identities not in `fit_ids`."""
+    data, identity, names, found = probes.data, probes.identity, probes.names, probes.found
+    threshold, success = probes.threshold, probes.success
+    p_rows, p_gallery, p_scores = probes.pair_rows, probes.pair_gallery, probes.pair_scores
+    probe_identity = identity[data["source"]]
+    in_fit = np.isin(probe_identity, sorted(fit_ids))
     # Quality of each clean gallery image = its clean probe's quality.
     clean_rows = np.flatnonzero(data["kind"] == 0)
     clean_quality = np.zeros(len(identity))
@@ -436,12 +396,11 @@ def main() -> int:
         "fractions": list(FRACTIONS),
         "split": {
             "fit": [names[i] for i in sorted(fit_ids)],
-            "test": [names[i] for i in sorted(test_ids)],
+            "test": [names[i] for i in sorted(set(range(len(names))) - fit_ids)],
         },
         "sets": {},
     }
     test_mask_pairs = ~np.isin(probe_identity[p_rows], sorted(fit_ids))
-    fta: dict[str, float] = {}
     for set_name, kind in (("clean", 0), ("degraded", 1)):
         select = test_mask_pairs & (data["kind"][p_rows] == kind) & clean_found[p_gallery]
         rows_, gallery_, scores_ = p_rows[select], p_gallery[select], p_scores[select]
@@ -449,7 +408,7 @@ def main() -> int:
             # Untouched set: unique unordered pairs, each probe is a clean crop.
             keep = data["source"][rows_] < gallery_
             rows_, gallery_, scores_ = rows_[keep], gallery_[keep], scores_[keep]
-        fta[set_name] = float(1 - found[(data["kind"] == kind) & ~in_fit].mean())
+        fta = float(1 - found[(data["kind"] == kind) & ~in_fit].mean())
         # Random order first, so that ties in a component are broken at random.
         shuffle = rng.permutation(len(scores_))
         rows_, gallery_, scores_ = rows_[shuffle], gallery_[shuffle], scores_[shuffle]
@@ -485,7 +444,7 @@ def main() -> int:
         report["sets"][set_name] = {
             "comparisons": len(scores_),
             "probes": len(np.unique(rows_)),
-            "failure_to_acquire": fta[set_name],
+            "failure_to_acquire": fta,
             "auc_failure": auc(-pair_q, failed),
             "curves": curves,
         }
@@ -504,47 +463,52 @@ def main() -> int:
             else 0,
         }
     report["enrolment_gate"] = gate
+    return report
+
+
+def held_out_summary(report: dict[str, Any]) -> dict[str, Any]:
+    """The figures a fitted score records: AUC(failure) and FNMR at 0-30 % discard per set."""
+    return {
+        s: {
+            "auc_failure": round(v["auc_failure"], 4),
+            "fnmr_at_discard": {
+                str(f): round(c, 4)
+                for f, c in zip(FRACTIONS, v["curves"]["fitted score"], strict=True)
+                if f in REPORTED
+            },
+        }
+        for s, v in report["sets"].items()
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--variants", type=int, default=6, help="degraded copies per crop")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", type=Path, help="write the curves as JSON here")
+    parser.add_argument("--plot", type=Path, default=ROOT / "docs/quality_edc.png")
+    args = parser.parse_args()
+    probes = load_probes(args.variants, args.seed)
+    if probes is None:
+        console.print(f"skipped: {DATA} is absent (the calibration set is needed)")
+        return 0
+    model = load_quality_model()
+    held_out = set(model.provenance_.get("test_identities", []))
+    rng = np.random.default_rng(args.seed)
+    fit_ids, _ = split_identities(probes.names, rng)  # the same random stream as the fit
+    if held_out and held_out != {probes.names[i] for i in set(range(len(probes.names))) - fit_ids}:
+        console.print("[yellow]the seed's split is not the model's: using the model's[/yellow]")
+        fit_ids = {i for i, name in enumerate(probes.names) if name not in held_out}
+    features = probes.features()
+    quality = np.zeros(len(probes.found))
+    success = model.classes_.index("success")
+    quality[probes.found] = model.predict_proba(features[probes.found])[:, success]
+    report = evaluate(probes, quality, fit_ids, rng)
     report["coefficients"] = dict(
-        zip(FEATURES, [round(float(c), 4) for c in model.coef], strict=True)
+        zip(FEATURES, [round(float(c), 4) for c in model.coef_[0]], strict=True)
     )
     show(report)
     plot(report, args.plot)
-    if args.write_model:
-        info = {
-            "target": "share of the face's genuine comparisons with cosine >= the SFace "
-            f"threshold at FMR {FMR:g} ({threshold:.4f}), against the identity's other clean crops",
-            "provenance": {
-                "command": "python benchmarks/bench_quality.py --write-model "
-                f"--variants {args.variants} --seed {args.seed} "
-                f"--clean-weight {args.clean_weight:g}",
-                "data": "aligned_celebrities (600 crops, 12 identities) + "
-                f"{args.variants} synthetic degradations each",
-                "seed": args.seed,
-                "fit_identities": report["split"]["fit"],
-                "test_identities": report["split"]["test"],
-                "fit_probes": int(train.sum()),
-            },
-            "held_out": {
-                s: {
-                    "auc_failure": round(v["auc_failure"], 4),
-                    "fnmr_at_discard": {
-                        str(f): round(c, 4)
-                        for f, c in zip(FRACTIONS, v["curves"]["fitted score"], strict=True)
-                        if f in REPORTED
-                    },
-                }
-                for s, v in report["sets"].items()
-            },
-            "default_min_quality": DEFAULT_MIN_QUALITY,
-        }
-        MODEL_PATH.write_text(
-            json.dumps(
-                QualityModel(model.mean, model.std, model.coef, model.intercept, info).to_json(),
-                indent=2,
-            )
-            + "\n"
-        )
-        console.print(f"wrote {MODEL_PATH}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2))

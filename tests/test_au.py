@@ -27,9 +27,9 @@ from facescope.analysis.expression.labels import EXPRESSIONS
 from facescope.analysis.geometry import face_geometry
 
 FloatArray = npt.NDArray[np.float64]
-#: Accuracy the shipped head measured on the CK+ test subjects (bench_au.py), less a margin.
+#: Accuracy the shipped head measured on the CK+ test subjects (fit_au_head.py), less a margin.
 HEAD_TEST_ACCURACY = float(
-    json.loads(HEAD_PATH.read_text())["head"]["provenance"]["test"]["accuracy"]
+    json.loads(HEAD_PATH.read_text())["head"]["provenance"]["metrics"]["test"]["accuracy"]
 )
 MARGIN = 0.03
 
@@ -177,6 +177,23 @@ def test_head_probabilities(face: FloatArray) -> None:
     assert head.predict_mesh(face).shape == (1, 7)
     failed = head.predict_proba(np.full((1, len(MEASURE_NAMES)), np.nan))
     assert (failed == 0).all()
+
+
+def test_head_file_holds_a_shared_head_and_the_old_layout_loads(tmp_path: Path) -> None:
+    payload = json.loads(HEAD_PATH.read_text())
+    assert payload["head"]["format"] == "facescope-head/1"
+    head = AUExpressionHead()
+    assert head.provenance_["script"] == "python scripts/fit_au_head.py"
+    assert head.head_.get_params()["class_weight"] == "balanced"
+    old = {k: v for k, v in payload["head"].items() if k not in ("format", "params")}
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps({"head": old}))
+    x = head.mean_ + 0.5 * head.scale_
+    np.testing.assert_array_equal(AUExpressionHead(path).predict_proba(x), head.predict_proba(x))
+    calibration_only = tmp_path / "calibration_only.json"
+    calibration_only.write_text(json.dumps({"action_units": payload["action_units"]}))
+    with pytest.raises(ValueError, match="no fitted head"):
+        AUExpressionHead(calibration_only)
 
 
 def test_astronaut_smiles() -> None:

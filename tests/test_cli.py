@@ -121,9 +121,12 @@ def test_calibrate_writes_a_usable_thresholds_file(data: Path, tmp_path: Path) -
     code, stdout, _ = run("calibrate", str(people), "--fmr", "0.01", "--out", str(out), "--json")
     assert code == 0, stdout
     written = json.loads(out.read_text())
-    assert set(written["models"]) == {"sface", "dlib", "fusion"}
-    assert written["models"]["sface"]["n_genuine"] == 2
-    assert written["models"]["sface"]["n_impostor"] == 4
+    assert written["format"] == "facescope-thresholds/2" and written["rate"] == "fmr"
+    models = written["extra"]["models"]
+    assert set(models) == {"sface", "dlib", "fusion"}
+    assert models["sface"]["n_genuine"] == 2
+    assert models["sface"]["n_impostor"] == 4
+    (sface_point,) = [p for p in written["points"] if p["model"] == "sface"]
     code, verdict, _ = run(
         "verify",
         str(data / "obama_1.jpg"),
@@ -135,7 +138,7 @@ def test_calibrate_writes_a_usable_thresholds_file(data: Path, tmp_path: Path) -
         "--json",
     )
     assert code == 0 and json.loads(verdict)["threshold"] == pytest.approx(
-        written["models"]["sface"]["thresholds"]["0.01"], abs=1e-6
+        sface_point["threshold"], abs=1e-6
     )
 
 
@@ -178,8 +181,10 @@ def test_gallery_cli_enrol_identify_list_remove(data: Path, tmp_path: Path) -> N
     code, _, err = run("gallery", "remove", "obama", "-g", gallery)
     assert code == 2 and "unknown subject 'obama'" in err
     assert run("gallery", "import", str(exported), "-g", gallery)[0] == 0
-    code, out, _ = run("gallery", "show", "obama", "-g", gallery)
+    code, out, _ = run("gallery", "show", "obama", "-g", gallery, "--json")
     assert json.loads(out)["templates"] == 1
+    code, out, _ = run("gallery", "show", "obama", "-g", gallery)
+    assert code == 0 and "obama" in out and "1 template(s)" in out
 
 
 def test_index_enrols_a_tree_and_reports_bad_files(data: Path, tmp_path: Path) -> None:

@@ -171,7 +171,7 @@ def test_weights_file_has_provenance() -> None:
     assert any(name in MODEL_NAMES for name in config["members"])
     assert all(weight >= 0 for weight in config["members"].values())
     assert config["provenance"]["split"] == "fit"
-    assert "bench_expression.py" in config["provenance"]["command"]
+    assert "scripts/fit_expression_weights.py" in config["provenance"]["command"]
     assert 0.0 <= config["margin"] <= 0.15
 
 

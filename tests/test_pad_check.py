@@ -31,7 +31,8 @@ def test_shipped_model_is_provenanced() -> None:
     assert model.species == ("print", "replay")
     assert 0.0 < model.threshold < 1.0
     assert model.meta["calibrated_on_real"] is False
-    assert model.meta["script"] == "scripts/pad/train_pad.py"
+    assert model.meta["script"].startswith("python scripts/fit_pad.py")
+    assert model.thresholds.to_json()["format"] == "facescope-thresholds/2"
     assert set(model.groups) <= set(CUES) and model.patch is not None
 
 

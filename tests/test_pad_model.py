@@ -1,4 +1,4 @@
-"""PAD cues, the linear fusion model, its storage and calibration."""
+"""PAD cues, the logistic fusion model, its storage (new and old formats) and calibration."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from skimage import data as skdata
 
+from facescope.heads import LogisticHead
 from facescope.pad.cues import CUES, PADError, check_crop, measure
 from facescope.pad.model import (
     BONA_FIDE,
-    LinearModel,
     PADModel,
-    fit_linear,
+    fit_head,
     load_model,
     threshold_at_bpcer,
 )
@@ -76,27 +76,27 @@ def test_unknown_cue_group_is_named() -> None:
         measure(_astronaut_crop(), ["chroma_texture", "ouija"])
 
 
-def test_linear_model_matches_scikit_learn_and_round_trips() -> None:
+def test_pad_head_matches_scikit_learn_and_round_trips() -> None:
     from sklearn.linear_model import LogisticRegression
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(300, 4))
     y = np.where(x[:, 0] + 0.5 * x[:, 1] > 0, "print", BONA_FIDE)
     y[x[:, 2] > 1.2] = "replay"
-    model = fit_linear(x, y.tolist(), classes=(BONA_FIDE, "print", "replay"))
+    model = fit_head(x, y.tolist(), classes=(BONA_FIDE, "print", "replay"))
     reference = LogisticRegression(C=0.3, max_iter=3000).fit((x - x.mean(0)) / x.std(0), y)
-    order = [list(reference.classes_).index(c) for c in model.classes]
+    order = [list(reference.classes_).index(c) for c in model.classes_]
     expected = reference.predict_proba((x - x.mean(0)) / x.std(0))[:, order]
     np.testing.assert_allclose(model.predict_proba(x), expected, atol=1e-6)
-    again = LinearModel.from_dict(json.loads(json.dumps(model.to_dict())))
-    np.testing.assert_allclose(again.predict_proba(x), model.predict_proba(x))
+    again = LogisticHead.from_json(json.loads(json.dumps(model.to_json())))
+    np.testing.assert_array_equal(again.predict_proba(x), model.predict_proba(x))
 
 
-def test_two_class_model_keeps_class_order() -> None:
+def test_two_class_head_keeps_class_order() -> None:
     rng = np.random.default_rng(1)
     x = rng.normal(size=(200, 3))
     y = np.where(x[:, 0] > 0, "attack", BONA_FIDE)
-    model = fit_linear(x, y.tolist(), classes=(BONA_FIDE, "attack"))
+    model = fit_head(x, y.tolist(), classes=(BONA_FIDE, "attack"))
     p = model.predict_proba(x)
     assert p.shape == (200, 2)
     assert p[x[:, 0] > 1, 1].mean() > 0.8 and p[x[:, 0] < -1, 0].mean() > 0.8
@@ -129,6 +129,45 @@ def test_fusion_separates_classes_and_saves_atomically(tmp_path: Path) -> None:
     np.testing.assert_allclose(again.live_probability(features), model.live_probability(features))
 
 
+def test_models_of_the_first_format_still_load(tmp_path: Path) -> None:
+    model, features, _ = _toy_model(tmp_path)
+
+    def linear(head: LogisticHead) -> dict[str, object]:
+        return {
+            "classes": list(head.classes_),
+            "mean": head.mean_.tolist(),
+            "scale": head.scale_.tolist(),
+            "coef": head.coef_.tolist(),
+            "intercept": head.intercept_.tolist(),
+        }
+
+    old = {
+        "format": "facescope-pad-1",
+        "groups": {g: linear(h) for g, h in model.groups.items()},
+        "fusion": linear(model.fusion),
+        "patch": None,
+        "threshold": 0.42,
+        "meta": {"calibrated_on_real": True, "threshold_source": "BPCER 0.05 on 40 crops"},
+    }
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    loaded = load_model(tmp_path / "old.json")
+    assert loaded.threshold == 0.42 and loaded.meta["calibrated_on_real"] is True
+    np.testing.assert_array_equal(
+        loaded.live_probability(features), model.live_probability(features)
+    )
+    saved = json.loads(loaded.save(tmp_path / "new.json").read_text())
+    assert saved["format"] == "facescope-pad/2"
+    assert saved["fusion"]["format"] == "facescope-head/1"
+    assert saved["thresholds"]["points"] == [{"bpcer": None, "threshold": 0.42}]
+
+
+def test_calibrated_threshold_records_its_bpcer(tmp_path: Path) -> None:
+    model, _, _ = _toy_model(tmp_path)
+    calibrated = model.with_threshold(0.31, bpcer=0.05, calibrated_on_real=True)
+    again = load_model(calibrated.save(tmp_path / "c.json"))
+    assert again.thresholds.point(0.05).threshold == 0.31 == again.threshold
+
+
 def test_load_model_errors(tmp_path: Path) -> None:
     with pytest.raises(PADError, match="not found"):
         load_model(tmp_path / "missing.json")
@@ -138,6 +177,17 @@ def test_load_model_errors(tmp_path: Path) -> None:
     (tmp_path / "other.json").write_text(json.dumps({"format": "something-else"}))
     with pytest.raises(PADError, match="not a facescope PAD model"):
         load_model(tmp_path / "other.json")
+    model, _, _ = _toy_model(tmp_path)
+    broken = model.to_dict()
+    broken["fusion"]["coef"][0][0] = float("nan")
+    (tmp_path / "nan.json").write_text(json.dumps(broken))
+    with pytest.raises(PADError, match=r"fusion.*NaN"):
+        load_model(tmp_path / "nan.json")
+    broken = model.to_dict()
+    del broken["groups"]["a"]
+    (tmp_path / "short.json").write_text(json.dumps(broken))
+    with pytest.raises(PADError, match="fusion takes 6 inputs"):
+        load_model(tmp_path / "short.json")
 
 
 def test_threshold_at_bpcer_rejects_the_share_asked() -> None:

@@ -13,6 +13,8 @@ from skimage import data as skdata
 
 from facescope.analysis.quality import (
     DEFAULT_MIN_QUALITY,
+    FEATURES,
+    SIGNS,
     FaceQuality,
     assess_face,
     assess_quality,
@@ -163,10 +165,14 @@ def test_aligned_crop_is_taken_as_frontal() -> None:
 
 def test_model_is_fitted_with_provenance() -> None:
     model = load_quality_model()
-    assert np.any(model.coef != 0)
-    provenance = model.info["provenance"]
-    assert "bench_quality.py" in provenance["command"]
+    assert np.any(model.coef_ != 0)
+    assert model.classes_ == ("failure", "success") and model.feature_names_in_ == FEATURES
+    provenance = model.provenance_
+    assert provenance["script"].startswith("python scripts/fit_quality.py")
     assert set(provenance["fit_identities"]).isdisjoint(provenance["test_identities"])
+    # every coefficient kept the sign it was constrained to (the score is monotone)
+    signs = np.array([SIGNS[name] for name in FEATURES])
+    assert (model.coef_[0] * signs >= 0).all()
 
 
 def test_error_versus_discard_drops_lowest_quality_first() -> None:
@@ -228,7 +234,7 @@ def test_fnmr_falls_as_low_quality_faces_are_discarded(celebrities: Path) -> Non
     for row in rows:
         by_identity.setdefault(row["identity"], []).append(row["path"])
     # The identities the bundled model was not fitted on.
-    names = sorted(load_quality_model().info["provenance"]["test_identities"])
+    names = sorted(load_quality_model().provenance_["test_identities"])
     identity, vectors, quality = [], [], []
     for number, name in enumerate(names):
         for path in by_identity[name][:20]:

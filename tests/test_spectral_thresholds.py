@@ -66,12 +66,36 @@ def test_uncalibrated_pair_raises(thresholds: SpectralThresholds) -> None:
 def test_json_round_trip(thresholds: SpectralThresholds, tmp_path: Path) -> None:
     path = thresholds.save(tmp_path / "sub" / "thresholds.json")
     data = json.loads(path.read_text())
-    assert set(data["pairs"]) == {"vis-vis", "vis-nir", "nir-nir"}
+    assert data["format"] == "facescope-thresholds/2" and data["by"] == ["pair"]
+    assert {p["pair"] for p in data["points"]} == {"vis-vis", "vis-nir", "nir-nir"}
+    assert {p["fmr"] for p in data["points"]} == {1e-3}
     loaded = SpectralThresholds.load(path)
     assert loaded.model == "sface" and loaded.fmr == 1e-3
     for pair in thresholds.pairs:
         assert loaded.threshold(*pair) == thresholds.threshold(*pair)
         assert loaded.point(*pair) == thresholds.point(*pair)
+
+
+def test_files_of_the_first_layout_still_load(tmp_path: Path) -> None:
+    old = {
+        "format": "facescope.spectral.thresholds/1",
+        "fmr": 0.001,
+        "model": "sface",
+        "pairs": {
+            "vis-nir": {
+                "threshold": 0.31, "fmr_target": 0.001, "fmr": 0.0008, "fnmr": 0.2,
+                "eer": 0.05, "n_genuine": 100, "n_impostor": 5000,
+            }
+        },
+    }  # fmt: skip
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(old))
+    loaded = SpectralThresholds.load(path)
+    assert loaded.threshold("nir", "vis") == 0.31 and loaded.model == "sface"
+    assert loaded.point(VIS, NIR).n_impostor == 5000
+    again = SpectralThresholds.load(loaded.save(tmp_path / "new.json"))
+    assert again.point(VIS, NIR) == loaded.point(VIS, NIR)
+    assert json.loads((tmp_path / "new.json").read_text())["format"] == "facescope-thresholds/2"
 
 
 def test_bad_files(tmp_path: Path) -> None:
@@ -81,6 +105,12 @@ def test_bad_files(tmp_path: Path) -> None:
         SpectralThresholds.load(bad)
     bad.write_text(json.dumps({"format": "something else"}))
     with pytest.raises(SpectralError, match="not a spectral thresholds file"):
+        SpectralThresholds.load(bad)
+    recognition = json.loads(
+        (Path(__file__).parents[1] / "src/facescope/match/thresholds.json").read_text()
+    )
+    bad.write_text(json.dumps(recognition))
+    with pytest.raises(SpectralError, match="not by pair"):
         SpectralThresholds.load(bad)
     with pytest.raises(SpectralError):
         SpectralThresholds.load(tmp_path / "missing.json")

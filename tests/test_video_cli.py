@@ -45,7 +45,7 @@ def test_video_command_writes_tracks_annotated_video_and_thumbnails(
             "2",
             "--out",
             str(out),
-            "--json",
+            "--out",
             str(report),
             "--thumbs",
             str(thumbs),

@@ -1,21 +1,26 @@
-"""The `make run` demo: enrol known people, identify the faces in a group photo."""
+"""The `make demo` job: enrol known people, identify the faces in a group photo."""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
-from rich.console import Console
-from rich.table import Table
 
 from facescope import api
 from facescope.draw import annotate
 from facescope.io.image import load_image
 from facescope.pipeline import find_faces
+from facescope.types import Identification
 
 TESTDATA_ENV = "FACESCOPE_TESTDATA"
+#: Folder the annotated picture goes to unless told otherwise.
+DEFAULT_OUT = Path("out")
+#: The model the demo enrols and identifies with.
+DEMO_MODEL = "fusion"
 
 
 def portraits_folder() -> Path | None:
@@ -25,40 +30,50 @@ def portraits_folder() -> Path | None:
     return folder if (folder / "barack_obama_1.jpg").is_file() else None
 
 
-def run_demo(out: Path, console: Console) -> Path:
-    """Enrol, identify, print a table and write an annotated image; return its path."""
+@dataclass(frozen=True)
+class DemoResult:
+    """Who was enrolled (from where), who was found, and the annotated picture."""
+
+    source: str
+    enrolled: list[str]
+    model: str
+    faces: list[Identification]
+    annotated: Path
+    shared_data: bool = field(default=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``facescope demo --json`` document."""
+        return {
+            "source": self.source,
+            "shared_data": self.shared_data,
+            "enrolled": self.enrolled,
+            "model": self.model,
+            "faces": [f.to_dict() for f in self.faces],
+            "annotated": str(self.annotated),
+        }
+
+
+def run_demo(out: Path = DEFAULT_OUT) -> DemoResult:
+    """Enrol, identify and write an annotated image into `out`; return what was found."""
     folder = portraits_folder()
     if folder is not None:
-        known = {
+        known: dict[str, list[Any]] = {
             "Barack Obama": [folder / "barack_obama_1.jpg", folder / "barack_obama_4.jpg"],
             "Joe Biden": [folder / "joe_biden_1.jpg", folder / "joe_biden_2.jpg"],
         }
         probe = load_image(folder / "two_people_biden_left_obama_right.jpg")
-        console.print(f"Enrolling 2 people from {folder} ...")
+        source = str(folder)
     else:
         from skimage import data
 
         astronaut = data.astronaut()
         known = {"Eileen Collins": [astronaut]}
         probe = np.ascontiguousarray(astronaut[:, ::-1])
-        console.print("Shared test data not found: enrolling skimage's astronaut instead ...")
-    enrolled = api.enroll(known, model="fusion")
-    found = api.identify(probe, enrolled, model="fusion")
-    table = Table(title="Who is in the photo (model: fusion, threshold at FMR 1e-3)")
-    for column in ("face", "box", "identity", "score", "threshold"):
-        table.add_column(column)
-    for index, face in enumerate(found):
-        table.add_row(
-            str(index),
-            str([round(v) for v in face.box]),
-            face.identity or "unknown",
-            f"{face.score:.3f}",
-            f"{face.threshold:.3f}",
-        )
-    console.print(table)
+        source = "skimage's astronaut (shared test data not found)"
+    enrolled = api.enroll(known, model=DEMO_MODEL)
+    found = api.identify(probe, enrolled, model=DEMO_MODEL)
     faces = find_faces(probe)
     out.mkdir(parents=True, exist_ok=True)
     target = out / "demo_identified.jpg"
     Image.fromarray(annotate(probe, faces, [f.identity for f in found])).save(target, quality=90)
-    console.print(f"annotated image: {target}")
-    return target
+    return DemoResult(source, list(known), DEMO_MODEL, list(found), target, folder is not None)

@@ -17,10 +17,11 @@ landmarks and the aligned 112x112 crop (a few ms per face, no mesh needed):
   occluders, blown-out or black patches) and the left/right asymmetry of the crop;
 * the detector's **confidence**.
 
-The overall ``score`` in [0, 1] is not hand-weighted: it is a logistic regression
-on these components, fitted (``benchmarks/bench_quality.py --write-model``) to
-predict whether the face's genuine comparisons pass the SFace threshold at
-FMR = 1e-3; its coefficients and their provenance are in ``quality_model.json``.
+The overall ``score`` in [0, 1] is not hand-weighted: it is a logistic head
+(:class:`~facescope.heads.LogisticHead`) on these components, fitted
+(``scripts/fit_quality.py``) to predict whether the face's genuine comparisons
+pass the SFace threshold at FMR = 1e-3; its coefficients and their provenance
+are in ``quality_model.json``.
 ``reasons`` names each component that is poor by a documented limit
 (:class:`QualityLimits`), e.g. ``"face too small: 14 px between the eyes, need 20"``.
 """
@@ -30,7 +31,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -45,6 +46,7 @@ from facescope.align.template import (
     similarity_transform,
     warp_to_template,
 )
+from facescope.heads import HeadError, LogisticHead
 from facescope.types import Faces
 
 __all__ = [
@@ -54,7 +56,6 @@ __all__ = [
     "FaceQuality",
     "Pose",
     "QualityLimits",
-    "QualityModel",
     "assess_face",
     "assess_quality",
     "error_versus_discard",
@@ -69,6 +70,9 @@ Pose = tuple[float, float, float]
 #: Default overall score below which :class:`facescope.gallery.Gallery` refuses an
 #: enrolment photo (see ``quality_model.json`` for how it was chosen).
 DEFAULT_MIN_QUALITY = 0.5
+
+#: The bundled score head (package data).
+MODEL_FILE = "quality_model.json"
 
 #: Names of the model's inputs, in order (see :func:`_features`), and the sign
 #: each coefficient is constrained to when fitting (+1: more is better), so the
@@ -213,59 +217,26 @@ class FaceQuality:
         return out
 
 
-@dataclass(frozen=True)
-class QualityModel:
-    """A fitted logistic regression over :data:`FEATURES` (standardised inputs)."""
-
-    mean: npt.NDArray[np.float64]
-    std: npt.NDArray[np.float64]
-    coef: npt.NDArray[np.float64]
-    intercept: float
-    info: dict[str, Any] = field(default_factory=dict)
-
-    def predict(self, features: npt.ArrayLike) -> npt.NDArray[np.float64]:
-        """Probability of success for (n, len(FEATURES)) feature rows."""
-        x = (np.atleast_2d(np.asarray(features, np.float64)) - self.mean) / self.std
-        return np.asarray(1.0 / (1.0 + np.exp(-(x @ self.coef + self.intercept))))
-
-    def to_json(self) -> dict[str, Any]:
-        """The ``quality_model.json`` document."""
-        return {
-            "format": "facescope-quality/1",
-            "features": list(FEATURES),
-            "mean": [float(v) for v in self.mean],
-            "std": [float(v) for v in self.std],
-            "coef": [float(v) for v in self.coef],
-            "intercept": float(self.intercept),
-            **self.info,
-        }
-
-    @classmethod
-    def from_json(cls, document: dict[str, Any]) -> QualityModel:
-        """Read a ``quality_model.json`` document."""
-        if document.get("format") != "facescope-quality/1":
-            raise ValueError("not a facescope-quality/1 model")
-        if tuple(document["features"]) != FEATURES:
-            raise ValueError(f"model features {document['features']} are not {list(FEATURES)}")
-        info = {
-            k: v
-            for k, v in document.items()
-            if k not in ("format", "features", "mean", "std", "coef", "intercept")
-        }
-        return cls(
-            np.asarray(document["mean"], np.float64),
-            np.asarray(document["std"], np.float64),
-            np.asarray(document["coef"], np.float64),
-            float(document["intercept"]),
-            info,
-        )
+#: The score head's classes: the score is p(success).
+CLASSES = ("failure", "success")
 
 
 @lru_cache(maxsize=1)
-def load_quality_model() -> QualityModel:
-    """The bundled fitted model (``facescope/analysis/quality_model.json``)."""
-    text = resources.files("facescope.analysis").joinpath("quality_model.json").read_text("utf-8")
-    return QualityModel.from_json(json.loads(text))
+def load_quality_model() -> LogisticHead:
+    """The bundled score head (``facescope/analysis/quality_model.json``, ``facescope-head/1``).
+
+    A binary :class:`~facescope.heads.LogisticHead` over :data:`FEATURES` whose
+    p(``"success"``) is the overall score; refitted by ``scripts/fit_quality.py``.
+    """
+    text = resources.files("facescope.analysis").joinpath(MODEL_FILE).read_text("utf-8")
+    head = LogisticHead.from_json(json.loads(text), MODEL_FILE)
+    if head.feature_names_in_ != FEATURES or head.classes_ != CLASSES:
+        raise HeadError(
+            f"{MODEL_FILE} scores features {list(head.feature_names_in_)} as "
+            f"{list(head.classes_)}, not {list(FEATURES)} as {list(CLASSES)}; "
+            "refit it with scripts/fit_quality.py"
+        )
+    return head
 
 
 # ---- components -------------------------------------------------------------------
@@ -335,7 +306,7 @@ def quality_from_crop(
     mesh_inside: float | None = None,
     aligned: bool = False,
     limits: QualityLimits | None = None,
-    model: QualityModel | None = None,
+    model: LogisticHead | None = None,
 ) -> FaceQuality:
     """Quality of one face from its aligned 112x112 RGB crop and detection.
 
@@ -350,7 +321,7 @@ def quality_from_crop(
         mesh_inside: share of the face mesh's points inside the image, if known.
         aligned: the image was a pre-aligned crop (its landmarks are the template).
         limits: reason limits (defaults: :class:`QualityLimits`).
-        model: score model (defaults: the bundled fit).
+        model: score head (default: :func:`load_quality_model`).
     """
     limits = limits or QualityLimits()
     points = np.asarray(landmarks5, np.float64).reshape(5, 2)
@@ -402,7 +373,7 @@ def quality_from_crop(
     }
     reasons = _reasons(values, border_cut, mesh_inside, limits)
     fitted = model or load_quality_model()
-    score = float(fitted.predict(_feature_row(values))[0])
+    score = float(fitted.predict_proba(_feature_row(values))[0, fitted.classes_.index("success")])
     return FaceQuality(
         score=float(np.clip(score, 0.0, 1.0)),
         reasons=tuple(reasons),

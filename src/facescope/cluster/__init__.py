@@ -14,6 +14,7 @@ from facescope.cluster.incremental import (
     cluster_metrics,
 )
 from facescope.cluster.library import (
+    DEFAULT_LIBRARY,
     AddReport,
     ClusterError,
     ClusterInfo,
@@ -26,6 +27,7 @@ from facescope.cluster.library import (
 
 __all__ = [
     "DEFAULT_EPS",
+    "DEFAULT_LIBRARY",
     "DEFAULT_MIN_FACES",
     "AddReport",
     "Assignment",

@@ -39,6 +39,8 @@ from facescope.io.files import VIDEO_EXTENSIONS, media_files
 if TYPE_CHECKING:
     from facescope.gallery.gallery import EnrollResult, Gallery
 
+#: Where ``facescope cluster`` and ``facescope people`` keep the library by default.
+DEFAULT_LIBRARY = "./facescope-library"
 DB_NAME = "library.sqlite3"
 MODEL = "sface"
 DIM = 128

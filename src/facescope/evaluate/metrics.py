@@ -28,6 +28,7 @@ import numpy.typing as npt
 from scipy import stats
 
 from facescope._json import jsonable
+from facescope.evaluate.defaults import DEFAULT_PAD_THRESHOLD
 from facescope.match.metrics import equal_error_rate, rates_at, threshold_at_fmr
 
 FloatArray = npt.NDArray[np.float64]
@@ -500,7 +501,7 @@ def pad_metrics(
     is_attack: npt.ArrayLike,
     species: npt.ArrayLike | None = None,
     *,
-    threshold: float = 0.5,
+    threshold: float = DEFAULT_PAD_THRESHOLD,
     apcer_targets: Sequence[float] = (0.05, 0.10),
 ) -> PADMetrics:
     """ISO/IEC 30107-3 APCER (per species and worst), BPCER, ACER and BPCER@APCER.

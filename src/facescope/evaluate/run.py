@@ -24,6 +24,7 @@ import numpy.typing as npt
 
 from facescope.evaluate.cache import EmbeddedDataset, EmbeddingCache, embed_dataset
 from facescope.evaluate.datasets import Dataset, Pairs, generate_pairs, identification_split
+from facescope.evaluate.defaults import DEFAULT_BOOT, MODELS
 from facescope.evaluate.metrics import (
     IdentificationMetrics,
     VerificationMetrics,
@@ -38,7 +39,6 @@ FloatArray = npt.NDArray[np.float64]
 
 #: The score given to comparisons that involve an image without a face: below any real score.
 FAILED = -1e6
-MODELS = ("sface", "dlib", "fusion")
 
 
 @dataclass
@@ -132,7 +132,7 @@ def evaluate(
     identification: bool = True,
     far_targets: Sequence[float] = (1e-2, 1e-3, 1e-4),
     fpir_targets: Sequence[float] = (0.01, 0.1),
-    n_boot: int = 500,
+    n_boot: int = DEFAULT_BOOT,
     seed: int = 0,
     group: str | None = None,
     max_impostor: int | None = None,
@@ -281,3 +281,46 @@ def _fairness(
         scores[gen], column[pairs.a][gen], scores[imp], column[pairs.a][imp], threshold=threshold
     )
     return {"group": group, "threshold": threshold, **result.to_dict()}
+
+
+def evaluate_datasets(
+    sources: Sequence[str | Path],
+    *,
+    models: Sequence[str] = MODELS,
+    pairs: str | Path | None = None,
+    n_boot: int = DEFAULT_BOOT,
+    seed: int = 0,
+    max_impostor: int | None = None,
+    group: str | None = None,
+    identification: bool = True,
+    cache: str | Path | None = None,
+    on_dataset: Callable[[Dataset], None] | None = None,
+    progress: Callable[[Iterable[Any]], Iterable[Any]] | None = None,
+) -> list[Evaluation]:
+    """:func:`evaluate` each dataset (see :func:`~facescope.evaluate.datasets.load_dataset`).
+
+    One embedding cache serves them all (`cache`: its file; default: the user cache).
+    `on_dataset` is told each dataset once it is loaded, before it is evaluated.
+    """
+    from facescope.evaluate.datasets import load_dataset
+
+    store = EmbeddingCache(cache)
+    evaluations = []
+    for source in sources:
+        dataset = load_dataset(source, pairs=pairs)
+        if on_dataset is not None:
+            on_dataset(dataset)
+        evaluations.append(
+            evaluate(
+                dataset,
+                models=models,
+                n_boot=n_boot,
+                seed=seed,
+                max_impostor=max_impostor,
+                group=group,
+                identification=identification,
+                cache=store,
+                progress=progress,
+            )
+        )
+    return evaluations

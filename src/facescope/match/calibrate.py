@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from facescope.errors import CalibrationError
+from facescope.heads import provenance
 from facescope.match.metrics import equal_error_rate, operating_point
 from facescope.match.thresholds import FUSION, Calibration, ModelCalibration
 from facescope.pipeline import embed_largest_faces
@@ -109,7 +110,13 @@ def calibrate(
     if len(models) >= 2:
         partial = Calibration(source, entries)
         entries[FUSION] = _fusion_entry(partial, scores, models, fmr_targets, primary)
-    return CalibrationRun(Calibration(source, entries), len(data.paths), len(counts), failures)
+    record = provenance(
+        script=f"facescope calibrate {root} --fmr {' --fmr '.join(f'{t:g}' for t in fmr_targets)}",
+        data=source,
+        split="every pair of the set (calibration figures, not a held-out test)",
+    )
+    calibration = Calibration(source, entries, record)
+    return CalibrationRun(calibration, len(data.paths), len(counts), failures)
 
 
 def _model_entry(

@@ -1,10 +1,14 @@
 """Calibrated decision thresholds and score fusion.
 
-A thresholds file (JSON) holds, per model, the decision threshold at several
+A thresholds file holds, per model, the decision threshold at several
 false-match rates plus the impostor score statistics used to z-normalise
-scores for fusion. facescope ships one calibrated on the
-``aligned_celebrities`` set; `facescope calibrate` writes one for a user's own
-data, selected with ``thresholds=`` or the ``FACESCOPE_THRESHOLDS`` variable.
+scores for fusion. It is a ``facescope-thresholds/2`` document
+(:class:`facescope.heads.Thresholds`: points by ``model`` at target ``fmr``,
+the per-model statistics under ``extra.models``); files of the first layout
+(``facescope-thresholds/1``) still load. facescope ships one calibrated on the
+``aligned_celebrities`` set (``scripts/fit_thresholds.py``); `facescope
+calibrate` writes one for a user's own data, selected with ``thresholds=`` or
+the ``FACESCOPE_THRESHOLDS`` variable.
 """
 
 from __future__ import annotations
@@ -22,10 +26,18 @@ import numpy as np
 import numpy.typing as npt
 
 from facescope.errors import CalibrationError
+from facescope.heads import ThresholdPoint, Thresholds, ThresholdsError
 
 THRESHOLDS_ENV = "FACESCOPE_THRESHOLDS"
 DEFAULT_FMR = 1e-3
 FUSION = "fusion"
+#: The first thresholds layout (per-model blocks), still read.
+LEGACY_FORMAT = "facescope-thresholds/1"
+#: What the thresholds apply to.
+SCORE = (
+    "cosine similarity of two templates of the model (a match when >= threshold); "
+    "fusion: the weighted sum of the models' impostor z-normalised scores"
+)
 
 
 @dataclass(frozen=True)
@@ -59,6 +71,7 @@ class Calibration:
 
     source: str
     models: dict[str, ModelCalibration]
+    provenance: dict[str, Any] = field(default_factory=dict)
 
     def for_model(self, model: str) -> ModelCalibration:
         """Calibration of `model`; a clear error when it was not calibrated."""
@@ -87,38 +100,91 @@ class Calibration:
             total = total + weight * z
         return total
 
-    def to_json(self) -> dict[str, Any]:
-        """The JSON document `load_calibration` reads."""
-        return {
-            "format": "facescope-thresholds/1",
-            "source": self.source,
-            "models": {
-                name: {
-                    "thresholds": {f"{k:g}": v for k, v in cal.thresholds.items()},
-                    "fnmr": {f"{k:g}": v for k, v in cal.fnmr.items()},
-                    "eer": cal.eer,
-                    "impostor_mean": cal.impostor_mean,
-                    "impostor_std": cal.impostor_std,
-                    "n_genuine": cal.n_genuine,
-                    "n_impostor": cal.n_impostor,
-                    **({"weights": cal.weights} if cal.weights else {}),
-                }
-                for name, cal in self.models.items()
-            },
+    def to_thresholds(self) -> Thresholds:
+        """The calibration as :class:`~facescope.heads.Thresholds` (by model, at FMR)."""
+        points = [
+            ThresholdPoint(value, fmr, {"model": name}, {"fnmr": cal.fnmr[fmr]})
+            for name, cal in self.models.items()
+            for fmr, value in cal.thresholds.items()
+        ]
+        models = {
+            name: {
+                "eer": cal.eer,
+                "impostor_mean": cal.impostor_mean,
+                "impostor_std": cal.impostor_std,
+                "n_genuine": cal.n_genuine,
+                "n_impostor": cal.n_impostor,
+                **({"weights": cal.weights} if cal.weights else {}),
+            }
+            for name, cal in self.models.items()
         }
+        return Thresholds(
+            SCORE,
+            "fmr",
+            points,
+            by=["model"],
+            extra={"models": models},
+            provenance={**self.provenance, "data": self.source},
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``facescope-thresholds/2`` document `load_calibration` reads."""
+        return self.to_thresholds().to_json()
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the thresholds file."""
-        target = Path(path)
-        target.write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
-        return target
+        """Write the thresholds file (atomically)."""
+        return self.to_thresholds().save(path)
+
+
+def calibration_from_thresholds(thresholds: Thresholds, source: str) -> Calibration:
+    """A :class:`Calibration` from a ``facescope-thresholds/2`` document's contents."""
+    if thresholds.rate != "fmr" or thresholds.by != ("model",):
+        raise CalibrationError(
+            f"{source}: not recognition thresholds (rate {thresholds.rate!r} by "
+            f"{list(thresholds.by)}; expected fmr by model)"
+        )
+    try:
+        stats = dict(thresholds.extra["models"])
+        models = {}
+        for name, entry in stats.items():
+            points = thresholds.select(model=name)
+            models[name] = ModelCalibration(
+                thresholds={float(p.rate): p.threshold for p in points if p.rate is not None},
+                fnmr={
+                    float(p.rate): float(p.measured["fnmr"]) for p in points if p.rate is not None
+                },
+                eer=float(entry["eer"]),
+                impostor_mean=float(entry["impostor_mean"]),
+                impostor_std=float(entry["impostor_std"]),
+                n_genuine=int(entry["n_genuine"]),
+                n_impostor=int(entry["n_impostor"]),
+                weights={str(k): float(v) for k, v in entry.get("weights", {}).items()},
+            )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise CalibrationError(f"{source}: malformed thresholds file ({exc})") from exc
+    unknown = {p.where["model"] for p in thresholds.points} - set(models)
+    if unknown:
+        raise CalibrationError(f"{source}: thresholds of {sorted(unknown)} lack their statistics")
+    data = thresholds.provenance.get("data", source)
+    return Calibration(str(data), models, dict(thresholds.provenance))
 
 
 def calibration_from_json(data: Mapping[str, Any], source: str) -> Calibration:
-    """Parse a thresholds document; raise CalibrationError when malformed."""
+    """Parse a thresholds document (either layout); raise CalibrationError when malformed."""
+    if not isinstance(data, Mapping):
+        raise CalibrationError(f"{source}: not a facescope thresholds file")
+    if data.get("format") == LEGACY_FORMAT:
+        return _legacy_calibration(data, source)
     try:
-        if data.get("format") != "facescope-thresholds/1":
-            raise CalibrationError(f"{source}: not a facescope thresholds file")
+        thresholds = Thresholds.from_json(data, source)
+    except ThresholdsError as exc:
+        raise CalibrationError(f"not a facescope thresholds file: {exc}") from None
+    return calibration_from_thresholds(thresholds, source)
+
+
+def _legacy_calibration(data: Mapping[str, Any], source: str) -> Calibration:
+    """A ``facescope-thresholds/1`` document (per-model blocks)."""
+    try:
         models = {
             name: ModelCalibration(
                 thresholds={float(k): float(v) for k, v in entry["thresholds"].items()},

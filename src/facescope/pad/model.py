@@ -1,18 +1,18 @@
-"""The trained PAD fusion: per-cue linear models stacked by a linear fusion.
+"""The trained PAD fusion: per-cue logistic heads stacked by a logistic fusion.
 
 Each cue group (:mod:`facescope.pad.cues`) has its own standardised,
-L2-regularised multinomial logistic regression over the classes
-``bona_fide`` and the attack species; the fusion is a second logistic
-regression over the groups' log-probabilities, fitted on out-of-fold group
-outputs (grouped by source image, so a photo's synthetic variants never sit
-on both sides). A patch model (bona fide vs attack on 32x32 patches) draws the
-heatmap. Everything is stored as plain numbers in JSON and evaluated with
-numpy: loading a model runs no code.
+L2-regularised multinomial :class:`~facescope.heads.LogisticHead` over the
+classes ``bona_fide`` and the attack species; the fusion is a second head over
+the groups' log-probabilities, fitted on out-of-fold group outputs (grouped by
+source image, so a photo's synthetic variants never sit on both sides). A patch
+head (bona fide vs attack on 32x32 patches) draws the heatmap. The model file
+(``facescope-pad/2``) holds the heads as ``facescope-head/1`` documents and the
+decision threshold on p(bona fide) as ``facescope-thresholds/2``; loading it
+runs no code. Models saved in the older ``facescope-pad-1`` format still load.
 """
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -24,89 +24,72 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from facescope._json import write_json
+from facescope.heads import (
+    HeadError,
+    LogisticHead,
+    ThresholdPoint,
+    Thresholds,
+    ThresholdsError,
+)
 from facescope.pad.cues import PADError
 
 FloatArray = npt.NDArray[np.float64]
 BONA_FIDE = "bona_fide"
-MODEL_FORMAT = "facescope-pad-1"
+MODEL_FORMAT = "facescope-pad/2"
+#: The format of models saved before the shared head (still read).
+LEGACY_FORMAT = "facescope-pad-1"
 #: The shipped model file (package data).
 SHIPPED = "pad_model.json"
+#: L2 strength of every PAD head (scikit-learn's C = 0.3).
+L2 = 1 / 0.3
+#: What the model's threshold applies to.
+SCORE = "p(bona fide) of the PAD fusion; a presentation is live when p >= threshold"
 
 
-@dataclass(frozen=True)
-class LinearModel:
-    """Standardise, then softmax(x @ coef.T + intercept); two classes use one logit."""
-
-    classes: tuple[str, ...]
-    mean: FloatArray
-    scale: FloatArray
-    coef: FloatArray
-    intercept: FloatArray
-
-    def logits(self, x: npt.ArrayLike) -> FloatArray:
-        """Class scores before the softmax, (n, classes)."""
-        z = (np.atleast_2d(np.asarray(x, np.float64)) - self.mean) / self.scale
-        raw = z @ self.coef.T + self.intercept
-        if len(self.classes) == 2 and raw.shape[1] == 1:
-            raw = np.hstack([-raw / 2, raw / 2])
-        return np.asarray(raw, np.float64)
-
-    def predict_proba(self, x: npt.ArrayLike) -> FloatArray:
-        """Class probabilities, (n, classes)."""
-        logits = self.logits(x)
-        logits -= logits.max(axis=1, keepdims=True)
-        p = np.exp(logits)
-        return np.asarray(p / p.sum(axis=1, keepdims=True), np.float64)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "classes": list(self.classes),
-            "mean": self.mean.tolist(),
-            "scale": self.scale.tolist(),
-            "coef": self.coef.tolist(),
-            "intercept": self.intercept.tolist(),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> LinearModel:
-        return cls(
-            tuple(data["classes"]),
-            np.asarray(data["mean"], np.float64),
-            np.asarray(data["scale"], np.float64),
-            np.atleast_2d(np.asarray(data["coef"], np.float64)),
-            np.asarray(data["intercept"], np.float64).reshape(-1),
-        )
+def make_head(
+    classes: Sequence[str], feature_names: Sequence[str] | None = None, *, l2: float = L2
+) -> LogisticHead:
+    """An unfitted PAD head (scikit-learn's lbfgs, as the shipped model was fitted)."""
+    return LogisticHead(
+        l2=l2, solver="lbfgs", max_iter=3000, class_names=classes, feature_names=feature_names
+    )
 
 
-def fit_linear(
+def fit_head(
     x: npt.ArrayLike,
     y: Sequence[str],
     *,
-    c: float = 0.3,
+    classes: Sequence[str],
+    feature_names: Sequence[str] | None = None,
+    l2: float = L2,
     sample_weight: npt.ArrayLike | None = None,
-    classes: Sequence[str] | None = None,
-) -> LinearModel:
-    """A standardised L2 logistic regression (scikit-learn's lbfgs) as a :class:`LinearModel`."""
-    from sklearn.linear_model import LogisticRegression
-
-    data = np.asarray(x, np.float64)
-    labels = np.asarray(y)
-    names = tuple(classes) if classes is not None else tuple(sorted(set(labels.tolist())))
-    if len(set(labels.tolist())) < 2:
+) -> LogisticHead:
+    """A fitted PAD head; :class:`PADError` when the data cannot train it."""
+    if len(set(y)) < 2:
         raise PADError("training needs at least two classes (bona fide and one attack species)")
-    mean = data.mean(axis=0)
-    scale = data.std(axis=0)
-    scale[scale < 1e-9] = 1.0
-    model = LogisticRegression(C=c, max_iter=3000)
-    model.fit((data - mean) / scale, labels, sample_weight=sample_weight)
-    order = [list(model.classes_).index(name) for name in names if name in model.classes_]
-    if len(model.classes_) == 2:
-        coef, intercept = model.coef_, model.intercept_
-        if model.classes_[1] != names[1]:
-            coef, intercept = -coef, -intercept
-    else:
-        coef, intercept = model.coef_[order], model.intercept_[order]
-    return LinearModel(names, mean, scale, np.asarray(coef), np.asarray(intercept))
+    try:
+        return make_head(classes, feature_names, l2=l2).fit(x, list(y), sample_weight)
+    except HeadError as exc:
+        raise PADError(f"cannot fit a PAD head: {exc}") from None
+
+
+def group_features(group: str, width: int) -> list[str]:
+    """Feature names of a cue group's vector (``colour[0]``, ...)."""
+    return [f"{group}[{i}]" for i in range(width)]
+
+
+def fusion_features(groups: Sequence[str], classes: Sequence[str]) -> list[str]:
+    """Feature names of the fusion's input (:func:`stack`): ``log p(print | colour)``, ..."""
+    return [f"log p({c} | {g})" for g in groups for c in classes]
+
+
+def class_logits(head: LogisticHead, x: npt.ArrayLike) -> FloatArray:
+    """A head's class scores, (n, classes); two classes split one logit as (-t/2, t/2)."""
+    raw = head.decision_function(x)
+    if raw.ndim == 1:
+        return np.stack([-raw / 2, raw / 2], axis=1)
+    return raw
 
 
 def stack(per_group: Mapping[str, FloatArray], groups: Sequence[str]) -> FloatArray:
@@ -114,19 +97,38 @@ def stack(per_group: Mapping[str, FloatArray], groups: Sequence[str]) -> FloatAr
     return np.hstack([np.log(np.asarray(per_group[g]) + 1e-6) for g in groups])
 
 
+def pad_thresholds(threshold: float, *, bpcer: float | None = None, source: str = "") -> Thresholds:
+    """The model's decision threshold as a :class:`~facescope.heads.Thresholds`."""
+    return Thresholds(
+        SCORE,
+        "bpcer",
+        [ThresholdPoint(float(threshold), bpcer)],
+        provenance={"source": source} if source else None,
+    )
+
+
 @dataclass(frozen=True)
 class PADModel:
-    """Group models, fusion, patch model, decision threshold on p(bona fide), provenance."""
+    """Group heads, fusion, patch head, decision threshold on p(bona fide), provenance.
 
-    groups: dict[str, LinearModel]
-    fusion: LinearModel
-    patch: LinearModel | None
-    threshold: float
+    ``meta`` is the model's provenance (``script``, ``data``, ``seed``, ``created``,
+    ``metrics``, and ``calibrated_on_real`` / ``threshold_source`` for the threshold).
+    """
+
+    groups: dict[str, LogisticHead]
+    fusion: LogisticHead
+    patch: LogisticHead | None
+    thresholds: Thresholds
     meta: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def threshold(self) -> float:
+        """The decision threshold on p(bona fide)."""
+        return self.thresholds.threshold()
+
+    @property
     def classes(self) -> tuple[str, ...]:
-        return self.fusion.classes
+        return self.fusion.classes_
 
     @property
     def species(self) -> tuple[str, ...]:
@@ -142,7 +144,7 @@ class PADModel:
 
     def fusion_logits(self, per_group: Mapping[str, FloatArray]) -> FloatArray:
         """The fusion's class logits from the groups' probabilities (:meth:`group_proba`)."""
-        return self.fusion.logits(stack(per_group, list(self.groups)))
+        return class_logits(self.fusion, stack(per_group, list(self.groups)))
 
     def fused_logits(self, features: Mapping[str, FloatArray]) -> FloatArray:
         """The fusion's class logits from the cue features."""
@@ -159,43 +161,122 @@ class PADModel:
         """p(bona fide), (n,)."""
         return self.predict_proba(features)[:, self.classes.index(BONA_FIDE)]
 
-    def with_threshold(self, threshold: float, **meta: Any) -> PADModel:
-        """The same model with a new decision threshold (and provenance added)."""
+    def with_threshold(
+        self, threshold: float, *, bpcer: float | None = None, **meta: Any
+    ) -> PADModel:
+        """The same model with a new threshold (set at `bpcer`, if known) and provenance added."""
         if not (0.0 <= threshold <= 1.0) or not np.isfinite(threshold):
             raise PADError(f"a PAD threshold is a probability in [0, 1], got {threshold}")
-        return replace(self, threshold=float(threshold), meta={**self.meta, **meta})
+        merged = {**self.meta, **meta}
+        source = str(merged.get("threshold_source", ""))
+        thresholds = pad_thresholds(threshold, bpcer=bpcer, source=source)
+        return replace(self, thresholds=thresholds, meta=merged)
 
     def to_dict(self) -> dict[str, Any]:
+        """The ``facescope-pad/2`` document."""
         return {
             "format": MODEL_FORMAT,
-            "groups": {g: m.to_dict() for g, m in self.groups.items()},
-            "fusion": self.fusion.to_dict(),
-            "patch": None if self.patch is None else self.patch.to_dict(),
-            "threshold": self.threshold,
-            "meta": self.meta,
+            "groups": {g: m.to_json() for g, m in self.groups.items()},
+            "fusion": self.fusion.to_json(),
+            "patch": None if self.patch is None else self.patch.to_json(),
+            "thresholds": self.thresholds.to_json(),
+            "provenance": self.meta,
         }
 
-    def save(self, path: str | Path) -> Path:
+    def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the model as JSON (atomically: a partial file never replaces a good one)."""
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_suffix(target.suffix + ".partial")
-        partial.write_text(json.dumps(self.to_dict()), encoding="utf-8")
-        partial.replace(target)
-        return target
+        return write_json(path, self.to_dict(), indent=None)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> PADModel:
+    def from_dict(cls, data: Mapping[str, Any], source: str = "PAD model") -> PADModel:
+        """Read a ``facescope-pad/2`` document (or a ``facescope-pad-1`` one, converted)."""
+        if data.get("format") == LEGACY_FORMAT:
+            return _from_legacy(data)
         if data.get("format") != MODEL_FORMAT:
             raise PADError(f"not a facescope PAD model (format {data.get('format')!r})")
-        patch = data.get("patch")
-        return cls(
-            {g: LinearModel.from_dict(m) for g, m in data["groups"].items()},
-            LinearModel.from_dict(data["fusion"]),
-            None if patch is None else LinearModel.from_dict(patch),
-            float(data["threshold"]),
-            dict(data.get("meta", {})),
+        try:
+            groups = {
+                g: LogisticHead.from_json(m, f"{source}, group {g}")
+                for g, m in data["groups"].items()
+            }
+            fusion = LogisticHead.from_json(data["fusion"], f"{source}, fusion")
+            patch = data.get("patch")
+            thresholds = Thresholds.from_json(data["thresholds"], f"{source}, thresholds")
+            model = cls(
+                groups,
+                fusion,
+                None if patch is None else LogisticHead.from_json(patch, f"{source}, patch"),
+                thresholds,
+                dict(data.get("provenance") or {}),
+            )
+        except (HeadError, ThresholdsError) as exc:
+            raise PADError(f"{exc}") from None
+        _check_consistent(model, source)
+        return model
+
+
+def _check_consistent(model: PADModel, source: str) -> None:
+    if BONA_FIDE not in model.classes:
+        raise PADError(f"{source}: the fusion has no {BONA_FIDE!r} class")
+    expected = fusion_features(list(model.groups), model.classes)
+    if model.fusion.n_features_in_ != len(expected):
+        raise PADError(
+            f"{source}: the fusion takes {model.fusion.n_features_in_} inputs, but "
+            f"{len(model.groups)} groups of {len(model.classes)} classes give {len(expected)}"
         )
+    for g, head in model.groups.items():
+        if head.classes_ != model.classes:
+            raise PADError(f"{source}: group {g} has classes {head.classes_}, not {model.classes}")
+    if model.patch is not None and "attack" not in model.patch.classes_:
+        raise PADError(f"{source}: the patch head has no 'attack' class")
+    if len(model.thresholds.points) != 1:
+        raise PADError(
+            f"{source}: a PAD model holds one threshold, not {len(model.thresholds.points)}"
+        )
+
+
+def _legacy_head(data: Mapping[str, Any], names: Sequence[str]) -> LogisticHead:
+    classes = list(data["classes"])
+    document = {
+        "format": "facescope-head/1",
+        "classes": classes,
+        "features": list(names),
+        "mean": data["mean"],
+        "scale": data["scale"],
+        "coef": np.atleast_2d(np.asarray(data["coef"], np.float64)).tolist(),
+        "intercept": np.asarray(data["intercept"], np.float64).reshape(-1).tolist(),
+        "params": {
+            k: v
+            for k, v in make_head(classes, names).get_params().items()
+            if k not in ("class_names", "feature_names")
+        },
+    }
+    return LogisticHead.from_json(document, "facescope-pad-1 head")
+
+
+def _from_legacy(data: Mapping[str, Any]) -> PADModel:
+    """A ``facescope-pad-1`` document (per-group LinearModel dicts) as a PADModel."""
+    try:
+        groups = {
+            g: _legacy_head(m, group_features(g, len(m["mean"]))) for g, m in data["groups"].items()
+        }
+        classes = list(data["fusion"]["classes"])
+        fusion = _legacy_head(data["fusion"], fusion_features(list(groups), classes))
+        patch_data = data.get("patch")
+        patch = (
+            None
+            if patch_data is None
+            else _legacy_head(patch_data, group_features("patch", len(patch_data["mean"])))
+        )
+        meta = dict(data.get("meta", {}))
+        meta.setdefault("converted_from", LEGACY_FORMAT)
+        threshold = float(data["threshold"])
+    except HeadError as exc:
+        raise PADError(f"not a valid PAD model: {exc}") from None
+    source = str(meta.get("threshold_source", ""))
+    model = PADModel(groups, fusion, patch, pad_thresholds(threshold, source=source), meta)
+    _check_consistent(model, "facescope-pad-1 model")
+    return model
 
 
 def load_model(path: str | os.PathLike[str] | None = None) -> PADModel:
@@ -212,7 +293,7 @@ def load_model(path: str | os.PathLike[str] | None = None) -> PADModel:
     except (OSError, UnicodeDecodeError) as exc:
         raise PADError(f"cannot read PAD model {path}: {exc}") from exc
     try:
-        return PADModel.from_dict(json.loads(text))
+        return PADModel.from_dict(json.loads(text), where)
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, PADError):
             raise
@@ -256,19 +337,15 @@ def threshold_at_bpcer(live_scores: npt.ArrayLike, bpcer: float) -> float:
     return float((ordered[k - 1] + ordered[k]) / 2)
 
 
-def stamp() -> str:
-    """Now, for provenance."""
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 __all__ = [
     "BONA_FIDE",
     "MODEL_ENV",
-    "LinearModel",
     "PADModel",
+    "class_logits",
     "default_model",
-    "fit_linear",
+    "fit_head",
     "load_model",
+    "make_head",
     "shipped_model",
     "stack",
     "threshold_at_bpcer",

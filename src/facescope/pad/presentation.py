@@ -60,8 +60,8 @@ def _group_evidence(
 ) -> list[Evidence]:
     """Each group's own p(live) and its share of the fused live log-odds."""
     live = model.classes.index(BONA_FIDE)
-    z = (stack(per_group, list(model.groups)) - model.fusion.mean) / model.fusion.scale
-    coef = model.fusion.coef
+    z = (stack(per_group, list(model.groups)) - model.fusion.mean_) / model.fusion.scale_
+    coef = model.fusion.coef_
     if coef.shape[0] == 1:  # two classes: one logit for class 1 (an attack)
         direction = -coef[0]
     else:
@@ -102,7 +102,7 @@ def _heat(
 ) -> npt.NDArray[np.float64] | None:
     if model.patch is None:
         return None
-    attack = model.patch.classes.index("attack")
+    attack = model.patch.classes_.index("attack")
     maps = [
         model.patch.predict_proba(patch_features(c))[:, attack].reshape(GRID, GRID) for c in crops
     ]

@@ -1,6 +1,6 @@
 """Fit a :class:`~facescope.pad.model.PADModel` from labelled aligned crops.
 
-Used by ``scripts/pad/train_pad.py`` (the shipped model, trained on attacks
+Used by ``scripts/fit_pad.py`` (the shipped model, trained on attacks
 synthesised from bona fide photos) and by ``facescope pad train`` (the same
 fit with a deployment's real attack samples added, weighted up).
 """
@@ -13,9 +13,19 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from facescope.heads import utc_now
 from facescope.pad.cues import CROP, CUES, PADError, measure
 from facescope.pad.heatmap import patch_features
-from facescope.pad.model import BONA_FIDE, PADModel, fit_linear, stack, stamp
+from facescope.pad.model import (
+    BONA_FIDE,
+    L2,
+    PADModel,
+    fit_head,
+    fusion_features,
+    group_features,
+    pad_thresholds,
+    stack,
+)
 
 Progress = Callable[[int, int], None]
 
@@ -81,12 +91,17 @@ def fit_model(
     patches: tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]] | None = None,
     sample_weight: npt.ArrayLike | None = None,
     threshold: float = 0.5,
+    bpcer: float | None = None,
     seed: int = 0,
     folds: int = 5,
-    c: float = 0.3,
+    l2: float = L2,
     meta: dict[str, object] | None = None,
 ) -> PADModel:
-    """Group models + fusion stacked on out-of-fold group outputs (folds by source)."""
+    """Group heads + fusion stacked on out-of-fold group outputs (folds by source).
+
+    `threshold` is the decision threshold on p(bona fide) (set at `bpcer`, when
+    known); `l2` the L2 strength of every head; `meta` is added to the provenance.
+    """
     y = np.asarray(labels)
     if BONA_FIDE not in set(y.tolist()):
         raise PADError(f"training needs {BONA_FIDE!r} samples")
@@ -95,10 +110,12 @@ def fit_model(
         raise PADError("training needs attack samples as well as bona fide ones")
     src = np.asarray(sources, np.int64)
     weight = None if sample_weight is None else np.asarray(sample_weight, np.float64)
+    names = {g: group_features(g, x.shape[1]) for g, x in features.items()}
     groups = {
-        g: fit_linear(x, y.tolist(), c=c, sample_weight=weight, classes=classes)
+        g: fit_head(x, y.tolist(), classes=classes, feature_names=names[g], l2=l2,
+                    sample_weight=weight)
         for g, x in features.items()
-    }
+    }  # fmt: skip
     # a fold whose training part lacks a class keeps the full models' (in-sample) outputs
     out_of_fold = {g: groups[g].predict_proba(x) for g, x in features.items()}
     fold = _folds(src, folds, seed)
@@ -108,17 +125,23 @@ def fit_model(
             continue
         for g, x in features.items():
             w = None if weight is None else weight[train]
-            model = fit_linear(x[train], y[train].tolist(), c=c, sample_weight=w, classes=classes)
+            model = fit_head(x[train], y[train].tolist(), classes=classes,
+                             feature_names=names[g], l2=l2, sample_weight=w)  # fmt: skip
             out_of_fold[g][test] = model.predict_proba(x[test])
     stacked = stack(out_of_fold, list(features))
-    fusion = fit_linear(stacked, y.tolist(), c=c, sample_weight=weight, classes=classes)
+    fusion = fit_head(stacked, y.tolist(), classes=classes, l2=l2, sample_weight=weight,
+                      feature_names=fusion_features(list(features), classes))  # fmt: skip
     patch = None
     if patches is not None:
         x_patch, is_attack = patches
         patch_labels = np.where(is_attack, "attack", BONA_FIDE).tolist()
-        patch = fit_linear(x_patch, patch_labels, c=c, classes=(BONA_FIDE, "attack"))
-    info = {"trained": stamp(), "seed": seed, "samples": len(y), "classes": list(classes)}
-    return PADModel(groups, fusion, patch, threshold, {**info, **(meta or {})})
+        patch = fit_head(x_patch, patch_labels, classes=(BONA_FIDE, "attack"), l2=l2,
+                         feature_names=group_features("patch", x_patch.shape[1]))  # fmt: skip
+    info = {"created": utc_now(), "seed": seed, "samples": len(y), "classes": list(classes)}
+    info |= meta or {}
+    source = str(info.get("threshold_source", ""))
+    thresholds = pad_thresholds(threshold, bpcer=bpcer, source=source)
+    return PADModel(groups, fusion, patch, thresholds, info)
 
 
 def patch_training_set(
@@ -208,20 +231,20 @@ def train_from_crops(
     ids = np.array(origin)
     y, w, mask = np.asarray(labels), np.asarray(weights), np.asarray(held, bool)
     patches = patch_training_set(crops, labels, seed=seed)
-    threshold, how = 0.5, "0.5: too few samples to hold any out; calibrate it"
+    threshold, how, at = 0.5, "0.5: too few samples to hold any out; calibrate it", None
     if mask.any() and (~mask).any() and set(y[~mask].tolist()) == set(labels):
         first = fit_model({g: x[~mask] for g, x in features.items()}, y[~mask].tolist(),
                           ids[~mask].tolist(), sample_weight=w[~mask], seed=seed)  # fmt: skip
         pick = mask & (y == BONA_FIDE)
         if pick.any():
             live = first.live_probability({g: x[pick] for g, x in features.items()})
-            threshold = threshold_at_bpcer(live, bpcer)
+            threshold, at = threshold_at_bpcer(live, bpcer), bpcer
             how = f"BPCER {bpcer:g} on {int(pick.sum())} held-out real bona fide crops"
     meta = {"calibrated_on_real": how.startswith("BPCER"), "threshold_source": how,
-            "training": "facescope pad train", "real_bona_fide": len(bona_fide),
-            "real_attacks": real_attacks}  # fmt: skip
+            "script": "facescope pad train", "data": "a deployment's real captures",
+            "real_bona_fide": len(bona_fide), "real_attacks": real_attacks}  # fmt: skip
     return fit_model(features, labels, ids.tolist(), patches=patches, sample_weight=w,
-                     threshold=threshold, seed=seed, meta=meta)  # fmt: skip
+                     threshold=threshold, bpcer=at, seed=seed, meta=meta)  # fmt: skip
 
 
 __all__ = ["crop_features", "fit_model", "patch_training_set", "synthetic_crop", "train_from_crops"]

@@ -53,6 +53,8 @@ from facescope.privacy.targets import (
 FloatArray = npt.NDArray[np.float32]
 UInt8Array = npt.NDArray[np.uint8]
 
+#: Photos attacked per identity of a folder; the identity's other photos form the gallery.
+DEFAULT_PER_IDENTITY = 5
 #: The false-match rate whose threshold decides "accepted" (ISO/IEC 30107-3 style IAPMR).
 AUDIT_FMR = 1e-3
 #: Random prior faces scored per target for the random baseline.
@@ -429,7 +431,7 @@ def targets_from_folder(
     folder: str | Path,
     models: Sequence[str],
     *,
-    per_identity: int = 5,
+    per_identity: int = DEFAULT_PER_IDENTITY,
     distractors: str | Path | None = None,
     cache: Any = None,
     progress: Any = None,

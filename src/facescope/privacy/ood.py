@@ -30,26 +30,38 @@ DCGAN prior samples and the ``skimage.data.lfw_subset`` faces (upscaled, and
 mirrored); non-faces are the first half of the ``lfw_subset`` non-faces and
 synthetic textures (noise, gradients, checkerboards, stripes, blank frames).
 No real photo of ``../shared/testdata`` is used to fit, so they are an honest
-test set. The fitted statistics live in ``ood_<model>.npz`` next to this module
-and are reproduced by ``scripts/privacy/fit_ood.py``. Each method's default
-threshold is its 95% true-accept point on the fit faces (cross-validated
-scores for the linear component).
+test set. Next to this module, ``ood_<model>.npz`` holds the fit faces'
+distribution (mean, precision) and ``ood_<model>.json`` the linear head and the
+fusions (``facescope-head/1`` documents) with every method's default threshold
+(``facescope-thresholds/2``): its 95% true-accept point on the fit faces
+(cross-validated scores for the linear component). Both are reproduced by
+``scripts/fit_ood.py``.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import itertools
+import json
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
-from facescope.errors import InvalidEmbeddingError, ModelNotAvailableError
+from facescope.errors import InvalidEmbeddingError, ModelFileError, ModelNotAvailableError
+from facescope.heads import (
+    HEAD_FORMAT,
+    HeadError,
+    LogisticHead,
+    ThresholdPoint,
+    Thresholds,
+    ThresholdsError,
+)
 
 FloatArray = npt.NDArray[np.float32]
 UInt8Array = npt.NDArray[np.uint8]
@@ -66,9 +78,27 @@ TARGET_TAR = 0.95
 HERE = Path(__file__).resolve().parent
 
 
+#: The format of ``ood_<model>.json``.
+HEADS_FORMAT = "facescope-ood/2"
+#: Class names of the face/non-face heads (the score is the logit of "face").
+CLASSES = ("nonface", "face")
+#: What the thresholds apply to.
+SCORE = "face-likeness of an embedding: the method's component, or its fusion's logit"
+
+
 def stats_path(model: str) -> Path:
-    """Where the fitted statistics of `model` are kept."""
+    """Where the fitted face distribution of `model` is kept (``.npz``)."""
     return HERE / f"ood_{model}.npz"
+
+
+def heads_path(model: str) -> Path:
+    """Where the fitted heads and thresholds of `model` are kept (``.json``)."""
+    return HERE / f"ood_{model}.json"
+
+
+def embedding_features(dim: int = DIM) -> list[str]:
+    """Feature names of the linear head: the unit embedding's dimensions."""
+    return [f"e{i}" for i in range(dim)]
 
 
 @dataclass(frozen=True)
@@ -90,31 +120,48 @@ class FaceEmbeddingCheck:
     components: dict[str, float] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class _Fusion:
-    components: tuple[str, ...]
-    loc: npt.NDArray[np.float64]
-    scale: npt.NDArray[np.float64]
-    coef: npt.NDArray[np.float64]
-    intercept: float
+#: Hyper-parameters of the linear head (scikit-learn C = 0.1, on raw unit embeddings).
+LINEAR_PARAMS: dict[str, Any] = {
+    "l2": 10.0,
+    "standardize": False,
+    "solver": "lbfgs",
+    "max_iter": 5000,
+}
+#: Hyper-parameters of every fusion head (scikit-learn C = 1, standardised components).
+FUSION_PARAMS: dict[str, Any] = {"l2": 1.0, "solver": "lbfgs", "max_iter": 1000}
 
 
 @dataclass(frozen=True)
 class OODStats:
-    """One model's fitted detector (read from ``ood_<model>.npz``)."""
+    """One model's fitted detector (``ood_<model>.npz`` and ``ood_<model>.json``).
+
+    Attributes:
+        mean, precision: the fit faces' unit-embedding distribution.
+        linear: the face/non-face head on unit embeddings (its logit is the component).
+        norm_sign: +1 when faces have the larger raw norm.
+        pool_size: prior samples of the inversion component the thresholds hold for.
+        thresholds: each method's default threshold (``"linear+norm"`` -> value).
+        tar_thresholds: the same as stored: :class:`~facescope.heads.Thresholds` by method.
+        fusions: per fused component set, the head over the components.
+    """
 
     model: str
     mean: npt.NDArray[np.float64]
     precision: npt.NDArray[np.float64]
-    linear_coef: npt.NDArray[np.float64]
-    linear_intercept: float
+    linear: LogisticHead
     norm_sign: float
     pool_size: int
-    thresholds: dict[str, float]
-    fusions: dict[str, _Fusion]
+    tar_thresholds: Thresholds
+    fusions: dict[str, LogisticHead]
+
+    @property
+    def thresholds(self) -> dict[str, float]:
+        """Each method's default threshold (95% TAR on the fit faces)."""
+        return {p.where["method"]: p.threshold for p in self.tar_thresholds.points}
 
     @classmethod
     def load(cls, model: str, path: Path | None = None) -> OODStats:
+        """Read `model`'s files (`path`: the ``.npz``; the ``.json`` sits beside it)."""
         source = path if path is not None else stats_path(model)
         try:
             with np.load(source) as stored:
@@ -122,35 +169,109 @@ class OODStats:
         except OSError as exc:
             raise ModelNotAvailableError(
                 f"{source}: the out-of-domain statistics of {model!r} are missing; "
-                "recreate them with: python scripts/privacy/fit_ood.py"
+                "recreate them with: python scripts/fit_ood.py"
             ) from exc
-        thresholds = {
-            key.removeprefix("threshold:"): float(value)
-            for key, value in items.items()
-            if key.startswith("threshold:")
-        }
-        fusions = {}
-        for key in items:
-            if key.startswith("fusion:") and key.endswith(":coef"):
-                name = key.split(":")[1]
-                fusions[name] = _Fusion(
-                    tuple(name.split("+")),
-                    items[f"fusion:{name}:loc"].astype(np.float64),
-                    items[f"fusion:{name}:scale"].astype(np.float64),
-                    items[key].astype(np.float64),
-                    float(items[f"fusion:{name}:intercept"]),
-                )
+        heads: Any
+        if "linear:coef" in items:  # written before the shared head format: convert on read
+            heads = _legacy_heads(items)
+        else:
+            document = Path(source).with_suffix(".json")
+            try:
+                heads = json.loads(document.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise ModelNotAvailableError(
+                    f"{document}: the out-of-domain heads of {model!r} are missing or "
+                    f"unreadable ({exc}); recreate them with: python scripts/fit_ood.py"
+                ) from exc
+        try:
+            if not isinstance(heads, dict) or heads.get("format") != HEADS_FORMAT:
+                found = heads.get("format") if isinstance(heads, dict) else type(heads).__name__
+                raise HeadError(f"not a {HEADS_FORMAT} document ({found!r})")
+            linear = LogisticHead.from_json(heads["linear"], f"{source}, linear head")
+            fusions = {
+                name: LogisticHead.from_json(head, f"{source}, fusion {name}")
+                for name, head in heads["fusions"].items()
+            }
+            thresholds = Thresholds.from_json(heads["thresholds"], f"{source}, thresholds")
+        except (KeyError, HeadError, ThresholdsError) as exc:
+            raise ModelFileError(f"{source}: unusable out-of-domain detector ({exc})") from exc
         return cls(
             model,
             items["mean"].astype(np.float64),
             items["precision"].astype(np.float64),
-            items["linear:coef"].astype(np.float64),
-            float(items["linear:intercept"]),
+            linear,
             float(items["norm_sign"]),
             int(items["pool_size"]),
             thresholds,
             fusions,
         )
+
+
+def heads_document(
+    linear: LogisticHead,
+    fusions: dict[str, LogisticHead],
+    thresholds: Thresholds,
+    provenance: dict[str, object] | None = None,
+) -> dict[str, Any]:
+    """The ``ood_<model>.json`` document."""
+    return {
+        "format": HEADS_FORMAT,
+        "linear": linear.to_json(),
+        "fusions": {name: head.to_json() for name, head in fusions.items()},
+        "thresholds": thresholds.to_json(),
+        "provenance": provenance or {},
+    }
+
+
+def tar_thresholds(
+    values: dict[str, float], provenance: dict[str, object] | None = None
+) -> Thresholds:
+    """Each method's threshold at TAR :data:`TARGET_TAR` as :class:`~facescope.heads.Thresholds`."""
+    points = [ThresholdPoint(float(t), TARGET_TAR, {"method": m}) for m, t in values.items()]
+    return Thresholds(SCORE, "tar", points, by=["method"], provenance=provenance)
+
+
+def _legacy_heads(items: dict[str, npt.NDArray[Any]]) -> dict[str, Any]:
+    """The heads and thresholds of a first-layout ``ood_<model>.npz`` as the JSON document."""
+    linear = _legacy_head(
+        np.zeros(DIM), np.ones(DIM), items["linear:coef"], items["linear:intercept"],
+        embedding_features(), LINEAR_PARAMS,
+    )  # fmt: skip
+    fusions = {}
+    for key in items:
+        if key.startswith("fusion:") and key.endswith(":coef"):
+            name = key.split(":")[1]
+            fusions[name] = _legacy_head(
+                items[f"fusion:{name}:loc"], items[f"fusion:{name}:scale"], items[key],
+                items[f"fusion:{name}:intercept"], name.split("+"), FUSION_PARAMS,
+            )  # fmt: skip
+    values = {
+        key.removeprefix("threshold:"): float(value)
+        for key, value in items.items()
+        if key.startswith("threshold:")
+    }
+    return heads_document(linear, fusions, tar_thresholds(values))
+
+
+def _legacy_head(
+    mean: npt.ArrayLike,
+    scale: npt.ArrayLike,
+    coef: npt.ArrayLike,
+    intercept: npt.ArrayLike,
+    features: list[str],
+    params: dict[str, object],
+) -> LogisticHead:
+    document = {
+        "format": HEAD_FORMAT,
+        "classes": list(CLASSES),
+        "features": features,
+        "mean": np.asarray(mean, np.float64).tolist(),
+        "scale": np.asarray(scale, np.float64).tolist(),
+        "coef": [np.asarray(coef, np.float64).reshape(-1).tolist()],
+        "intercept": [float(np.asarray(intercept, np.float64))],
+        "params": params,
+    }
+    return LogisticHead.from_json(document, "ood legacy head")
 
 
 _stats: dict[str, OODStats] = {}
@@ -235,7 +356,7 @@ def component_scores(
     out: dict[str, npt.NDArray[np.float64]] = {}
     for name in components:
         if name == "linear":
-            out[name] = unit.astype(np.float64) @ stats.linear_coef + stats.linear_intercept
+            out[name] = stats.linear.decision_function(unit.astype(np.float64))
         elif name == "mahalanobis":
             centred = unit.astype(np.float64) - stats.mean
             squared = np.einsum("nd,de,ne->n", centred, stats.precision, centred)
@@ -264,9 +385,8 @@ def _combine(stats: OODStats, key: str, values: dict[str, npt.NDArray[np.float64
     if len(parts) == 1:
         return values[key].astype(np.float32)
     fusion = stats.fusions[key]
-    stacked = np.stack([values[c] for c in fusion.components], axis=1)
-    logit = ((stacked - fusion.loc) / fusion.scale) @ fusion.coef + fusion.intercept
-    return logit.astype(np.float32)
+    stacked = np.stack([values[c] for c in fusion.feature_names_in_], axis=1)
+    return fusion.decision_function(stacked).astype(np.float32)
 
 
 def face_embedding_scores(

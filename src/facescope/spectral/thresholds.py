@@ -2,27 +2,32 @@
 
 Cross-spectral genuine scores are lower than same-spectrum ones, and impostor scores
 shift too, so the VIS-VIS threshold does not hold its false-match rate on VIS-NIR
-comparisons; each pair gets its own threshold at the target FMR.
+comparisons; each pair gets its own threshold at the target FMR. Saved as a
+``facescope-thresholds/2`` document (:class:`facescope.heads.Thresholds`, points
+by ``pair``); files of the first layout (``facescope.spectral.thresholds/1``)
+still load.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from facescope._json import read_json
 from facescope.errors import CalibrationError
+from facescope.heads import THRESHOLDS_FORMAT, ThresholdPoint, Thresholds, ThresholdsError
 from facescope.match.metrics import OperatingPoint, operating_point
 from facescope.spectral.errors import SpectralError, UncalibratedPairError
 from facescope.spectral.spectrum import Spectrum, pair_key, pair_name
 
-_FORMAT = "facescope.spectral.thresholds/1"
+#: The first layout of spectral thresholds files (still read).
+LEGACY_FORMAT = "facescope.spectral.thresholds/1"
+_MEASURED = ("fmr", "fnmr", "eer", "n_genuine", "n_impostor")
 Pair = tuple[Spectrum, Spectrum]
 PairLike = tuple[Spectrum | str, Spectrum | str]
 
@@ -122,34 +127,79 @@ class SpectralThresholds:
         """The cosine threshold for comparing a capture in `a` with one in `b`."""
         return self.point(a, b).threshold
 
+    def to_thresholds(self) -> Thresholds:
+        """The thresholds as :class:`~facescope.heads.Thresholds` (by pair, at FMR)."""
+        points = [
+            ThresholdPoint(
+                op.threshold,
+                op.fmr_target,
+                {"pair": pair_name(*p)},
+                {name: getattr(op, name) for name in _MEASURED},
+            )
+            for p, op in self.points.items()
+        ]
+        model = self.model or "one model"
+        return Thresholds(
+            f"cosine similarity of {model}'s templates of two captures in the pair's spectra "
+            "(a match when >= threshold)",
+            "fmr",
+            points,
+            by=["pair"],
+            extra={"model": self.model},
+        )
+
     def to_json(self) -> dict[str, Any]:
-        """JSON-ready dictionary (pairs keyed ``"vis-nir"``)."""
-        return {
-            "format": _FORMAT,
-            "fmr": self.fmr,
-            "model": self.model,
-            "pairs": {pair_name(*p): asdict(op) for p, op in self.points.items()},
-        }
+        """JSON-ready ``facescope-thresholds/2`` dictionary (pairs named ``"vis-nir"``)."""
+        return self.to_thresholds().to_json()
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write :meth:`to_json` to `path`; returns the path."""
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(self.to_json(), indent=1))
-        return target
+        """Write :meth:`to_json` to `path` (atomically); returns the path."""
+        return self.to_thresholds().save(path)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], source: str = "thresholds") -> SpectralThresholds:
-        """Inverse of :meth:`to_json`."""
-        if not isinstance(data, Mapping) or data.get("format") != _FORMAT:
-            raise SpectralError(f"{source}: not a spectral thresholds file ({_FORMAT})")
+        """Inverse of :meth:`to_json` (also reads the first layout)."""
+        if isinstance(data, Mapping) and data.get("format") == LEGACY_FORMAT:
+            return cls._from_legacy(data, source)
+        if not isinstance(data, Mapping) or data.get("format") != THRESHOLDS_FORMAT:
+            raise SpectralError(f"{source}: not a spectral thresholds file ({THRESHOLDS_FORMAT})")
+        try:
+            thresholds = Thresholds.from_json(data, source)
+            if thresholds.rate != "fmr" or thresholds.by != ("pair",):
+                raise SpectralError(
+                    f"{source}: not a spectral thresholds file (thresholds by "
+                    f"{list(thresholds.by)} at {thresholds.rate!r}, not by pair at fmr)"
+                )
+            rates = [p.rate for p in thresholds.points]
+            fmr = rates[0] if rates else 1e-3
+            if fmr is None or any(r != fmr for r in rates):
+                raise SpectralError(f"{source}: every pair must be set at one FMR, got {rates}")
+            points: dict[PairLike, OperatingPoint] = {}
+            for p in thresholds.points:
+                measured = {name: p.measured[name] for name in _MEASURED}
+                points[_pair(p.where["pair"], source)] = OperatingPoint(
+                    p.threshold,
+                    float(fmr),
+                    float(measured["fmr"]),
+                    float(measured["fnmr"]),
+                    float(measured["eer"]),
+                    int(measured["n_genuine"]),
+                    int(measured["n_impostor"]),
+                )
+            return cls(points, fmr=float(fmr), model=str(thresholds.extra.get("model", "")))
+        except ThresholdsError as exc:
+            raise SpectralError(str(exc)) from None
+        except (KeyError, TypeError, ValueError) as exc:
+            if isinstance(exc, SpectralError):
+                raise
+            raise SpectralError(f"{source}: malformed spectral thresholds: {exc}") from None
+
+    @classmethod
+    def _from_legacy(cls, data: Mapping[str, Any], source: str) -> SpectralThresholds:
         points: dict[PairLike, OperatingPoint] = {}
         try:
             for name, entry in dict(data["pairs"]).items():
-                a, sep, b = str(name).partition("-")
-                if not sep:
-                    raise SpectralError(f"{source}: bad pair name {name!r}")
-                points[(a, b)] = OperatingPoint(**entry)
+                points[_pair(name, source)] = OperatingPoint(**entry)
             return cls(points, fmr=float(data["fmr"]), model=str(data.get("model", "")))
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, SpectralError):
@@ -158,9 +208,13 @@ class SpectralThresholds:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> SpectralThresholds:
-        """Read a file written by :meth:`save`."""
-        try:
-            data = json.loads(Path(path).read_text())
-        except (OSError, ValueError) as exc:
-            raise SpectralError(f"cannot read spectral thresholds {path}: {exc}") from None
+        """Read a file written by :meth:`save` (or by facescope before the shared format)."""
+        data = read_json(path, SpectralError)
         return cls.from_json(data, str(path))
+
+
+def _pair(name: str, source: str) -> tuple[str, str]:
+    a, sep, b = str(name).partition("-")
+    if not sep:
+        raise SpectralError(f"{source}: bad pair name {name!r}")
+    return a, b

@@ -2,22 +2,26 @@
 
 ``facescope.track(source)`` yields each frame's faces with track ids;
 ``facescope.VideoRecognizer(gallery).run(source)`` gives one identity per track.
+Names are imported on first use (PyAV, scipy).
 """
 
-from facescope.video.recognizer import TrackedFrame, TrackResult, VideoRecognizer, track
-from facescope.video.source import Frame, VideoError, VideoSource, open_video
-from facescope.video.tracker import FaceTracker
-from facescope.video.writer import VideoWriter
+from __future__ import annotations
 
-__all__ = [
-    "FaceTracker",
-    "Frame",
-    "TrackResult",
-    "TrackedFrame",
-    "VideoError",
-    "VideoRecognizer",
-    "VideoSource",
-    "VideoWriter",
-    "open_video",
-    "track",
-]
+from facescope._lazy import lazy_exports
+
+_EXPORTS = {
+    "FaceTracker": "facescope.video.tracker",
+    "Frame": "facescope.video.source",
+    "TrackResult": "facescope.video.recognizer",
+    "TrackedFrame": "facescope.video.recognizer",
+    "VideoError": "facescope.video.source",
+    "VideoRecognizer": "facescope.video.recognizer",
+    "VideoSource": "facescope.video.source",
+    "VideoWriter": "facescope.video.writer",
+    "open_video": "facescope.video.source",
+    "track": "facescope.video.recognizer",
+}
+
+__getattr__ = lazy_exports("facescope.video", _EXPORTS)
+
+__all__ = sorted(_EXPORTS)

@@ -11,7 +11,8 @@ Public entry points:
   members, ``predict_crops(grey_crops) -> (n, 7)``.
 * :func:`expression_crop` / :func:`expression_crops` -- the eye-levelled grey crop.
 * :func:`search_weights`, :func:`score_predictions`, :func:`combine` -- the
-  weight search and scoring used by ``benchmarks/bench_expression.py``.
+  weight search and scoring used by ``scripts/fit_expression_weights.py`` (which
+  writes ``weights.json``) and ``benchmarks/bench_expression.py``.
 """
 
 from facescope.analysis.expression.circumplex import CIRCUMPLEX_COORDINATES, valence_arousal

@@ -1,13 +1,13 @@
 """A small expression head on the geometric action-unit measures, trained on CK+.
 
-:class:`AUExpressionHead` is a multinomial logistic regression on the raw
-geometric measures of :mod:`facescope.analysis.au` (millimetres on the
+:class:`AUExpressionHead` wraps a multinomial :class:`~facescope.heads.LogisticHead`
+on the raw geometric measures of :mod:`facescope.analysis.au` (millimetres on the
 canonical-aligned mesh; standardised with the training mean and spread). It was
-fitted on the CK+ ``fit`` subjects (``benchmarks/bench_au.py --write-head``)
-for the six expressions CK+ holds; CK+ has no neutral frames, so the head
-cannot tell neutral apart: its neutral column is always 0 and the expression
-ensemble decides neutral. Coefficients live in ``au_head.json`` with their
-provenance; prediction is plain numpy.
+fitted on the CK+ ``fit`` subjects (``scripts/fit_au_head.py``) for the six
+expressions CK+ holds; CK+ has no neutral frames, so the head cannot tell
+neutral apart: its neutral column is always 0 and the expression ensemble
+decides neutral. The head is the ``head`` block (a ``facescope-head/1``
+document, with its provenance) of ``au_head.json``; prediction is plain numpy.
 
 The head targets the classes the bundled CNNs miss on posed faces (anger and
 disgust: brow lowering, lid tightening, lip pressing, nose wrinkling); it knows
@@ -28,6 +28,7 @@ import numpy.typing as npt
 from facescope._lazy import Lazy
 from facescope.analysis.au import MEASURE_NAMES, geometric_measures
 from facescope.analysis.expression.labels import EXPRESSIONS
+from facescope.heads import HEAD_FORMAT, HeadError, LogisticHead
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -40,20 +41,14 @@ def features_from_mesh(points: npt.ArrayLike) -> FloatArray:
     return geometric_measures(points)
 
 
-def softmax(logits: FloatArray) -> FloatArray:
-    """Row-wise softmax."""
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    return np.asarray(exp / exp.sum(axis=1, keepdims=True), np.float64)
-
-
 class AUExpressionHead:
-    """Multinomial logistic regression on the geometric measures (six CK+ classes).
+    """Seven-expression probabilities from the geometric measures (six CK+ classes).
 
     Args:
         path: the JSON file with the ``head`` block (default: the shipped one).
 
     Attributes:
+        head_: the fitted :class:`~facescope.heads.LogisticHead`.
         classes_: the classes the head knows, in its output order.
         mean_, scale_: feature standardisation.
         coef_: (n_classes, n_features) weights; ``intercept_``: (n_classes,).
@@ -62,21 +57,36 @@ class AUExpressionHead:
 
     def __init__(self, path: Path | str | None = None) -> None:
         self.path = path
-        head = _load(str(Path(path) if path is not None else HEAD_PATH))["head"]
-        if tuple(head["features"]) != MEASURE_NAMES:
-            raise ValueError("au_head.json was fitted on other measures; rerun bench_au.py")
-        self.classes_: tuple[str, ...] = tuple(head["classes"])
-        self.mean_ = np.asarray(head["mean"], np.float64)
-        self.scale_ = np.asarray(head["scale"], np.float64)
-        self.coef_ = np.asarray(head["coef"], np.float64)
-        self.intercept_ = np.asarray(head["intercept"], np.float64)
-        self.provenance_: dict[str, Any] = dict(head.get("provenance", {}))
+        self.head_ = _load(str(Path(path) if path is not None else HEAD_PATH))
         self._columns = [EXPRESSIONS.index(name) for name in self.classes_]
+
+    @property
+    def classes_(self) -> tuple[str, ...]:
+        return self.head_.classes_
+
+    @property
+    def mean_(self) -> FloatArray:
+        return self.head_.mean_
+
+    @property
+    def scale_(self) -> FloatArray:
+        return self.head_.scale_
+
+    @property
+    def coef_(self) -> FloatArray:
+        return self.head_.coef_
+
+    @property
+    def intercept_(self) -> FloatArray:
+        return self.head_.intercept_
+
+    @property
+    def provenance_(self) -> dict[str, Any]:
+        return self.head_.provenance_
 
     def decision_function(self, features: npt.ArrayLike) -> FloatArray:
         """(n, n_classes) logits of features (n, m) or (m,)."""
-        x = np.atleast_2d(np.asarray(features, np.float64))
-        return np.asarray(((x - self.mean_) / self.scale_) @ self.coef_.T + self.intercept_)
+        return self.head_.decision_function(features)
 
     def predict_proba(self, features: npt.ArrayLike) -> FloatArray:
         """(n, 7) probabilities in EXPRESSIONS order; neutral (and any unknown class) is 0.
@@ -87,8 +97,8 @@ class AUExpressionHead:
         out = np.zeros((x.shape[0], len(EXPRESSIONS)), np.float64)
         good = np.isfinite(x).all(axis=1)
         if good.any():
-            out[np.ix_(np.flatnonzero(good), np.asarray(self._columns))] = softmax(
-                self.decision_function(x[good])
+            out[np.ix_(np.flatnonzero(good), np.asarray(self._columns))] = self.head_.predict_proba(
+                x[good]
             )
         return out
 
@@ -99,11 +109,34 @@ class AUExpressionHead:
 
 
 @cache
-def _load(path: str) -> dict[str, Any]:
+def _load(path: str) -> LogisticHead:
     payload: dict[str, Any] = json.loads(Path(path).read_text())
-    if "head" not in payload:
-        raise ValueError(f"{path} holds no fitted head; run benchmarks/bench_au.py --write-head")
-    return payload
+    block = payload.get("head")
+    if not isinstance(block, dict):
+        raise HeadError(f"{path} holds no fitted head; run scripts/fit_au_head.py")
+    if "format" not in block:  # written before the shared head format: convert on read
+        block = _legacy_document(block)
+    head = LogisticHead.from_json(block, f"{path}, head")
+    if head.feature_names_in_ != MEASURE_NAMES:
+        raise HeadError(f"{path} was fitted on other measures; rerun scripts/fit_au_head.py")
+    unknown = sorted(set(head.classes_) - set(EXPRESSIONS))
+    if unknown:
+        raise HeadError(f"{path}: classes {unknown} are not expressions {list(EXPRESSIONS)}")
+    return head
+
+
+def _legacy_document(block: dict[str, Any]) -> dict[str, Any]:
+    """A ``head`` block of the first au_head.json layout as a ``facescope-head/1`` document."""
+    return {
+        "format": HEAD_FORMAT,
+        "classes": block["classes"],
+        "features": block["features"],
+        "mean": block["mean"],
+        "scale": block["scale"],
+        "coef": block["coef"],
+        "intercept": block["intercept"],
+        "provenance": block.get("provenance", {}),
+    }
 
 
 _DEFAULT: Lazy[AUExpressionHead] = Lazy(AUExpressionHead)

@@ -3,7 +3,7 @@
 :class:`ExpressionEnsemble` runs the available members (fer, facex,
 what-the-face) on one eye-levelled grey crop per face and combines their
 probabilities with the weights in ``weights.json`` (chosen on the CK+ ``fit``
-subjects by macro-F1; see ``benchmarks/bench_expression.py``). A member that
+subjects by macro-F1 by ``scripts/fit_expression_weights.py``). A member that
 cannot load here (what-the-face without torch) is skipped, noted in
 ``skipped_``, and the remaining weights are renormalised.
 

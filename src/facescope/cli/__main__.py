@@ -1,0 +1,5 @@
+"""`python -m facescope.cli` runs the command line."""
+
+from facescope.cli import main
+
+main()

@@ -1,0 +1,207 @@
+"""What every command module shares: the consoles, exit codes, error handling, options, bars.
+
+Exit status: 0 success (a verify that says "different people" is a success);
+2 bad input or usage; 3 no face found where one was needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
+
+from facescope.errors import FacescopeError, NoFaceError
+from facescope.gallery import DEFAULT_GALLERY
+
+EXIT_BAD_INPUT = 2
+EXIT_NO_FACE = 3
+
+#: Human output (tables, verdicts) and JSON: standard output.
+console = Console()
+#: Errors, warnings, progress bars and "wrote FILE" notes: standard error.
+errors = Console(stderr=True, soft_wrap=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+
+
+def fail(message: str) -> None:
+    """Print ``error: message`` on standard error (one line)."""
+    errors.print(f"[red]error:[/] {escape(message)}", highlight=False)
+
+
+def warn(message: str) -> None:
+    """Print ``warning: message`` on standard error."""
+    errors.print(f"[yellow]warning:[/] {escape(message)}", highlight=False)
+
+
+def skipped(message: str) -> None:
+    """Print ``skipped: message`` on standard error (a file left out; the run goes on)."""
+    errors.print(f"[yellow]skipped:[/] {escape(message)}", highlight=False)
+
+
+def note(message: str) -> None:
+    """Print an informational line (``wrote FILE``) on standard error."""
+    errors.print(escape(message), highlight=False)
+
+
+def friendly(command: F) -> F:
+    """Turn facescope errors into a one-line message and an exit status, never a traceback."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except NoFaceError as exc:
+            fail(str(exc))
+            raise typer.Exit(EXIT_NO_FACE) from None
+        except (FacescopeError, ValueError, OSError) as exc:
+            fail(str(exc))
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+# ---- options shared by several commands ------------------------------------------------
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+ModelOption = Annotated[
+    str, typer.Option("--model", "-m", help="sface (fast), dlib, or fusion (most accurate).")
+]
+FmrOption = Annotated[
+    float, typer.Option("--fmr", help="False-match rate the decision threshold is calibrated at.")
+]
+ThresholdsOption = Annotated[
+    Path | None,
+    typer.Option("--thresholds", help="Thresholds file from `facescope calibrate`.", exists=False),
+]
+GalleryOption = Annotated[
+    str, typer.Option("--gallery", "-g", help="Gallery folder or sqlite:///file URI.")
+]
+GalleryModelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--model", "-m", help="Model of a new gallery: sface or dlib (a gallery keeps its own)."
+    ),
+]
+LargestFaceOption = Annotated[
+    bool, typer.Option("--largest-face", help="Use the largest face of group photos.")
+]
+DataOption = Annotated[
+    Path,
+    typer.Option(
+        "--data", help="Data folder: the default collection, other collections, keys, audit log."
+    ),
+]
+LibraryOption = Annotated[
+    Path, typer.Option("--library", "-l", help="Face library folder (faces and clusters).")
+]
+ReportOption = Annotated[
+    Path | None, typer.Option(help="Folder for index.html (figures embedded) and metrics.json.")
+]
+PadModelOption = Annotated[
+    Path | None,
+    typer.Option(help="A calibrated or retrained model (default: $FACESCOPE_PAD_MODEL, shipped)."),
+]
+
+#: The default ``--data`` folder of the service and its keys.
+DEFAULT_DATA = Path(DEFAULT_GALLERY)
+
+
+# ---- progress bars (standard error, gone when done) ------------------------------------
+
+
+class Bars:
+    """Progress bars for one run; hands domain code plain callbacks, never a rich object."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self._tasks: dict[str, TaskID] = {}
+
+    def _task(self, label: str, total: int | None) -> TaskID:
+        if label not in self._tasks:
+            self._tasks[label] = self._progress.add_task(escape(label), total=total)
+        return self._tasks[label]
+
+    def counter(self, label: str) -> Callable[..., None]:
+        """A ``progress(done, total=None, current=None)`` callback driving one bar."""
+
+        def update(done: int, total: int | None = None, current: str | None = None) -> None:
+            task = self._task(label, total)
+            description = escape(current) if current is not None else None
+            if description is None:
+                self._progress.update(task, completed=done, total=total)
+            else:
+                self._progress.update(task, completed=done, total=total, description=description)
+
+        return update
+
+    def stages(self, labels: Mapping[str, str] | None = None) -> Callable[[str, int, int], None]:
+        """A ``progress(stage, done, total)`` callback: one bar per stage (named by `labels`)."""
+        names = dict(labels or {})
+
+        def update(stage: str, done: int, total: int | None) -> None:
+            task = self._task(names.get(stage, stage), total)
+            self._progress.update(task, completed=done, total=total)
+
+        return update
+
+    def track(self, label: str) -> Callable[[Iterable[T]], Iterator[T]]:
+        """A wrapper of an iterable that advances a bar per item."""
+
+        def wrap(items: Iterable[T]) -> Iterator[T]:
+            listed = list(items)
+            yield from self._progress.track(listed, total=len(listed), description=escape(label))
+
+        return wrap
+
+
+@contextmanager
+def bars() -> Iterator[Bars]:
+    """Progress bars on standard error for the duration of the block."""
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=errors,
+        transient=True,
+    ) as progress:
+        yield Bars(progress)
+
+
+@contextmanager
+def counter(label: str) -> Iterator[Callable[..., None]]:
+    """One progress bar; yields its ``progress(done, total=None, current=None)`` callback."""
+    with bars() as progress:
+        yield progress.counter(label)
+
+
+@contextmanager
+def advancing(label: str, total: int) -> Iterator[Callable[[int], None]]:
+    """One bar to `total`; yields a callback that advances it by its argument."""
+    with bars() as progress:
+        update = progress.counter(label)
+        done = 0
+        update(0, total)
+
+        def advance(step: int) -> None:
+            nonlocal done
+            done += step
+            update(done, total)
+
+        yield advance
