@@ -11,7 +11,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DATA ?= facescope-data
 
-.PHONY: install run demo test lint bench bench-service bench-video bench-cluster bench-analysis calibrate clean
+.PHONY: install run demo test test-fast lint bench bench-service bench-video bench-cluster bench-analysis calibrate clean
 
 install: $(STAMP)
 
@@ -41,10 +41,17 @@ test: install lint
 	FACESCOPE_TEST_POSTGRES=$$dsn $(BIN)/python -m pytest -q; status=$$?; \
 	bash scripts/postgres/stop.sh; exit $$status
 
+# The quick loop while developing: everything but the tests marked slow (pyproject.toml's
+# markers), without lint, PostgreSQL or the browser; `make test` (CI) runs them all.
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow"
+
 lint: install
 	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/ruff format --check src tests benchmarks scripts
 	$(BIN)/mypy
+	# layers point down only ([tool.importlinter] in pyproject.toml, docs/architecture.md)
+	$(BIN)/lint-imports
 
 bench: install
 	$(BIN)/python benchmarks/bench_recognition.py --json out/bench_recognition.json

@@ -40,8 +40,8 @@ from facescope.analysis.analyzer import AnalyzeOptions, Analyzer
 from facescope.analysis.mesh import shared_mesher
 from facescope.analysis.pose import head_pose
 from facescope.io.image import load_image
+from facescope.io.video import VideoSource
 from facescope.pipeline import find_faces
-from facescope.video.source import VideoSource
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTDATA = Path(os.environ.get("FACESCOPE_TESTDATA", ROOT / "../shared/testdata"))

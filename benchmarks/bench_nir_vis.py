@@ -147,7 +147,7 @@ def _evaluate(
     out: dict[str, Any] = {}
     for pair in ((VIS, VIS), (VIS, NIR), (NIR, NIR)):
         gen, imp = held_out[pair]
-        m = verification_metrics(gen, imp, far_targets=(FMR,))
+        m = verification_metrics(gen, imp, fmr_targets=(FMR,))
         out[f"{pair[0].value}-{pair[1].value}"] = {
             "tar_at_fmr": m.tar_at_far[FMR],
             "eer": m.eer,

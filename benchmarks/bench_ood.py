@@ -98,6 +98,18 @@ def real_faces(model: str) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
     return np.concatenate(vectors), np.concatenate(norms), counts
 
 
+def lfw_subset_images() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-image's ``lfw_subset``: (100 faces, 100 non-faces), 25x25 grey uint8.
+
+    Fit data of ``scripts/fit_ood.py`` (the faces, the first 50 non-faces) and test
+    data here (the last 50 non-faces); scikit-image is a dev dependency only.
+    """
+    from skimage import data
+
+    pixels = (np.asarray(data.lfw_subset()) * 255.0 + 0.5).clip(0, 255).astype(np.uint8)
+    return pixels[:100], pixels[100:]
+
+
 def photo_images(rng: np.random.Generator) -> list[np.ndarray]:
     from skimage import data
 
@@ -118,7 +130,7 @@ def photo_images(rng: np.random.Generator) -> list[np.ndarray]:
 def categories(model: str) -> dict[str, np.ndarray]:
     """Raw features per non-face category, and of the generated faces."""
     rng = np.random.default_rng(2)
-    _, lfw_nonfaces = ood.lfw_subset_images()
+    _, lfw_nonfaces = lfw_subset_images()
     textures = ood.synthetic_textures(10, seed=2)
     blank = textures.pop("blank")
     images: dict[str, list[np.ndarray]] = {

@@ -26,11 +26,11 @@ from rich.table import Table
 
 from facescope.evaluate.figures import score_figure
 from facescope.evaluate.metrics import pad_metrics, roc_auc
-from facescope.evaluate.report import Section, percent, table, write_report
 from facescope.pad.face import face_crop
 from facescope.pad.model import load_model, threshold_at_bpcer
 from facescope.pad.presentation import video_crops
 from facescope.pad.train import crop_features, train_from_crops
+from facescope.report.html import Section, percent, table, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTDATA = Path(os.environ.get("FACESCOPE_TESTDATA", ROOT / "../shared/testdata"))

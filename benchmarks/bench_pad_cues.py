@@ -32,8 +32,8 @@ from rich.table import Table
 from facescope.align.template import warp_to_template
 from facescope.evaluate.metrics import roc_auc
 from facescope.io import load_image
+from facescope.io.video import Frame, VideoSource
 from facescope.pipeline import find_faces
-from facescope.video.source import Frame, VideoSource
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTDATA = Path(os.environ.get("FACESCOPE_TESTDATA", ROOT / "../shared/testdata"))

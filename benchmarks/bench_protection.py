@@ -55,7 +55,7 @@ def _metrics(t_a: np.ndarray, t_b: np.ndarray, sim, pairs) -> tuple[float, float
     scores = np.array(
         [sim(t_a[i : i + 1], t_b[j : j + 1])[0, 0] for i, j in zip(pairs.a, pairs.b, strict=True)]
     )
-    m = verification_metrics(scores[pairs.same], scores[~pairs.same], far_targets=(1e-3,))
+    m = verification_metrics(scores[pairs.same], scores[~pairs.same], fmr_targets=(1e-3,))
     return m.tar_at_far[1e-3], m.eer
 
 

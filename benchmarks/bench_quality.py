@@ -45,15 +45,15 @@ from rich.progress import track
 from rich.table import Table
 
 from facescope.align.template import warp_to_template
-from facescope.analysis.quality import (
+from facescope.embed.recognizers import sface_recognizer
+from facescope.match.thresholds import load_calibration
+from facescope.pipeline import find_faces, normalise
+from facescope.quality.assess import (
     FEATURES,
     error_versus_discard,
     load_quality_model,
     quality_from_crop,
 )
-from facescope.embed.recognizers import sface_recognizer
-from facescope.match.thresholds import load_calibration
-from facescope.pipeline import find_faces, normalise
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "../shared/testdata/faces/aligned_celebrities"
@@ -281,7 +281,7 @@ def build(paths: list[Path], variants: int, seed: int) -> dict[str, npt.NDArray[
 
 def feature_matrix(raw: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """Model inputs from raw component columns (the same mapping as the library)."""
-    from facescope.analysis.quality import _feature_row
+    from facescope.quality.assess import _feature_row
 
     return np.stack([_feature_row(dict(zip(RAW, row, strict=True))) for row in raw])
 

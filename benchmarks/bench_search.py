@@ -60,7 +60,8 @@ from facescope.gallery.postgres_store import (
     HNSW_M,
     PostgresStore,
 )
-from facescope.gallery.sqlite_store import SQLiteStore, TemplateRecord
+from facescope.gallery.sqlite_store import SQLiteStore
+from facescope.gallery.store import TemplateRecord
 
 DIM = 128
 TOP_K = 10

@@ -26,6 +26,7 @@ scales drop a 1e-12 guard). About 3.5 minutes per model on 2 cores (needs torch)
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -39,6 +40,10 @@ from facescope.heads import LogisticHead, provenance
 from facescope.privacy import ood
 from facescope.privacy.invert import DEFAULT_POOL
 
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from bench_ood import lfw_subset_images  # noqa: E402  (the lfw halves are the benchmark's)
+
 GAN_FACES, GAN_SEED = 300, 1
 TEXTURES_PER_KIND, TEXTURE_SEED = 17, 1
 FIT_LFW_NONFACES = 50
@@ -51,7 +56,7 @@ def log(message: str, start: float) -> None:
 
 def fit_data(model: str, start: float) -> dict[str, np.ndarray]:
     """Raw features per fit source."""
-    faces, nonfaces = ood.lfw_subset_images()
+    faces, nonfaces = lfw_subset_images()
     fit_nonfaces = nonfaces[:FIT_LFW_NONFACES]
     textures = np.concatenate(
         list(ood.synthetic_textures(TEXTURES_PER_KIND, TEXTURE_SEED).values())

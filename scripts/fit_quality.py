@@ -1,4 +1,4 @@
-"""Fit the shipped face-quality score (``src/facescope/analysis/quality_model.json``).
+"""Fit the shipped face-quality score (``src/facescope/quality/quality_model.json``).
 
 The probes, their quality components and their genuine-comparison success rates
 are those of ``benchmarks/bench_quality.py`` (the 600 aligned calibration crops
@@ -6,7 +6,7 @@ and seeded synthetic degradations of each; cached in ``out/quality_cache``).
 The score is a binary :class:`~facescope.heads.LogisticHead` of the components
 on each probe's success rate (a fractional target: every probe counts as a
 success with weight ``rate`` and a failure with weight ``1 - rate``), L2 1.0,
-each coefficient held to its sign (:data:`facescope.analysis.quality.SIGNS`),
+each coefficient held to its sign (:data:`facescope.quality.assess.SIGNS`),
 fitted on half the identities (seeded subject split); the error-versus-discard
 figures of the other half go into its provenance.
 
@@ -15,7 +15,7 @@ Deterministic for a seed: with the defaults it reproduces the shipped file
 About 2 minutes on 2 cores when the probes are measured, seconds when cached.
 
     python scripts/fit_quality.py [--variants 6] [--seed 0] [--clean-weight 0.3]
-        [--out src/facescope/analysis/quality_model.json]
+        [--out src/facescope/quality/quality_model.json]
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ import numpy as np
 from rich.console import Console
 
 from facescope._json import write_json
-from facescope.analysis.quality import CLASSES, DEFAULT_MIN_QUALITY, FEATURES, SIGNS
 from facescope.heads import LogisticHead, provenance
+from facescope.quality.assess import CLASSES, DEFAULT_MIN_QUALITY, FEATURES, SIGNS
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -66,7 +66,7 @@ def main() -> int:
     )
     parser.add_argument("--l2", type=float, default=L2)
     parser.add_argument(
-        "--out", type=Path, default=ROOT / "src/facescope/analysis/quality_model.json"
+        "--out", type=Path, default=ROOT / "src/facescope/quality/quality_model.json"
     )
     args = parser.parse_args()
     console = Console()

@@ -29,7 +29,7 @@ def service(tmp_path: Path) -> Iterator[object]:
         yield test_client
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.slow)])
 def uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, empty gallery location on each backend (one shared test suite)."""
     if request.param == "sqlite":

@@ -192,9 +192,10 @@ def test_faces_cut_by_the_border_and_failed_meshes_report_why(data: Path, monkey
     x1, _, x2, _ = faces.boxes[0]
     cut = np.ascontiguousarray(rgb[:, int((x1 + x2) / 2 - 0.15 * (x2 - x1)) :])
     result = analyze(cut, GEOMETRY_ONLY)
+    assert len(result) >= 1, "the face cut by the border must still be found"
     for face in result:
         assert face.mesh is None or "partial" in face.missing
-    assert any("partial" in f.missing or "mesh" in f.missing for f in result) or not len(result)
+    assert any("partial" in f.missing or "mesh" in f.missing for f in result)
 
     from facescope.analysis import analyzer as module
 
@@ -234,6 +235,7 @@ def _shaky_frames(rgb: npt.NDArray[np.uint8], count: int, seed: int = 0) -> list
     return frames
 
 
+@pytest.mark.slow
 def test_video_tracks_smooths_and_keeps_timestamps(data: Path, tmp_path: Path) -> None:
     rgb = load_image(data / "obama_2.jpg")
     frames = _shaky_frames(rgb, 20)
@@ -289,6 +291,7 @@ def test_tiny_faces_are_measured_or_explained_never_raise(data: Path) -> None:
     rgb = load_image(data / "biden_left_obama_right.jpg")
     small = cv2.resize(rgb, (rgb.shape[1] // 8, rgb.shape[0] // 8), interpolation=cv2.INTER_AREA)
     result = analyze(small)
+    assert len(result) >= 1, "no face found: nothing was measured or explained"
     for face in result:
         assert face.mesh is not None or "mesh" in face.missing
         assert face.quality is not None

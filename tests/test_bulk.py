@@ -99,6 +99,7 @@ def test_local_bulk_enrolment_skips_and_reports_bad_photos(
     assert {s.name: s.n_templates for s in local_gallery.list()} == {"biden": 2, "obama": 2}
 
 
+@pytest.mark.slow
 def test_ray_bulk_enrolment_equals_the_local_path(
     ray_session: Any,
     local_run: tuple[Gallery, BulkResult],
@@ -130,6 +131,7 @@ def test_ray_bulk_enrolment_equals_the_local_path(
     assert ray_session.is_initialized()  # a Ray the caller started is left running
 
 
+@pytest.mark.slow
 def test_ray_worker_errors_are_the_local_errors(ray_session: Any, people: Path) -> None:
     photos = [(people / "wall" / "blank.png", "blank"), (people / "biden" / "a.jpg", "biden")]
     local = list(compute_templates(photos, "sface"))
@@ -141,12 +143,14 @@ def test_ray_worker_errors_are_the_local_errors(ray_session: Any, people: Path) 
     np.testing.assert_allclose(remote[1].record.embedding, local[1].record.embedding, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_ray_workers_with_another_model_version_are_refused(ray_session: Any, data: Path) -> None:
     photos = [(data / "obama_1.jpg", "obama")]
     with pytest.raises(GalleryModelMismatchError, match="install the same facescope"):
         list(compute_templates(photos, "sface", engine="ray", expected_version="sface-v0"))
 
 
+@pytest.mark.slow
 def test_cli_index_on_ray(ray_session: Any, people: Path, tmp_path: Path) -> None:
     gallery = str(tmp_path / "g")
     result = runner.invoke(app, ["index", str(people), "-g", gallery, "--engine", "ray"])

@@ -18,8 +18,9 @@ from facescope.match.metrics import rates_at
 from facescope.match.thresholds import FUSION, load_calibration
 from facescope.pipeline import embed_largest_faces
 
+pytestmark = pytest.mark.slow  # embeds the whole calibration set
 
-@pytest.mark.slow
+
 def test_bundled_thresholds_reproduce_on_the_calibration_set(celebrities: Path) -> None:
     labelled = folder_per_identity(celebrities)
     batch = embed_largest_faces(labelled.paths, ("sface", "dlib"))

@@ -223,6 +223,7 @@ def _clip(data: Path, path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", LEAVES, ids=_name)
 def test_every_json_output_is_json(path: tuple[str, ...], outputs: dict[str, Any]) -> None:
     name = _name(path)
@@ -231,6 +232,7 @@ def test_every_json_output_is_json(path: tuple[str, ...], outputs: dict[str, Any
     assert name in outputs, f"{name}: add a run to `_session` or a reason to SKIPPED"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", LEAVES, ids=_name)
 def test_every_command_renders_for_people(path: tuple[str, ...], rendered: dict[str, Any]) -> None:
     name = _name(path)
@@ -240,6 +242,7 @@ def test_every_command_renders_for_people(path: tuple[str, ...], rendered: dict[
     assert isinstance(rendered[name], str) and rendered[name].strip()
 
 
+@pytest.mark.slow
 def test_json_documents_say_what_happened(outputs: dict[str, Any]) -> None:
     assert outputs["enroll"]["subject"] == "obama" and outputs["enroll"]["added"] == 1
     assert outputs["index"]["added"] == 4 and outputs["index"]["skipped"] == []

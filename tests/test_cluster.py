@@ -227,6 +227,7 @@ def test_assign_incremental_never_relabels() -> None:
         assign_incremental(vectors, labels, eps=2.5)
 
 
+@pytest.mark.slow
 def test_video_contributes_one_face_per_track(tmp_path: Path, data: Path) -> None:
     from test_video_recognizer import scene
 
@@ -245,6 +246,7 @@ def test_video_contributes_one_face_per_track(tmp_path: Path, data: Path) -> Non
         assert library.add(video).skipped == [str(video)]
 
 
+@pytest.mark.slow
 def test_aligned_celebrities_are_clustered_purely(celebrities: Path) -> None:
     from facescope.pipeline import embed_largest_faces
 

@@ -10,6 +10,7 @@ import pytest
 
 import facescope as fs
 from facescope.pipeline import is_aligned_crop
+from facescope.types import as_box
 
 
 def test_two_person_photos_give_both_people_left_to_right(data: Path) -> None:
@@ -25,6 +26,18 @@ def test_two_person_photos_give_both_people_left_to_right(data: Path) -> None:
         two_largest = np.sort(np.argsort(-faces.areas)[:2])
         found = fs.identify(data / name, known)
         assert [found[i].identity for i in two_largest] == expected
+
+
+def test_detect_and_identify_share_the_face_order_and_box_format(data: Path) -> None:
+    image = data / "biden_left_obama_right.jpg"
+    faces = fs.detect(image)
+    assert faces.boxes.dtype == np.float32 and faces.ordered() is faces  # the standard order
+    found = fs.identify(image, {"obama": [data / "obama_1.jpg"]})
+    assert [f.box for f in found] == [as_box(box) for box in faces.boxes]
+    assert all(type(v) is float for f in found for v in f.box)
+    named = faces.with_identifications(found)
+    assert named.identity is not None and "obama" in named.identity.tolist()
+    assert named[named.identity == "obama"].data["identity_score"][0] >= found[0].threshold
 
 
 def test_faces_result_is_vectorised_and_sliceable(data: Path) -> None:

@@ -305,6 +305,7 @@ def test_identification_split() -> None:
 # --------------------------------------------------------------------------- cache
 
 
+@pytest.mark.slow
 def test_embed_dataset_caches_vectors_and_failures(
     data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

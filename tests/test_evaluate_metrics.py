@@ -34,7 +34,7 @@ IMP = [0.1, 0.3, 0.4, 0.65]
 
 def test_eer_is_a_quarter_on_hand_case() -> None:
     # At t = 0.6: FNMR = #{gen < 0.6}/4 = 1/4 (0.2); FMR = #{imp >= 0.6}/4 = 1/4 (0.65).
-    m = verification_metrics(GEN, IMP, far_targets=(0.25, 0.5))
+    m = verification_metrics(GEN, IMP, fmr_targets=(0.25, 0.5))
     assert m.eer == pytest.approx(0.25)
     assert m.eer_threshold == pytest.approx(0.6)
     # AUC = P(gen > imp): 0.2 beats 1, 0.6 beats 3, 0.7 and 0.8 beat 4 -> 12/16.
@@ -46,7 +46,7 @@ def test_tar_at_far_hand_case() -> None:
     # FAR 0.25 on 4 impostors allows 1 above the threshold: t just above 0.4 (2nd highest);
     # genuine >= t: 0.6, 0.7, 0.8 -> TAR 3/4. FAR 0.1 allows none: t just above 0.65 ->
     # genuine 0.7, 0.8 -> TAR 1/2, but 4 * 0.1 < 1 so the point is not resolvable.
-    m = verification_metrics(GEN, IMP, far_targets=(0.25, 0.1))
+    m = verification_metrics(GEN, IMP, fmr_targets=(0.25, 0.1))
     assert m.thresholds[0.25] == pytest.approx(0.4) and m.thresholds[0.25] > 0.4
     assert m.tar_at_far[0.25] == pytest.approx(0.75)
     assert m.fnmr_at_fmr[0.25] == pytest.approx(0.25)
@@ -79,7 +79,7 @@ def test_curves_downsampled_keep_extremes() -> None:
 
 
 def test_to_dict_is_strict_json() -> None:
-    m = verification_metrics(GEN, IMP, far_targets=(0.25,))
+    m = verification_metrics(GEN, IMP, fmr_targets=(0.25,))
     m.ci["eer"] = (math.nan, 0.5)
     d = json.loads(json.dumps(m.to_dict(), allow_nan=False))
     assert d["tar_at_far"] == {"0.25": 0.75}
@@ -102,9 +102,17 @@ def test_verification_bad_input(genuine: list[float], impostor: list[float], mes
         verification_metrics(genuine, impostor)
 
 
-def test_bad_far_target() -> None:
-    with pytest.raises(ValueError, match="far_targets"):
-        verification_metrics(GEN, IMP, far_targets=(0.0,))
+def test_bad_fmr_target() -> None:
+    with pytest.raises(ValueError, match="fmr_targets"):
+        verification_metrics(GEN, IMP, fmr_targets=(0.0,))
+
+
+def test_far_targets_is_a_deprecated_alias_of_fmr_targets() -> None:
+    with pytest.warns(DeprecationWarning, match="far_targets"):
+        old = verification_metrics(GEN, IMP, far_targets=(0.25,))
+    assert old.thresholds == verification_metrics(GEN, IMP, fmr_targets=(0.25,)).thresholds
+    with pytest.raises(TypeError, match="fmr_targets"), pytest.warns(DeprecationWarning):
+        verification_metrics(GEN, IMP, fmr_targets=(0.5,), far_targets=(0.25,))
 
 
 # ---------------------------------------------------------------------------- bootstrap
@@ -128,17 +136,17 @@ def _pairs(
 def test_bootstrap_deterministic_and_contains_point() -> None:
     scores, same, a, b = _pairs(40, np.random.default_rng(2))
     fars = (0.01, 0.1)
-    one = bootstrap_verification(scores, same, a, b, far_targets=fars, n_boot=200, seed=7)
-    two = bootstrap_verification(scores, same, a, b, far_targets=fars, n_boot=200, seed=7)
-    other = bootstrap_verification(scores, same, a, b, far_targets=fars, n_boot=200, seed=8)
+    one = bootstrap_verification(scores, same, a, b, fmr_targets=fars, n_boot=200, seed=7)
+    two = bootstrap_verification(scores, same, a, b, fmr_targets=fars, n_boot=200, seed=7)
+    other = bootstrap_verification(scores, same, a, b, fmr_targets=fars, n_boot=200, seed=8)
     assert one == two and one != other
     assert set(one) == {"eer", "tar@0.01", "tar@0.1"}
-    point = verification_metrics(scores[same], scores[~same], far_targets=fars)
+    point = verification_metrics(scores[same], scores[~same], fmr_targets=fars)
     assert one["eer"][0] <= point.eer <= one["eer"][1]
     assert one["tar@0.1"][0] <= point.tar_at_far[0.1] <= one["tar@0.1"][1]
     # identity labels may be strings
     named = bootstrap_verification(
-        scores, same, a.astype(str), b.astype(str), far_targets=fars, n_boot=50, seed=7
+        scores, same, a.astype(str), b.astype(str), fmr_targets=fars, n_boot=50, seed=7
     )
     assert all(np.isfinite(v).all() for v in named.values())
 
@@ -146,7 +154,7 @@ def test_bootstrap_deterministic_and_contains_point() -> None:
 def test_bootstrap_unit_counts_reproduce_point_estimates() -> None:
     scores, same, a, b = _pairs(30, np.random.default_rng(3))
     fars = [0.01, 0.05, 0.5]
-    point = verification_metrics(scores[same], scores[~same], far_targets=fars)
+    point = verification_metrics(scores[same], scores[~same], fmr_targets=fars)
     draws = _SubjectsBootstrap(scores, same, a, b, fars)
     for scale in (1.0, 3.0):  # every identity drawn equally often: rates are unchanged
         eer, tars = draws.statistics(np.full(30, scale))
@@ -158,7 +166,7 @@ def test_bootstrap_wider_with_fewer_identities() -> None:
     rng = np.random.default_rng(4)
     widths = []
     for n_ids in (10, 200):
-        ci = bootstrap_verification(*_pairs(n_ids, rng), far_targets=(0.1,), n_boot=200)
+        ci = bootstrap_verification(*_pairs(n_ids, rng), fmr_targets=(0.1,), n_boot=200)
         widths.append(ci["eer"][1] - ci["eer"][0])
     assert widths[0] > 2 * widths[1]
 
@@ -184,7 +192,7 @@ def test_bootstrap_resamples_identities_not_pairs() -> None:
     for name, gen_s in (("one", one), ("spread", spread)):
         scores = np.concatenate([gen_s, imp_s])
         assert verification_metrics(gen_s, imp_s).eer == pytest.approx(0.1)
-        ci[name] = bootstrap_verification(scores, same, a, b, far_targets=(0.1,), n_boot=300)
+        ci[name] = bootstrap_verification(scores, same, a, b, fmr_targets=(0.1,), n_boot=300)
     assert ci["one"]["eer"][0] == 0.0
     assert ci["one"]["eer"][1] >= 0.15
     assert ci["spread"]["eer"] == (pytest.approx(0.1, abs=0.01), pytest.approx(0.1, abs=0.01))

@@ -52,6 +52,7 @@ def test_failures_are_counted_as_non_matches(data: Path, tmp_path: Path) -> None
     assert again.results["sface"].verification.eer == v.eer  # type: ignore[union-attr]
 
 
+@pytest.mark.slow
 def test_report_is_self_contained_html_with_json(data: Path, tmp_path: Path) -> None:
     dataset = load_dataset(_tree(data, tmp_path / "people"))
     cache = EmbeddingCache(tmp_path / "cache.sqlite3")
@@ -67,6 +68,7 @@ def test_report_is_self_contained_html_with_json(data: Path, tmp_path: Path) -> 
     assert models["sface"]["identification"] is not None
 
 
+@pytest.mark.slow
 def test_eval_cli_verify_and_pad(data: Path, tmp_path: Path) -> None:
     root = _tree(data, tmp_path / "people")
     result = runner.invoke(
@@ -99,6 +101,7 @@ def test_eval_cli_verify_and_pad(data: Path, tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "nowhere" in bad.stderr
 
 
+@pytest.mark.slow
 def test_calibration_set_reproduces_the_bundled_figures(celebrities: Path, tmp_path: Path) -> None:
     dataset = load_dataset(celebrities)
     ev = evaluate(

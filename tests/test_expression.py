@@ -280,6 +280,7 @@ def test_valence_arousal_is_the_weighted_coordinates() -> None:
 # ------------------------------------------------------------------ CK+
 
 
+@pytest.mark.slow
 def test_ckplus_test_split_macro_f1_above_floor(ensemble: ExpressionEnsemble) -> None:
     try:
         samples = load_ckplus(CKPLUS, split="test")

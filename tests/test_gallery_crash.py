@@ -17,9 +17,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import facescope as fs
 from facescope.gallery import Gallery
+
+pytestmark = pytest.mark.slow  # child processes killed mid-write
 
 CHILD = r"""
 import sys

@@ -21,7 +21,8 @@ import pytest
 from facescope.errors import GalleryError, GalleryModelMismatchError
 from facescope.gallery import Gallery
 from facescope.gallery.gallery import _model_version
-from facescope.gallery.sqlite_store import _MIGRATIONS, SCHEMA_VERSION, TemplateRecord
+from facescope.gallery.sqlite_store import _MIGRATIONS, SCHEMA_VERSION
+from facescope.gallery.store import TemplateRecord
 from facescope.gallery.templates import photo_template
 from facescope.io.image import load_image
 from facescope.match.metrics import OperatingPoint
@@ -271,7 +272,7 @@ def test_a_strict_vis_nir_threshold_refuses_a_nir_probe_the_vis_threshold_accept
     assert [c.identity for c in nir.candidates] == [c.identity for c in plain.candidates]
     checked = g.verify("obama", probe)
     assert not checked.same_person and checked.threshold == pytest.approx(0.95)
-    assert checked.far_target == 1e-3
+    assert checked.fmr == 1e-3
 
     [told_vis] = g.identify(probe, probe_spectrum="vis")  # the caller knows better
     assert told_vis.identity == "obama" and told_vis.threshold == pytest.approx(0.3)

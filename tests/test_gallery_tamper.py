@@ -38,7 +38,8 @@ from facescope.errors import (
 )
 from facescope.gallery import Gallery, sqlite_store
 from facescope.gallery.crypto import GalleryKeyError, TemplateAuthenticationError, TemplateCipher
-from facescope.gallery.sqlite_store import SQLiteStore, TemplateRecord
+from facescope.gallery.sqlite_store import SQLiteStore
+from facescope.gallery.store import TemplateRecord
 from facescope.gallery.vector_index import VectorIndex
 
 KEY = "correct horse battery staple"

@@ -68,7 +68,7 @@ def test_pad_fusion() -> None:
 
 
 def test_quality_score() -> None:
-    from facescope.analysis.quality import load_quality_model
+    from facescope.quality.assess import load_quality_model
 
     head = load_quality_model()
     rows = head.mean_ + head.scale_ * probe(6, 13, 0)

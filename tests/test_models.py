@@ -125,6 +125,7 @@ def test_malformed_record_is_stale_not_trusted(
         converted.read_verified("sface_fp32", sha)
 
 
+@pytest.mark.slow
 def test_facescope_models_builds_once_and_lists_the_converted_graphs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -55,6 +55,7 @@ def test_check_reports_every_part_of_the_decision() -> None:
     json.dumps(result.to_dict())  # JSON-ready
 
 
+@pytest.mark.slow
 def test_synthetic_attacks_score_below_bona_fide_captures(astronaut_crop: np.ndarray) -> None:
     """The model ranks held-out synthetic attacks (of a face it never saw) below captures."""
     rng = np.random.default_rng(7)
@@ -113,6 +114,7 @@ def test_environment_names_a_calibrated_model(
     assert "facescope pad calibrate" not in result.explanation
 
 
+@pytest.mark.slow
 def test_real_photos_and_video_run_end_to_end() -> None:
     if not (ANTISPOOF / "labels.csv").is_file():
         pytest.skip(f"shared anti-spoofing samples not found at {ANTISPOOF}")

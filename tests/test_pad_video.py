@@ -273,6 +273,7 @@ def test_frames_without_a_face_give_reasons_not_errors() -> None:
 # --------------------------------------------------------------------------- real samples
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["live_video.webm", "replay_attack_video.webm"])
 def test_real_videos_give_cues(name: str) -> None:
     path = ANTISPOOF / name
@@ -299,11 +300,12 @@ def _plane_warp(width: int, height: int, t: float) -> np.ndarray:
     return np.asarray(shift @ k @ ry @ rx @ np.linalg.inv(k))
 
 
+@pytest.mark.slow
 def test_a_moved_photo_of_a_real_face_indicates_an_attack() -> None:
     path = ANTISPOOF / "live_video.webm"
     if not path.is_file():
         pytest.skip(f"shared anti-spoofing videos not found at {ANTISPOOF}")
-    from facescope.video.source import open_video
+    from facescope.io.video import open_video
 
     with open_video(path, max_frames=1) as video:
         photo = next(iter(video)).rgb

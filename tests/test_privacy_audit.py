@@ -24,6 +24,8 @@ from facescope.privacy.audit import (
 from facescope.privacy.audit_report import grid_image, write_audit_report
 from facescope.privacy.invert import InversionError
 
+pytestmark = pytest.mark.slow  # model-inversion audits
+
 DATA = Path(__file__).parent / "data"
 runner = CliRunner()
 TINY = {"budget": 32, "pool_size": 64, "population": 16}

@@ -20,6 +20,8 @@ from facescope.privacy.invert import (
 )
 from facescope.privacy.targets import CallableTarget, ModelTarget, TorchTarget, arcface_crops
 
+pytestmark = pytest.mark.slow  # model-inversion searches
+
 POOL = 64
 
 

@@ -148,16 +148,17 @@ def test_gallery_import_refuses_non_face_templates(tmp_path: Path) -> None:
     exported = _export_with(tmp_path, {})
     with Gallery.open(f"sqlite:///{tmp_path / 'copy.sqlite3'}") as copy:
         with pytest.raises(NonFaceEmbeddingError, match=r"'biden'.*not made from a face"):
-            copy.import_file(exported)
+            copy.import_file(exported, face_check=ood.import_face_check)
         assert copy.list() == []  # nothing imported, not even obama
-        assert copy.import_file(exported, check_faces=False) == 2
+        assert copy.import_file(exported) == 2  # no policy given: no check
 
 
 def test_gallery_import_accepts_real_templates_and_unjudged_normalised_ones(
     tmp_path: Path,
 ) -> None:
+    check = ood.import_face_check
     with Gallery.open(f"sqlite:///{tmp_path / 'a.sqlite3'}") as copy:
-        assert copy.import_file(_export_with(tmp_path, None)) == 2
+        assert copy.import_file(_export_with(tmp_path, None), face_check=check) == 2
     # a template without a recorded raw norm (norm 1.0: a normalised vector) is not judged
     with Gallery.open(f"sqlite:///{tmp_path / 'b.sqlite3'}") as copy:
-        assert copy.import_file(_export_with(tmp_path, {"norm": 1.0})) == 2
+        assert copy.import_file(_export_with(tmp_path, {"norm": 1.0}), face_check=check) == 2

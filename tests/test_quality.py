@@ -11,7 +11,12 @@ import numpy.typing as npt
 import pytest
 from skimage import data as skdata
 
-from facescope.analysis.quality import (
+from facescope.errors import EnrollmentError, PoorQualityError
+from facescope.gallery import Gallery
+from facescope.io.image import load_image
+from facescope.match.thresholds import load_calibration
+from facescope.pipeline import embed_faces, find_faces, largest
+from facescope.quality.assess import (
     DEFAULT_MIN_QUALITY,
     FEATURES,
     SIGNS,
@@ -22,11 +27,6 @@ from facescope.analysis.quality import (
     landmark_pose,
     load_quality_model,
 )
-from facescope.errors import EnrollmentError, PoorQualityError
-from facescope.gallery import Gallery
-from facescope.io.image import load_image
-from facescope.match.thresholds import load_calibration
-from facescope.pipeline import embed_faces, find_faces, largest
 from facescope.types import Faces
 
 
@@ -227,6 +227,7 @@ def test_service_refuses_a_poor_photo_with_422_and_the_reason(data: Path, tmp_pa
 # ---- error versus discard on the calibration set ----------------------------------
 
 
+@pytest.mark.slow
 def test_fnmr_falls_as_low_quality_faces_are_discarded(celebrities: Path) -> None:
     with (celebrities / "labels.csv").open(newline="") as handle:
         rows = list(csv.DictReader(handle))

@@ -177,6 +177,7 @@ def _error(headers: dict[str, str], body: bytes) -> dict[str, Any]:
     return dict(payload["error"])
 
 
+@pytest.mark.slow
 def test_idle_sockets_neither_deny_health_nor_stay_open(tmp_path: Path) -> None:
     """300 idle sockets: /health answers at once; the idle ones are all closed."""
     other = _other_address()
@@ -218,6 +219,7 @@ def test_idle_sockets_neither_deny_health_nor_stay_open(tmp_path: Path) -> None:
         _until(lambda: tracker.open == 0)
 
 
+@pytest.mark.slow
 def test_slowloris_headers_are_cut_off(tmp_path: Path) -> None:
     """Request headers trickled one byte every 0.3 s: 408 JSON and closed at the deadline."""
     with _serve(tmp_path) as (port, tracker), _connect(port) as sock:
@@ -246,6 +248,7 @@ def test_slowloris_headers_are_cut_off(tmp_path: Path) -> None:
         print(f"\nslowloris ({sent} bytes at 0.3 s): 408 and closed after {elapsed:.2f} s")
 
 
+@pytest.mark.slow
 def test_slow_bodies_time_out_and_an_address_cannot_hog_requests(tmp_path: Path) -> None:
     """8 trickled bodies: a 9th request gets 429, /health 200, then all 8 get 408 JSON."""
     other = _other_address()

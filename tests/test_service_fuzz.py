@@ -13,12 +13,15 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from service_helpers import BASE_URL
 
 from facescope.service import ServiceSettings, create_app
+
+pytestmark = pytest.mark.slow  # schemathesis fuzzing of the whole API
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

@@ -340,6 +340,7 @@ def test_damaged_rows_are_503_naming_the_collection(tmp_path: Path, data: Path) 
 # ---- 6. erasure is complete before 200, or answered 202 and finished later -------------
 
 
+@pytest.mark.slow
 def test_erasure_under_a_concurrent_reader_is_pending_then_finished(
     tmp_path: Path, data: Path
 ) -> None:

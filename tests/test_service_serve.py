@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 
 def _free_port() -> int:
@@ -18,6 +19,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.mark.slow
 def test_serve_starts_answers_and_stops(tmp_path: Path, data: Path) -> None:
     port = _free_port()
     process = subprocess.Popen(

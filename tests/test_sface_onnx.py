@@ -140,6 +140,7 @@ def test_split_prelu_can_be_disabled(model_path: Path) -> None:
     assert not any(node.op_type == "Relu" for node in model.graph.node)
 
 
+@pytest.mark.slow
 def test_split_prelu_matches_prelu(model_path: Path, noise_crops: np.ndarray) -> None:
     """The split graph computes the same function as the shipped PRelu graph."""
     import onnxruntime as ort
@@ -351,6 +352,7 @@ def test_int8_batch_matches_single(int8_session: SFaceSession, noise_crops: np.n
     assert int8_session.run(np.zeros((0, 112, 112, 3), dtype=np.uint8)).shape == (0, 128)
 
 
+@pytest.mark.slow
 def test_int8_model_is_deterministic_and_integer(model_path: Path, tmp_path: Path) -> None:
     """Same bytes every build; ORT runs every conv, the adds and the Gemm in integers."""
     import onnx
@@ -385,6 +387,7 @@ def test_quantize_rejects_other_model_calibration(model_path: Path) -> None:
         quantize_sface_model(model_path.read_bytes(), calibration)
 
 
+@pytest.mark.slow
 def test_calibration_round_trip(model_path: Path, noise_crops: np.ndarray) -> None:
     """The calibration tool yields the shipped layout, and a model that runs."""
     import json
@@ -423,6 +426,7 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("key", "builder"), [("sface_fp32", build_sface_fp32), ("sface_int8", build_sface_int8)]
 )
@@ -464,6 +468,7 @@ def test_cache_holds_each_graph_with_its_record(model_cache: Path, model_path: P
     assert list(int8["inputs"]) == ["facescope.embed/sface_int8_calibration.json"]
 
 
+@pytest.mark.slow
 def test_cached_graph_gives_the_features_of_a_fresh_conversion(
     session: SFaceSession, int8_session: SFaceSession, model_path: Path, face_crops: np.ndarray
 ) -> None:
@@ -528,6 +533,7 @@ def test_empty_cache_without_onnx_says_to_run_facescope_models(
     assert not empty_cache.exists()
 
 
+@pytest.mark.slow
 def test_empty_cache_with_onnx_converts_once_and_stores(
     empty_cache: Path,
     model_path: Path,
@@ -624,6 +630,7 @@ def test_unwritable_cache_still_runs_from_memory(
     assert ours.run(np.zeros((1, 112, 112, 3), np.uint8)).shape == (1, 128)
 
 
+@pytest.mark.slow
 def test_another_source_file_gets_its_own_cache_entry(
     tmp_path: Path, empty_cache: Path, model_path: Path
 ) -> None:

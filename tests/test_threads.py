@@ -11,6 +11,7 @@ import pytest
 import facescope as fs
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["sface", "dlib"])
 def test_embed_from_four_threads_is_identical(data: Path, model: str) -> None:
     images = [fs.load_image(data / name) for name in ("obama_1.jpg", "biden_1.jpg", "obama_2.jpg")]

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from facescope.gallery import sqlite_store
-from facescope.gallery.sqlite_store import SQLiteStore, TemplateRecord
+from facescope.gallery.sqlite_store import SQLiteStore
+from facescope.gallery.store import TemplateRecord
 from facescope.gallery.vector_index import VectorIndex, fingerprint
 
 
@@ -63,6 +64,7 @@ def persist_small(monkeypatch: pytest.MonkeyPatch) -> None:
 # ---- the index itself ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_quantized_search_finds_the_exact_top_10_and_returns_exact_scores() -> None:
     rng = np.random.default_rng(0)
     vectors = unit(rng, 20_000)

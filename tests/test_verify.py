@@ -21,7 +21,7 @@ def test_same_person_matches_and_different_people_do_not(data: Path, model: str)
     assert not other.same_person and other.score < other.threshold
     biden = fs.verify(data / "biden_1.jpg", data / "biden_2.jpg", model=model)
     assert biden.same_person
-    assert same.model == model and same.far_target == pytest.approx(1e-3)
+    assert same.model == model and same.fmr == pytest.approx(1e-3)
     assert same.threshold == pytest.approx(load_calibration().for_model(model).threshold(1e-3))
 
 

@@ -17,6 +17,8 @@ from facescope.gallery import Gallery
 from facescope.video import VideoSource, VideoWriter
 from facescope.video.recognizer import VideoRecognizer
 
+pytestmark = pytest.mark.slow  # decodes, tracks and identifies whole videos
+
 VIDEOS = TESTDATA / "video"
 
 

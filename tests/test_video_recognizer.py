@@ -44,6 +44,7 @@ def gallery(tmp_path: Path, data: Path) -> Iterator[Gallery]:
         yield opened
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stride", [1, 3])
 def test_each_person_is_one_track_with_one_decision(
     gallery: Gallery, data: Path, stride: int
@@ -66,14 +67,25 @@ def test_frames_between_detections_carry_extrapolated_boxes(gallery: Gallery, da
     later = [f for f in frames[6:] if not f.detected]
     assert all(len(f.faces) == 1 and f.track_ids.tolist() == [1] for f in later)
     assert all(f.labels == ["Obama"] for f in later)
+    # the faces carry the same track ids and running identities, one sliceable object
+    for f in frames:
+        assert f.faces.track_id is not None and f.faces.identity is not None
+        assert f.faces.track_id.tolist() == f.track_ids.tolist()
+        assert f.faces.identity.tolist() == f.labels
+        assert f.faces.boxes.dtype == np.float32
+    assert later[0].faces[later[0].faces.identity == "Obama"].track_id.tolist() == [1]
     # the extrapolated box moves with the walker (4 px per frame)
     assert later[-1].faces.boxes[0][0] > later[0].faces.boxes[0][0] + 60
 
 
+@pytest.mark.slow
 def test_track_without_a_gallery_gives_ids(data: Path) -> None:
     frames = list(track(scene(data), stride=2))
     ids = {int(i) for f in frames for i in f.track_ids if i > 0}
     assert len(ids) == 2
+    for f in frames:  # tracked, not identified
+        assert f.faces.track_id is not None and f.faces.identity is None
+        assert f.faces.track_id.tolist() == f.track_ids.tolist()
 
 
 def test_bad_frames_are_refused(gallery: Gallery) -> None:

@@ -424,6 +424,7 @@ def server() -> Iterator[Callable[[bytes], int]]:
         sock.close()
 
 
+@pytest.mark.slow
 def test_silent_rtsp_server_times_out(server: Callable[[bytes], int]) -> None:
     port = server(b"")
     started = time.monotonic()
@@ -432,6 +433,7 @@ def test_silent_rtsp_server_times_out(server: Callable[[bytes], int]) -> None:
     assert time.monotonic() - started < 15
 
 
+@pytest.mark.slow
 def test_http_stream_that_stalls_ends_cleanly(
     server: Callable[[bytes], int], clips: dict[str, Path]
 ) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from facescope.tracking.tracker import FaceTracker, iou_matrix
 from facescope.types import Faces
-from facescope.video.tracker import FaceTracker, iou_matrix
 
 FPS = 25.0
 
@@ -91,12 +91,24 @@ def test_weak_detections_extend_tracks_but_never_start_them() -> None:
     assert len(tracker.tracks) == 1 and tracker.tracks[0].hits == 3
 
 
+def test_update_with_faces_puts_the_track_ids_on_the_faces() -> None:
+    tracker = FaceTracker(high_score=0.8, low_score=0.5)
+    tracker.update_with_faces(faces([[10, 10, 70, 80]]), 0.0)
+    tracked = tracker.update_with_faces(
+        faces([[12, 10, 72, 80], [300, 300, 360, 370]], [0.9, 0.6]), 1 / FPS
+    )
+    assert tracked.track_id is not None and tracked.track_id.tolist() == [1, -1]
+    assert tracked[tracked.track_id >= 0].boxes.tolist() == [[12, 10, 72, 80]]
+    assert tracked.to_dicts()[1]["track_id"] is None
+
+
 def test_predict_extrapolates_between_detections() -> None:
     tracker = FaceTracker()
     for frame in range(0, 9, 3):  # detection every third frame, moving 30 px per round
         tracker.update(faces([[10.0 * frame, 0, 10.0 * frame + 50, 60]]), frame / FPS)
     ids, boxes = tracker.predict(7 / FPS)
     assert ids.tolist() == [1]
+    assert boxes.shape == (1, 4) and boxes.dtype == np.float32
     assert 55 < boxes[0][0] < 85  # between the last box (60) and the next expected (90)
 
 

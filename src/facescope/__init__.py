@@ -5,7 +5,7 @@ images) and return small typed results. Nothing is loaded at import time:
 models load on first use, once per process.
 """
 
-from facescope.api import MODELS, align, detect, embed, enroll, identify, verify
+from facescope.api import MODELS, align, calibrate, detect, embed, enroll, identify, verify
 from facescope.errors import (
     CalibrationError,
     FacescopeError,
@@ -18,7 +18,6 @@ from facescope.errors import (
     VideoError,
 )
 from facescope.io.image import load_image
-from facescope.match.calibrate import calibrate
 from facescope.types import Candidate, Embeddings, Faces, Identification, VerifyResult
 
 __version__ = "0.1.0"

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -11,11 +12,18 @@ import numpy.typing as npt
 from facescope.align.template import warp_to_template
 from facescope.detect.yunet import DetectOptions
 from facescope.embed.recognizers import RECOGNIZER_NAMES
-from facescope.errors import InvalidEmbeddingError, NoFaceError
+from facescope.errors import CalibrationError, InvalidEmbeddingError, NoFaceError
 from facescope.io.image import ImageInput, load_image
+from facescope.match.calibrate import (
+    DEFAULT_FMR_TARGETS,
+    CalibrationRun,
+    Progress,
+    calibrate_scores,
+    folder_per_identity,
+)
 from facescope.match.ranking import best_per_subject, identification
 from facescope.match.thresholds import DEFAULT_FMR, FUSION, Calibration, load_calibration
-from facescope.pipeline import embed_faces, find_faces, largest
+from facescope.pipeline import embed_faces, embed_largest_faces, find_faces, largest
 from facescope.types import Embeddings, Faces, Identification, VerifyResult
 
 MODELS = (*RECOGNIZER_NAMES, FUSION)
@@ -48,7 +56,8 @@ def detect(
         score_threshold: minimum YuNet confidence.
 
     Returns:
-        Faces ordered left to right: boxes (n, 4), scores (n,), landmarks5 (n, 5, 2).
+        Faces left to right (box centres; ties most confident first): boxes
+        (n, 4) float32 ``x1, y1, x2, y2`` pixels, scores (n,), landmarks5 (n, 5, 2).
     """
     rgb = load_image(image)
     options = DetectOptions(score_threshold=score_threshold)
@@ -142,8 +151,10 @@ def identify(
             taken for someone is about N times this.
 
     Returns:
-        One Identification per face, left to right; `identity` is None when no
-        known person scores above the threshold.
+        One Identification per face, in the order of :func:`detect` (left to
+        right); `identity` is None when no known person scores above the
+        threshold. ``detect(image).with_identifications(found)`` puts the
+        decisions on the :class:`Faces`.
     """
     _check_model(model, allow_fusion=True)
     if not known:
@@ -258,4 +269,41 @@ def _checked(vectors: npt.NDArray[np.float32], label: str) -> npt.NDArray[np.flo
     norms = np.linalg.norm(array, axis=1, keepdims=True)
     if (norms < 1e-6).any():
         raise InvalidEmbeddingError(f"{label}: embedding has zero norm")
-    return (array / norms).astype(np.float32)
+    return np.asarray(array / norms, dtype=np.float32)
+
+
+def calibrate(
+    root: str | os.PathLike[str],
+    *,
+    fmr_targets: Sequence[float] = DEFAULT_FMR_TARGETS,
+    models: Sequence[str] = ("sface", "dlib"),
+    assume_aligned: bool | None = None,
+    progress: Progress | None = None,
+) -> CalibrationRun:
+    """Compute thresholds for each model (and their fusion) from a folder of labelled photos.
+
+    ``root/<identity>/*.jpg``: every image contributes its largest face; images
+    with no face are reported in `failures` (failure to enrol) and left out of
+    the pairs. See :func:`facescope.match.calibrate.calibrate_scores`.
+    """
+    data = folder_per_identity(root)
+    paths: Iterable[Path] = progress(data.paths) if progress else data.paths
+    batch = embed_largest_faces(paths, models, assume_aligned=assume_aligned)
+    identities = [i for i, ok in zip(data.identities, batch.found, strict=True) if ok]
+    failures = {str(data.paths[i]): reason for i, reason in batch.errors.items()}
+    n_identities = len(set(identities))
+    source = f"{Path(root).name} ({len(identities)} images, {n_identities} identities)"
+    try:
+        calibration = calibrate_scores(
+            {model: batch.embeddings[model].vectors for model in models},
+            identities,
+            fmr_targets=fmr_targets,
+            source=source,
+            script=f"facescope calibrate {root} " + " ".join(f"--fmr {t:g}" for t in fmr_targets),
+        )
+    except CalibrationError:
+        raise CalibrationError(
+            f"{root}: need 2+ identities and at least one with 2+ usable images "
+            f"({len(failures)} images had no usable face)"
+        ) from None
+    return CalibrationRun(calibration, len(data.paths), n_identities, failures)

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from PIL import Image
 
 from facescope import api
@@ -28,6 +27,11 @@ def portraits_folder() -> Path | None:
     root = Path(os.environ.get(TESTDATA_ENV, "../shared/testdata"))
     folder = root / "faces" / "public_portraits"
     return folder if (folder / "barack_obama_1.jpg").is_file() else None
+
+
+def bundled_portraits() -> Path:
+    """The downscaled public-domain portraits shipped inside the package (always there)."""
+    return Path(__file__).parent / "data" / "portraits"
 
 
 @dataclass(frozen=True)
@@ -64,12 +68,13 @@ def run_demo(out: Path = DEFAULT_OUT) -> DemoResult:
         probe = load_image(folder / "two_people_biden_left_obama_right.jpg")
         source = str(folder)
     else:
-        from skimage import data
-
-        astronaut = data.astronaut()
-        known = {"Eileen Collins": [astronaut]}
-        probe = np.ascontiguousarray(astronaut[:, ::-1])
-        source = "skimage's astronaut (shared test data not found)"
+        bundled = bundled_portraits()
+        known = {
+            "Barack Obama": [bundled / "obama_1.jpg", bundled / "obama_2.jpg"],
+            "Joe Biden": [bundled / "biden_1.jpg", bundled / "biden_2.jpg"],
+        }
+        probe = load_image(bundled / "biden_left_obama_right.jpg")
+        source = f"{bundled} (bundled; shared test data not found)"
     enrolled = api.enroll(known, model=DEMO_MODEL)
     found = api.identify(probe, enrolled, model=DEMO_MODEL)
     faces = find_faces(probe)

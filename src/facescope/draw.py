@@ -25,7 +25,12 @@ def annotate(
 
     A label of None draws the box grey (an unknown person); `known` chooses the
     colour per face explicitly (grey where False) when labels are all text.
+    Without `labels`, faces that carry track ids or identities are labelled
+    ``#track name`` (grey: not recognised); other faces show their detector score.
     """
+    if labels is None and (faces.track_id is not None or faces.identity is not None):
+        labels = _labels(faces)
+        known = _known(faces) if known is None else known
     canvas = np.ascontiguousarray(rgb).copy()
     thickness = max(1, round(max(canvas.shape[:2]) / 400))
     for index in range(len(faces)):
@@ -52,3 +57,22 @@ def annotate(
             cv2.LINE_AA,
         )
     return canvas
+
+
+def _labels(faces: Faces) -> list[str | None]:
+    """``#track name`` per face, from whichever of the two the faces carry."""
+    out: list[str | None] = []
+    for index in range(len(faces)):
+        parts = []
+        if faces.track_id is not None and faces.track_id[index] >= 0:
+            parts.append(f"#{int(faces.track_id[index])}")
+        if faces.identity is not None:
+            parts.append(faces.identity[index] or "unknown")
+        out.append(" ".join(parts) or "untracked")
+    return out
+
+
+def _known(faces: Faces) -> list[bool]:
+    if faces.identity is None:
+        return [True] * len(faces)
+    return [name is not None for name in faces.identity]

@@ -3,8 +3,8 @@
 ``facescope.analyze(image)`` returns one
 :class:`~facescope.analysis.result.FaceAnalysis` per face; see
 :mod:`facescope.analysis.analyzer` for the data flow and each module for how a
-measure is made. Names are imported on first use, so the gallery can use
-:mod:`facescope.analysis.quality` without loading the rest.
+measure is made. Names are imported on first use. Face quality lives in
+:mod:`facescope.quality` (a lower layer the gallery uses); it is re-exported here.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ _EXPORTS = {
     "FrameAnalysis": "facescope.analysis.result",
     "VideoAnalysis": "facescope.analysis.result",
     "save_table": "facescope.analysis.result",
-    "FaceQuality": "facescope.analysis.quality",
-    "assess_quality": "facescope.analysis.quality",
-    "DEFAULT_MIN_QUALITY": "facescope.analysis.quality",
+    "FaceQuality": "facescope.quality.assess",
+    "assess_quality": "facescope.quality.assess",
+    "DEFAULT_MIN_QUALITY": "facescope.quality.assess",
 }
 
 

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from facescope._deprecation import renamed_argument, renamed_attribute
 from facescope.analysis import geometry
 from facescope.analysis.eyes import BlinkDetector, eye_aspect_ratio, gaze, mouth_openness
 from facescope.analysis.mesh import FaceMesh, shared_mesher
@@ -26,12 +27,12 @@ from facescope.analysis.result import FaceAnalysis, FrameAnalysis, VideoAnalysis
 from facescope.analysis.smoothing import OneEuroFilter
 from facescope.io.image import ImageInput, load_image
 from facescope.pipeline import find_faces
-from facescope.types import Faces
+from facescope.types import Faces, as_box
 
 FloatArray = npt.NDArray[np.float32]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class AnalyzeOptions:
     """What to measure (MediaPipe-style options object).
 
@@ -40,8 +41,9 @@ class AnalyzeOptions:
         action_units: geometric action-unit estimates.
         quality: recognition-quality score.
         landmarks68: also dlib's 68 points (iBUG 300-W layout; non-commercial data terms).
-        max_faces: analyse at most this many faces (largest detections first).
-        min_face: ignore faces whose box is narrower than this (pixels).
+        max_faces: analyse at most this many faces (the largest; kept left to right).
+        min_size: smallest face side to report, in pixels, as in
+            :func:`facescope.detect` (``min_face`` is its deprecated old name).
         assume_aligned: as in :func:`facescope.detect` (None: 112x112 crops are aligned).
     """
 
@@ -50,8 +52,39 @@ class AnalyzeOptions:
     quality: bool = True
     landmarks68: bool = False
     max_faces: int | None = None
-    min_face: float | None = None
+    min_size: float | None = None
     assume_aligned: bool | None = None
+
+    def __init__(
+        self,
+        expressions: bool = True,
+        action_units: bool = True,
+        quality: bool = True,
+        landmarks68: bool = False,
+        max_faces: int | None = None,
+        min_size: float | None = None,
+        assume_aligned: bool | None = None,
+        *,
+        min_face: float | None = None,
+    ) -> None:
+        # written out (not generated) to take the deprecated min_face= for one release
+        min_size = renamed_argument("AnalyzeOptions", "min_face", min_face, "min_size", min_size)
+        for name, value in (
+            ("expressions", expressions),
+            ("action_units", action_units),
+            ("quality", quality),
+            ("landmarks68", landmarks68),
+            ("max_faces", max_faces),
+            ("min_size", min_size),
+            ("assume_aligned", assume_aligned),
+        ):
+            object.__setattr__(self, name, value)
+
+    @property
+    def min_face(self) -> float | None:
+        """Deprecated name of :attr:`min_size`."""
+        renamed_attribute("AnalyzeOptions", "min_face", "min_size")
+        return self.min_size
 
 
 class _Frame(Protocol):
@@ -91,13 +124,12 @@ class Analyzer:
         return FrameAnalysis(rgb.shape[1], rgb.shape[0], results, frame_index, time, source)
 
     def _detect(self, rgb: npt.NDArray[np.uint8]) -> Faces:
-        faces = find_faces(
-            rgb, min_size=self.options.min_face, assume_aligned=self.options.assume_aligned
+        return find_faces(
+            rgb,
+            min_size=self.options.min_size,
+            max_faces=self.options.max_faces,
+            assume_aligned=self.options.assume_aligned,
         )
-        if self.options.max_faces is not None and len(faces) > self.options.max_faces:
-            order = np.argsort(-faces.areas)[: self.options.max_faces]
-            faces = faces[np.sort(order)]
-        return faces
 
     # -- the measures -------------------------------------------------------------------
     def _measure(
@@ -167,7 +199,7 @@ class Analyzer:
             out.append(
                 FaceAnalysis(
                     face=i,
-                    box=tuple(float(v) for v in faces.boxes[i]),  # type: ignore[arg-type]
+                    box=as_box(faces.boxes[i]),
                     detector_score=float(faces.scores[i]),
                     landmarks5=faces.landmarks5[i],
                     missing=missing,
@@ -212,7 +244,7 @@ class Analyzer:
         results: list[FaceAnalysis],
         poses: list[Any],
     ) -> list[FaceAnalysis]:
-        from facescope.analysis.quality import assess_quality
+        from facescope.quality import assess_quality
 
         pose_angles = [None if p is None else (p.yaw, p.pitch, p.roll) for p in poses]
         qualities = assess_quality(
@@ -237,7 +269,7 @@ class Analyzer:
         person's own neutral face once enough frames are seen, and its blinks
         are counted. `every` analyses one frame in N.
         """
-        from facescope.video.tracker import FaceTracker
+        from facescope.tracking.tracker import FaceTracker
 
         if every < 1:
             raise ValueError("every must be >= 1")
@@ -326,5 +358,9 @@ def analyze(
         One :class:`~facescope.analysis.result.FaceAnalysis` per face, in a
         :class:`~facescope.analysis.result.FrameAnalysis`.
     """
+    if "min_face" in kwargs:  # deprecated name of min_size: warn about the caller's line
+        kwargs["min_size"] = renamed_argument(
+            "analyze", "min_face", kwargs.pop("min_face"), "min_size", kwargs.get("min_size")
+        )
     # models are process-wide (loaded once); an Analyzer is only its options
     return Analyzer(replace(options or AnalyzeOptions(), **kwargs)).analyze(image)

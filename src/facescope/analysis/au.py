@@ -374,11 +374,6 @@ class PersonalNeutral:
         return {name: float(v) for name, v in zip(ACTION_UNITS, values, strict=True)}
 
 
-def au_table(values: FloatArray) -> list[dict[str, float]]:
-    """Rows of ``{AU: intensity}`` for an (n, n_au) array."""
-    return [dict(zip(ACTION_UNITS, map(float, row), strict=True)) for row in values]
-
-
 def calibration_payload(
     neutral: FloatArray, scales: FloatArray, source: str, extra: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:

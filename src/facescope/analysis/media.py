@@ -95,8 +95,7 @@ def _video(
     plot: Path | None,
     progress: Callable[[int, int | None], None] | None,
 ) -> MediaAnalysis:
-    from facescope.video.pipeline import parse_source
-    from facescope.video.source import VideoSource
+    from facescope.io.video import VideoSource, parse_source
 
     with VideoSource(parse_source(source), max_frames=max_frames) as video:
         total = None if video.live else video.frame_count

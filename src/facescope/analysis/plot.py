@@ -152,10 +152,9 @@ def _bars(canvas: npt.NDArray[np.uint8], face: FaceAnalysis, thick: int) -> None
 
 def plot_timeseries(video: VideoAnalysis, path: str | Path, *, title: str | None = None) -> Path:
     """Save a PNG of a video's measures over time (one line per track)."""
-    import matplotlib
+    from facescope.report.figures import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     table = video.to_frame()
     target = Path(path)

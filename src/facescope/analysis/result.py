@@ -19,13 +19,14 @@ import numpy as np
 import numpy.typing as npt
 
 from facescope.analysis.expression.labels import EXPRESSIONS
+from facescope.types import Box
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from facescope.analysis.eyes import Blink, Gaze
     from facescope.analysis.pose import HeadPose
-    from facescope.analysis.quality import FaceQuality
+    from facescope.quality import FaceQuality
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -45,8 +46,9 @@ class FaceAnalysis:
     """Everything measured on one face. Absent measures are None, with a reason in `missing`.
 
     Attributes:
-        face: the face's index in its image (detection order: most confident first).
-        box: ``x1, y1, x2, y2`` in image pixels.
+        face: the face's index in its image (face order: left to right, as
+            :func:`facescope.detect` returns them).
+        box: ``x1, y1, x2, y2`` in image pixels (4 floats, from the float32 boxes).
         detector_score: YuNet's confidence.
         landmarks5: (5, 2) detector landmarks (eyes, nose, mouth corners).
         mesh: (478, 3) MediaPipe mesh with iris, image pixels (z: relative depth).
@@ -66,7 +68,7 @@ class FaceAnalysis:
     """
 
     face: int
-    box: tuple[float, float, float, float]
+    box: Box
     detector_score: float
     landmarks5: FloatArray
     mesh: FloatArray | None = None

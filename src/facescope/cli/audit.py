@@ -13,9 +13,9 @@ from rich.table import Table
 
 from facescope.cli._common import JsonOption, PadModelOption, ReportOption, bars, friendly
 from facescope.cli.output import emit
-from facescope.evaluate.report import percent
 from facescope.privacy.audit import DEFAULT_PER_IDENTITY
 from facescope.privacy.invert import DEEP_BUDGET, DEFAULT_POOL, SCREENING_BUDGET
+from facescope.report.html import percent
 
 if TYPE_CHECKING:
     from facescope.privacy.inversion_audit import InversionAuditRun

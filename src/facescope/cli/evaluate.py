@@ -15,7 +15,7 @@ from rich.table import Table
 from facescope.cli._common import JsonOption, ReportOption, bars, friendly, note
 from facescope.cli.output import emit
 from facescope.evaluate.defaults import DEFAULT_BOOT, DEFAULT_PAD_THRESHOLD, MODELS
-from facescope.evaluate.report import percent
+from facescope.report.html import percent
 
 if TYPE_CHECKING:
     from facescope.evaluate.datasets import Dataset

@@ -104,8 +104,10 @@ def gallery_import(
     Templates whose recorded raw norm says they were not made from a face are
     refused (nothing is imported) unless --no-face-check is given.
     """
+    from facescope.privacy.ood import import_face_check
+
     with Gallery.open(gallery) as opened:
-        added = opened.import_file(file, check_faces=not no_face_check)
+        added = opened.import_file(file, face_check=None if no_face_check else import_face_check)
     emit(
         {"file": str(file), "imported": added},
         as_json=as_json,

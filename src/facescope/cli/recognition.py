@@ -13,7 +13,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from facescope import api
-from facescope.analysis.quality import DEFAULT_MIN_QUALITY
 from facescope.cli._common import (
     EXIT_BAD_INPUT,
     FmrOption,
@@ -35,6 +34,7 @@ from facescope.gallery import DEFAULT_GALLERY, Gallery
 from facescope.gallery.gallery import DEFAULT_FPIR
 from facescope.io.image import load_image
 from facescope.match.thresholds import DEFAULT_FMR
+from facescope.quality import DEFAULT_MIN_QUALITY
 from facescope.types import VerifyResult
 
 if TYPE_CHECKING:
@@ -111,7 +111,7 @@ def _verdict(verdict: Verdict) -> Iterator[RenderableType]:
     said = "[green]same person[/]" if result.same_person else "[yellow]different people[/]"
     yield (
         f"{said}  score {result.score:.4f}  threshold {result.threshold:.4f} "
-        f"({result.model}, calibrated at FMR {result.far_target:g})"
+        f"({result.model}, calibrated at FMR {result.fmr:g})"
     )
 
 
@@ -368,7 +368,7 @@ def calibrate(
     as_json: JsonOption = False,
 ) -> None:
     """Recompute decision thresholds for your own labelled faces at a target FMR."""
-    from facescope.match.calibrate import calibrate as run_calibration
+    from facescope.api import calibrate as run_calibration
 
     targets = fmr or [DEFAULT_FMR]
     models = model or ["sface", "dlib"]

@@ -32,10 +32,9 @@ import numpy as np
 import numpy.typing as npt
 
 #: Cosine distance (1 - cosine similarity) within which two faces are neighbours:
-#: similarity >= 0.55. Measured on aligned_celebrities (benchmarks/bench_cluster.py):
-#: purity and pairwise precision stay 1.0 down to similarity 0.53 and collapse at
-#: 0.52 (one chained link joins two people), so 0.55 keeps a margin. It is
-#: stricter than SFace's 1:1 threshold at FMR 1e-4 (0.468) because density links
+#: similarity >= 0.55, a margin over the lowest similarity at which clusters of
+#: aligned_celebrities stay pure (benchmarks/bench_cluster.py; README, clustering).
+#: It is stricter than SFace's 1:1 threshold at FMR 1e-4 because density links
 #: chain: one false link between two core faces would join two people.
 DEFAULT_EPS = 0.45
 #: Faces (the face itself included) that must lie within eps of a face for it to

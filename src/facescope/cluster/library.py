@@ -31,10 +31,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from facescope._deprecation import renamed_argument
 from facescope.cluster.incremental import DEFAULT_EPS, DEFAULT_MIN_FACES, assign_incremental
 from facescope.errors import FacescopeError, GalleryModelMismatchError
-from facescope.gallery.sqlite_store import TemplateRecord
+from facescope.gallery.store import TemplateRecord
 from facescope.io.files import VIDEO_EXTENSIONS, media_files
+from facescope.io.sqlite import Transaction
 
 if TYPE_CHECKING:
     from facescope.gallery.gallery import EnrollResult, Gallery
@@ -272,9 +274,9 @@ class FaceLibrary:
                         self._db.execute(statement)
                 self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
-    def _transaction(self) -> _Commit:
+    def _transaction(self) -> Transaction:
         self._db.execute("BEGIN IMMEDIATE")
-        return _Commit(self._db)
+        return Transaction(self._db)
 
     def _meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -292,6 +294,7 @@ class FaceLibrary:
         paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
         progress: Progress | None = None,
         *,
+        min_size: float | None = None,
         min_face: float | None = None,
     ) -> AddReport:
         """Find and embed every face of these photos/videos (folders: recursively).
@@ -301,7 +304,10 @@ class FaceLibrary:
         ``failed`` and do not stop the rest. Videos (by extension) contribute
         one face per track: its pooled embedding and best thumbnail. Files are
         written ``BATCH_FILES`` at a time, each batch in one transaction.
+        `min_size`: smallest face side to detect in photos, in pixels
+        (``min_face`` is its deprecated old name).
         """
+        min_size = renamed_argument("FaceLibrary.add", "min_face", min_face, "min_size", min_size)
         files = media_files(paths)
         report = AddReport()
         self._ensure_model()
@@ -311,7 +317,7 @@ class FaceLibrary:
         for done, file in enumerate(files, 1):
             label = os.fspath(file)
             try:
-                source = self._read(file, seen, min_face)
+                source = self._read(file, seen, min_size)
             except (FacescopeError, OSError, ValueError) as exc:
                 report.failed[label] = str(exc) or type(exc).__name__
             else:
@@ -382,7 +388,7 @@ class FaceLibrary:
         row = self._db.execute("SELECT 1 FROM sources WHERE content_hash = ?", (digest,)).fetchone()
         return row is not None
 
-    def _read(self, file: Path, seen: set[str], min_face: float | None) -> _Source | None:
+    def _read(self, file: Path, seen: set[str], min_size: float | None) -> _Source | None:
         """The file's faces, or None when it is already in the library."""
         path = str(file.resolve())
         stat = file.stat()
@@ -405,7 +411,7 @@ class FaceLibrary:
         if digest in seen or self._has_content(digest):
             return None
         return _Source(
-            path, "photo", digest, stat.st_size, stat.st_mtime_ns, _photo_faces(rgb, min_face)
+            path, "photo", digest, stat.st_size, stat.st_mtime_ns, _photo_faces(rgb, min_size)
         )
 
     def _store(self, sources: list[_Source]) -> list[int]:
@@ -767,19 +773,6 @@ class FaceLibrary:
             )
 
 
-class _Commit:
-    """Commit on success, roll back on error."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: object, *exc: object) -> None:
-        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
-
-
 # ---- reading files ----------------------------------------------------------------
 
 
@@ -806,12 +799,12 @@ def _jpeg(rgb: npt.NDArray[np.uint8]) -> bytes:
     return buffer.getvalue()
 
 
-def _photo_faces(rgb: npt.NDArray[np.uint8], min_face: float | None) -> list[_Face]:
+def _photo_faces(rgb: npt.NDArray[np.uint8], min_size: float | None) -> list[_Face]:
     from facescope.align.template import warp_to_template
     from facescope.pipeline import embed_faces, find_faces
-    from facescope.video.quality import face_quality
+    from facescope.quality import quality_from_crop
 
-    faces = find_faces(rgb, min_size=min_face)
+    faces = find_faces(rgb, min_size=min_size)
     if len(faces) == 0:
         return []
     embeddings = embed_faces(rgb, faces, MODEL)
@@ -822,9 +815,9 @@ def _photo_faces(rgb: npt.NDArray[np.uint8], min_face: float | None) -> list[_Fa
             continue
         box = faces.boxes[index]
         crop = rgb if faces.aligned else warp_to_template(rgb, faces.landmarks5[index])
-        quality = face_quality(
+        quality = quality_from_crop(
             crop, faces.landmarks5[index], box, float(faces.scores[index]), image_shape=rgb.shape
-        )
+        ).score
         out.append(
             _Face(
                 index,

@@ -4,8 +4,8 @@ Both map aligned faces to 128-d features; `facescope.embed` normalises them.
 SFace (ArcFace-family, 112x112 crops on the ArcFace template) runs batched in
 ONNX Runtime. dlib's ResNet runs on dlib's own 150x150 "face chips", aligned
 with dlib's 5-point shape predictor, seeded by a face rectangle derived from
-our 5 landmarks (dlib's own alignment measured better for it than ours:
-EER 5.2% vs 5.9% on the calibration set).
+our 5 landmarks (dlib's own alignment measured better for it than ours on the
+calibration set; the figures are in the README's models table).
 """
 
 from __future__ import annotations
@@ -57,8 +57,8 @@ class SFaceRecognizer:
     """SFace (OpenCV zoo 2021dec), batched through ONNX Runtime.
 
     fp32 (default) reproduces OpenCV's features exactly on every CPU. int8 is
-    about 1.7x faster but its features differ slightly from fp32 (mean cosine
-    0.995) and may differ between CPUs with and without VNNI, so embeddings made
+    faster but its features differ slightly from fp32 (README, "Accuracy")
+    and may differ between CPUs with and without VNNI, so embeddings made
     with it are versioned apart and should not be mixed with fp32 ones.
     """
 

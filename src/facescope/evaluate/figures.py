@@ -1,17 +1,18 @@
 """Figures for evaluation reports: ROC, DET (normal-deviate axes), CMC, FNIR-FPIR, scores.
 
 Each function returns a PNG as bytes (matplotlib's Agg backend, no display);
-:mod:`facescope.evaluate.report` embeds them in the HTML report as data URIs.
+:mod:`facescope.report.html` embeds them in the HTML report as data URIs.
 """
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
+
+from facescope.report.figures import png, pyplot
 
 if TYPE_CHECKING:
     from facescope.evaluate.metrics import IdentificationMetrics, VerificationMetrics
@@ -20,27 +21,9 @@ if TYPE_CHECKING:
 DET_TICKS = (1e-4, 1e-3, 1e-2, 0.05, 0.1, 0.2, 0.4, 0.6)
 
 
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _png(fig: Any) -> bytes:
-    plt = _pyplot()
-    buffer = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
-    return buffer.getvalue()
-
-
 def roc_figure(curves: Mapping[str, VerificationMetrics], title: str = "ROC") -> bytes:
     """TAR against FMR (log x), one line per model."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4.5))
     for label, m in curves.items():
         fmr = np.maximum(np.asarray(m.roc_fmr), 1e-6)
@@ -53,14 +36,14 @@ def roc_figure(curves: Mapping[str, VerificationMetrics], title: str = "ROC") ->
     ax.grid(alpha=0.3, which="both")
     ax.legend(loc="lower right", fontsize=8)
     ax.set_title(title)
-    return _png(fig)
+    return png(fig)
 
 
 def det_figure(curves: Mapping[str, VerificationMetrics], title: str = "DET") -> bytes:
     """FNMR against FMR on normal-deviate (probit) axes, as ISO/IEC 19795-1 draws it."""
     from facescope.evaluate.metrics import probit
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4.5))
     for label, m in curves.items():
         ax.plot(probit(np.asarray(m.det_fmr)), probit(np.asarray(m.det_fnmr)), label=label)
@@ -77,7 +60,7 @@ def det_figure(curves: Mapping[str, VerificationMetrics], title: str = "DET") ->
     ax.grid(alpha=0.3)
     ax.legend(loc="upper right", fontsize=8)
     ax.set_title(title + " (dots: EER)")
-    return _png(fig)
+    return png(fig)
 
 
 def score_figure(
@@ -88,7 +71,7 @@ def score_figure(
     labels: tuple[str, str] = ("genuine", "impostor"),
 ) -> bytes:
     """Genuine and impostor score histograms (or any two classes: `labels`), with the threshold."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.5))
     gen, imp = np.asarray(genuine), np.asarray(impostor)
     bins = np.linspace(min(gen.min(), imp.min()), max(gen.max(), imp.max()), 60)
@@ -100,12 +83,12 @@ def score_figure(
     ax.set_ylabel("density")
     ax.legend(fontsize=8)
     ax.set_title(title)
-    return _png(fig)
+    return png(fig)
 
 
 def cmc_figure(curves: Mapping[str, IdentificationMetrics], title: str = "CMC") -> bytes:
     """Identification rate against rank (closed set, mated probes)."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for label, m in curves.items():
         ranks = np.arange(1, len(m.cmc) + 1)
@@ -116,12 +99,12 @@ def cmc_figure(curves: Mapping[str, IdentificationMetrics], title: str = "CMC") 
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     ax.set_title(title)
-    return _png(fig)
+    return png(fig)
 
 
 def fnir_figure(curves: Mapping[str, IdentificationMetrics], title: str = "open set") -> bytes:
     """Open-set FNIR against FPIR (log x), over the decision threshold."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     floor = 1.0
     for label, m in curves.items():
@@ -137,4 +120,4 @@ def fnir_figure(curves: Mapping[str, IdentificationMetrics], title: str = "open 
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     ax.set_title(title)
-    return _png(fig)
+    return png(fig)

@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
+from facescope._deprecation import renamed_argument
 from facescope._json import jsonable
 from facescope.evaluate.defaults import DEFAULT_PAD_THRESHOLD
 from facescope.match.metrics import equal_error_rate, rates_at, threshold_at_fmr
@@ -34,6 +35,8 @@ from facescope.match.metrics import equal_error_rate, rates_at, threshold_at_fmr
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
+#: False-match rates verification metrics are reported at by default.
+DEFAULT_FMR_TARGETS = (1e-2, 1e-3, 1e-4)
 #: Most points kept in a ROC / DET / FPIR-FNIR curve.
 MAX_CURVE_POINTS = 2000
 #: Quantile-spaced thresholds in :attr:`VerificationMetrics.threshold_table` (besides the
@@ -177,17 +180,27 @@ def verification_metrics(
     genuine: npt.ArrayLike,
     impostor: npt.ArrayLike,
     *,
-    far_targets: Sequence[float] = (1e-2, 1e-3, 1e-4),
+    fmr_targets: Sequence[float] = DEFAULT_FMR_TARGETS,
+    far_targets: Sequence[float] | None = None,
 ) -> VerificationMetrics:
-    """EER, ROC AUC, TAR/FNMR at FAR targets, a threshold table and ROC/DET curves.
+    """EER, ROC AUC, TAR/FNMR at FMR targets, a threshold table and ROC/DET curves.
 
     EER is the mean of FMR and FNMR at the observed score where they are closest
     (:func:`facescope.match.metrics.equal_error_rate`). Raises ValueError for empty or NaN
-    scores or targets outside (0, 1).
+    scores or targets outside (0, 1). ``far_targets`` is the deprecated name of
+    `fmr_targets`.
     """
+    fmr_targets = renamed_argument(
+        "verification_metrics",
+        "far_targets",
+        far_targets,
+        "fmr_targets",
+        fmr_targets,
+        new_default=DEFAULT_FMR_TARGETS,
+    )
     gen = _scores(genuine, "genuine")
     imp = _scores(impostor, "impostor")
-    targets = _check_rates(far_targets, "far_targets")
+    targets = _check_rates(fmr_targets, "fmr_targets")
     eer, eer_threshold = equal_error_rate(gen, imp)
     tar: dict[float, float] = {}
     fnmr_at: dict[float, float] = {}
@@ -235,10 +248,11 @@ def bootstrap_verification(
     ids_a: npt.ArrayLike,
     ids_b: npt.ArrayLike,
     *,
-    far_targets: Sequence[float] = (1e-2, 1e-3, 1e-4),
+    fmr_targets: Sequence[float] = DEFAULT_FMR_TARGETS,
     n_boot: int = 500,
     seed: int = 0,
     level: float = 0.95,
+    far_targets: Sequence[float] | None = None,
 ) -> dict[str, tuple[float, float]]:
     """Percentile confidence intervals for ``"eer"`` and ``f"tar@{far:g}"`` by resampling
     identities (the "subsets bootstrap" of ISO/IEC 19795-1 Annex B / Bolle et al. 2004).
@@ -249,15 +263,23 @@ def bootstrap_verification(
     ``(i, j)`` with weight ``c[i] * c[j]``. EER and TAR@FAR are then computed exactly as in
     :func:`verification_metrics`, on the weighted (multiset) scores. A draw without genuine or
     impostor pairs gives NaN for that draw; NaN draws are ignored by the percentiles.
-    Deterministic for a given `seed`.
+    Deterministic for a given `seed`. ``far_targets`` is the deprecated name of `fmr_targets`.
     """
+    fmr_targets = renamed_argument(
+        "bootstrap_verification",
+        "far_targets",
+        far_targets,
+        "fmr_targets",
+        fmr_targets,
+        new_default=DEFAULT_FMR_TARGETS,
+    )
     s = _scores(scores, "scores")
     n = len(s)
     genuine = _labels(same, n, "same").astype(bool)
     a_raw, b_raw = _labels(ids_a, n, "ids_a"), _labels(ids_b, n, "ids_b")
     if not genuine.any() or genuine.all():
         raise ValueError("bootstrap needs both genuine (same=True) and impostor pairs")
-    targets = _check_rates(far_targets, "far_targets")
+    targets = _check_rates(fmr_targets, "fmr_targets")
     if n_boot < 1:
         raise ValueError(f"n_boot must be >= 1, got {n_boot}")
     if not 0.0 < level < 1.0:

@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from facescope.evaluate.defaults import DEFAULT_PAD_THRESHOLD
 from facescope.evaluate.metrics import PADMetrics, pad_metrics
-from facescope.evaluate.report import Section, percent, table, write_report
+from facescope.report.html import Section, percent, table, write_report
 
 
 def read_pad_scores(

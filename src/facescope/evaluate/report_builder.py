@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from facescope.evaluate import figures
-from facescope.evaluate.report import Section, percent, table, with_ci, write_report
+from facescope.report.html import Section, percent, table, with_ci, write_report
 
 if TYPE_CHECKING:
     from facescope.evaluate.run import Evaluation

@@ -3,7 +3,7 @@
 Data flow: dataset (:mod:`~facescope.evaluate.datasets`) -> embeddings, cached
 on disk (:mod:`~facescope.evaluate.cache`; a re-run costs no inference) ->
 scores per pair and per probe (in batches, as matrix products) -> metrics
-(:mod:`~facescope.evaluate.metrics`) -> report (:mod:`~facescope.evaluate.report`).
+(:mod:`~facescope.evaluate.metrics`) -> report (:mod:`~facescope.report.html`).
 
 Failures are counted, never dropped: an image in which no face is found is a
 failure to acquire; every pair that involves it is a non-match at every
@@ -22,10 +22,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from facescope._deprecation import renamed_argument
 from facescope.evaluate.cache import EmbeddedDataset, EmbeddingCache, embed_dataset
 from facescope.evaluate.datasets import Dataset, Pairs, generate_pairs, identification_split
 from facescope.evaluate.defaults import DEFAULT_BOOT, MODELS
 from facescope.evaluate.metrics import (
+    DEFAULT_FMR_TARGETS,
     IdentificationMetrics,
     VerificationMetrics,
     bootstrap_verification,
@@ -130,7 +132,7 @@ def evaluate(
     pairs: Pairs | None = None,
     verification: bool = True,
     identification: bool = True,
-    far_targets: Sequence[float] = (1e-2, 1e-3, 1e-4),
+    fmr_targets: Sequence[float] = DEFAULT_FMR_TARGETS,
     fpir_targets: Sequence[float] = (0.01, 0.1),
     n_boot: int = DEFAULT_BOOT,
     seed: int = 0,
@@ -140,6 +142,7 @@ def evaluate(
     assume_aligned: bool | None = None,
     thresholds: str | Path | None = None,
     progress: Callable[[Iterable[Any]], Iterable[Any]] | None = None,
+    far_targets: Sequence[float] | None = None,
 ) -> Evaluation:
     """Evaluate recognition models on a labelled dataset.
 
@@ -152,7 +155,8 @@ def evaluate(
         verification, identification: which protocols to run. Identification is
             open set: a seeded half of the subjects are never enrolled (their
             images are non-mated probes); the others enrol one image each.
-        far_targets, fpir_targets: operating points to report.
+        fmr_targets, fpir_targets: operating points to report (``far_targets``
+            is the deprecated name of `fmr_targets`).
         n_boot: bootstrap draws (resampling identities) for confidence intervals;
             0 turns them off.
         seed: for pair sampling, the identification split and the bootstrap.
@@ -160,6 +164,14 @@ def evaluate(
         cache: where embeddings are kept; default: the user cache.
         thresholds: a calibration file for the fusion (default: the bundled one).
     """
+    fmr_targets = renamed_argument(
+        "evaluate",
+        "far_targets",
+        far_targets,
+        "fmr_targets",
+        fmr_targets,
+        new_default=DEFAULT_FMR_TARGETS,
+    )
     unknown = [m for m in models if m not in MODELS]
     if unknown or not models:
         raise ValueError(f"unknown model(s) {unknown}; choose from {', '.join(MODELS)}")
@@ -178,7 +190,8 @@ def evaluate(
     identities = np.asarray(dataset.identities)
     results = {m: ModelResult(m) for m in models}
     settings: dict[str, Any] = {
-        "far_targets": list(far_targets),
+        "fmr_targets": list(fmr_targets),
+        "far_targets": list(fmr_targets),  # the old key, for readers of earlier reports
         "fpir_targets": list(fpir_targets),
         "bootstrap": n_boot,
         "seed": seed,
@@ -198,19 +211,19 @@ def evaluate(
         for m in models:
             scores = per_model[m]
             gen, imp = scores[chosen.same], scores[~chosen.same]
-            metrics = verification_metrics(gen, imp, far_targets=far_targets)
+            metrics = verification_metrics(gen, imp, fmr_targets=fmr_targets)
             if n_boot > 0:
                 metrics.ci.update(
                     bootstrap_verification(
                         scores, chosen.same, ids_a, ids_b,
-                        far_targets=far_targets, n_boot=n_boot, seed=seed,
+                        fmr_targets=fmr_targets, n_boot=n_boot, seed=seed,
                     )
                 )  # fmt: skip
             result = results[m]
             result.verification = metrics
             result.genuine, result.impostor = gen[gen > FAILED], imp[imp > FAILED]
             if group is not None:
-                result.fairness = _fairness(dataset, group, chosen, scores, metrics, far_targets)
+                result.fairness = _fairness(dataset, group, chosen, scores, metrics, fmr_targets)
     protocol: dict[str, int] = {}
     if identification:
         gallery, probes = identification_split(dataset, seed=seed)
@@ -264,7 +277,7 @@ def _fairness(
     pairs: Pairs,
     scores: FloatArray,
     metrics: VerificationMetrics,
-    far_targets: Sequence[float],
+    fmr_targets: Sequence[float],
 ) -> dict[str, Any]:
     labels = dataset.groups.get(group)
     if labels is None:
@@ -274,7 +287,7 @@ def _fairness(
         )
     column = np.asarray(labels)
     same_group = column[pairs.a] == column[pairs.b]
-    threshold = metrics.thresholds[min(far_targets, key=lambda f: abs(f - 1e-3))]
+    threshold = metrics.thresholds[min(fmr_targets, key=lambda f: abs(f - 1e-3))]
     gen = pairs.same
     imp = ~pairs.same & same_group  # impostors within a group: the demographic comparison
     result = fairness(

@@ -35,7 +35,7 @@ from facescope.errors import (
     GalleryModelMismatchError,
 )
 from facescope.gallery.gallery import Gallery
-from facescope.gallery.sqlite_store import TemplateRecord
+from facescope.gallery.store import TemplateRecord
 from facescope.gallery.templates import decode_photo, template_from_pixels
 from facescope.match.calibrate import LabelledImages, folder_per_identity
 

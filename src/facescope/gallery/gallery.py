@@ -17,7 +17,7 @@ import dataclasses
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from facescope.analysis.quality import DEFAULT_MIN_QUALITY
 from facescope.errors import (
     DuplicateTemplateError,
     EmptyGalleryError,
@@ -38,20 +37,22 @@ from facescope.errors import (
     UnknownSubjectError,
 )
 from facescope.gallery.crypto import KEY_ENV, GalleryKeyError
-from facescope.gallery.sqlite_store import SQLiteStore, SubjectInfo, TemplateRecord
-from facescope.gallery.store import TemplateStore
+from facescope.gallery.sqlite_store import SQLiteStore
+from facescope.gallery.store import SubjectInfo, TemplateRecord, TemplateStore
 from facescope.gallery.templates import decode_photo, photo_label, template_from_pixels
 from facescope.io.image import ImageInput, load_image
 from facescope.match.ranking import identification
 from facescope.match.thresholds import DEFAULT_FMR, Calibration, load_calibration
 from facescope.pipeline import embed_faces, find_faces, largest
+from facescope.quality import DEFAULT_MIN_QUALITY
 from facescope.spectral.spectrum import Spectrum, guess_spectrum, parse_spectrum
 from facescope.spectral.thresholds import SpectralThresholds
-from facescope.types import Candidate, Identification, VerifyResult
+from facescope.types import Candidate, Identification, VerifyResult, as_box
 
 DEFAULT_GALLERY = "./facescope-data"
-#: The out-of-domain method that judges imported templates with a recorded raw norm.
-IMPORT_FACE_CHECK = "norm"
+#: The caller's non-face check of imported templates: (model, unit embeddings (n, d),
+#: recorded raw norms (n,)) -> per template, whether it was made from a face.
+FaceCheck = Callable[[str, npt.NDArray[np.float32], npt.NDArray[np.float64]], npt.ArrayLike]
 DEFAULT_FPIR = 0.01
 DEFAULT_MODEL = "sface"
 EXPORT_FORMAT = "facescope-gallery/1"
@@ -207,7 +208,7 @@ class Gallery:
         for this subject, refuses the whole call and stores nothing. So does a
         face too poor for reliable recognition (PoorQualityError, whose message
         says why: too small, blurred, dark, turned aside, cut by the border...):
-        its quality score (:mod:`facescope.analysis.quality`) is below
+        its quality score (:mod:`facescope.quality`) is below
         `min_quality` or one of its components is poor. ``min_quality=None``
         (or 0) turns the check off. Each template stores its face's score.
         `images` is a list of photos or one photo (path, bytes, array, PIL image).
@@ -320,6 +321,8 @@ class Gallery:
     ) -> list[Identification]:
         """Identify every face in `image`; `identity` is None for people not enrolled.
 
+        One result per face, left to right (the order of :func:`facescope.detect`).
+
         `probe_spectrum` (vis, nir, thermal) matters only with
         :attr:`spectral_thresholds` set; then None guesses it from `image`
         (:func:`facescope.spectral.guess_spectrum`). See :meth:`identify_embeddings`.
@@ -405,7 +408,7 @@ class Gallery:
         accepted = [entry for entry in decided if entry[1] >= entry[2]]
         name, score, threshold = accepted[0] if accepted else decided[0]
         return Identification(
-            box=(float(box[0]), float(box[1]), float(box[2]), float(box[3])),
+            box=as_box(box),
             identity=name if accepted else None,
             score=score,
             threshold=threshold,
@@ -591,14 +594,17 @@ class Gallery:
         Path(path).write_text(json.dumps(document), encoding="utf-8")
         return count
 
-    def import_file(self, path: str | os.PathLike[str], *, check_faces: bool = True) -> int:
+    def import_file(
+        self, path: str | os.PathLike[str], *, face_check: FaceCheck | None = None
+    ) -> int:
         """Add subjects and templates from an export; return templates added.
 
         Refuses (storing nothing) files of another format, model or model
-        version, embeddings of the wrong size, NaN/inf or zero norm, and, with
-        `check_faces`, templates whose recorded raw norm says they were not made
-        from a face (:func:`facescope.privacy.ood.face_embedding_scores`; a
-        template without a recorded raw norm is not judged). Templates
+        version, and embeddings of the wrong size, NaN/inf or zero norm. With a
+        `face_check` (the caller's policy, e.g.
+        :func:`facescope.privacy.import_face_check`, which ``facescope gallery
+        import`` passes), templates it says were not made from a face refuse the
+        whole file with NonFaceEmbeddingError naming their subjects. Templates
         already present (same subject and content hash) are skipped.
         """
         source = Path(path)
@@ -615,8 +621,8 @@ class Gallery:
                 f"{self.model} {self.model_version}; re-enrol from photos instead"
             )
         batches = [_parse_subject(source, entry) for entry in document.get("subjects", [])]
-        if check_faces:
-            _refuse_non_faces(source, self.model, batches)
+        if face_check is not None:
+            _refuse_non_faces(source, self.model, batches, face_check)
         added = 0
         for name, metadata, records in batches:
             fresh = [r for r in records if not self._store.has_content(name, r.content_hash)]
@@ -701,39 +707,28 @@ def _best_margin(
     return float(scores[best]), float(limits[best])
 
 
-#: A recorded norm this close to 1 is a normalised vector's, not a raw feature norm.
-_UNRECORDED_NORM = 1e-3
-
-
 def _refuse_non_faces(
-    source: Path, model: str, batches: Sequence[tuple[str, dict[str, Any], list[TemplateRecord]]]
+    source: Path,
+    model: str,
+    batches: Sequence[tuple[str, dict[str, Any], list[TemplateRecord]]],
+    face_check: FaceCheck,
 ) -> None:
-    """NonFaceEmbeddingError naming the subjects whose templates are not of faces."""
-    from facescope.privacy import ood
-
-    if model not in ood.MODELS:
+    """NonFaceEmbeddingError naming the subjects whose templates `face_check` refuses."""
+    named = [(name, record) for name, _, records in batches for record in records]
+    if not named:
         return
-    judged = [
-        (name, record)
-        for name, _, records in batches
-        for record in records
-        if abs(record.norm - 1.0) > _UNRECORDED_NORM
-    ]
-    if not judged:
-        return
-    vectors = np.stack([record.embedding for _, record in judged])
-    norms = [max(record.norm, 1e-12) for _, record in judged]
-    scores = ood.face_embedding_scores(vectors, model, raw_norms=norms, method=IMPORT_FACE_CHECK)
-    threshold = ood.load_stats(model).thresholds[IMPORT_FACE_CHECK]
-    refused = sorted(
-        {name for (name, _), score in zip(judged, scores, strict=True) if score < threshold}
-    )
+    vectors = np.stack([record.embedding for _, record in named]).astype(np.float32)
+    norms = np.array([record.norm for _, record in named], np.float64)
+    is_face = np.asarray(face_check(model, vectors, norms), bool).reshape(-1)
+    if is_face.shape != (len(named),):
+        raise ValueError(f"face_check gave {is_face.size} verdicts for {len(named)} templates")
+    refused = sorted({name for (name, _), face in zip(named, is_face, strict=True) if not face})
     if refused:
         shown = ", ".join(repr(n) for n in refused[:5]) + (" ..." if len(refused) > 5 else "")
         raise NonFaceEmbeddingError(
             f"{source}: templates of {len(refused)} subject(s) ({shown}) were not made from a "
-            f"face (raw norm check of {model}); nothing imported. Re-enrol them from photos, "
-            "or pass check_faces=False (CLI: --no-face-check) to import anyway"
+            f"face ({model}); nothing imported. Re-enrol them from photos, or import without "
+            "the face check (CLI: --no-face-check)"
         )
 
 

@@ -33,7 +33,7 @@ from facescope.errors import (
     UnknownSubjectError,
     UnknownTemplateError,
 )
-from facescope.gallery.sqlite_store import (
+from facescope.gallery.store import (
     SubjectInfo,
     TemplateRecord,
     check_embedding,
@@ -41,11 +41,9 @@ from facescope.gallery.sqlite_store import (
 )
 
 SCHEMA_VERSION = 3
-#: HNSW candidate list size at query time (pgvector default 40): recall vs latency.
-#: On 100k uniformly random (worst-case) vectors with the v2 index (m 32,
-#: ef_construction 200): 200 gave recall@10 0.933, 400 gave 0.983, 800 gave 0.999
-#: (the v1 index, m 16 / ef_construction 64, reached only 0.635 at 200 and 0.788
-#: at 400); benchmarks/bench_search.py.
+#: HNSW candidate list size at query time (pgvector default 40): recall vs latency,
+#: chosen on uniformly random (worst-case) vectors with the v2 index
+#: (benchmarks/bench_search.py; the recalls measured are in the README).
 EF_SEARCH = 400
 #: HNSW build parameters of the schema v2 index.
 HNSW_M, HNSW_EF_CONSTRUCTION = 32, 200

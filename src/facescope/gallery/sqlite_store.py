@@ -49,7 +49,6 @@ import struct
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -61,7 +60,6 @@ from facescope.errors import (
     DuplicateTemplateError,
     GalleryBusyError,
     GalleryError,
-    InvalidEmbeddingError,
     UnknownSubjectError,
     UnknownTemplateError,
 )
@@ -73,15 +71,20 @@ from facescope.gallery.crypto import (
     TemplateCipher,
     new_salt,
 )
+from facescope.gallery.store import (
+    DIM,
+    NORM_TOLERANCE,
+    SubjectInfo,
+    TemplateRecord,
+    check_embedding,
+    vector_problem,
+)
 from facescope.gallery.vector_index import VectorIndex, chunks, fingerprint
+from facescope.io.sqlite import Transaction
 
 SCHEMA_VERSION = 3
-DIM = 128
 #: Galleries with at least this many templates keep their search cache on disk.
 PERSIST_MIN = 20_000
-#: A stored template is L2-normalised: its norm may differ from 1 by float32
-#: rounding (about 1e-7), never by this much.
-NORM_TOLERANCE = 1e-3
 #: Seconds an operation waits for another process's lock before GalleryBusyError.
 BUSY_TIMEOUT_S = 30.0
 _CACHE_AAD = b"facescope-index-cache"
@@ -137,61 +140,6 @@ _MIGRATIONS: dict[int, str] = {
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-@dataclass(frozen=True)
-class TemplateRecord:
-    """One enrolled template, as stored."""
-
-    embedding: npt.NDArray[np.float32]
-    norm: float
-    quality: float
-    source: str
-    content_hash: str
-    #: capture spectrum (:class:`facescope.spectral.Spectrum` value: vis, nir, thermal);
-    #: stored in clear, also in encrypted galleries
-    spectrum: str = "vis"
-
-
-@dataclass(frozen=True)
-class SubjectInfo:
-    """A subject and how many templates it has."""
-
-    name: str
-    metadata: dict[str, Any]
-    n_templates: int
-    created_at: float
-
-
-def check_embedding(vector: npt.ArrayLike, label: str) -> npt.NDArray[np.float32]:
-    """`vector` as 128 float32 values if it is a finite unit vector; else InvalidEmbeddingError.
-
-    Search scores are dot products that assume unit vectors: a NaN, zero or
-    scaled template would rank as NaN or outrank every honest one, so none is
-    ever stored (and none is accepted on load, see :func:`vector_problem`).
-    """
-    array = np.asarray(vector, np.float32).reshape(-1)
-    problem = vector_problem(array)
-    if problem is not None:
-        raise InvalidEmbeddingError(
-            f"{label}: the embedding {problem}; templates are {DIM} finite values of unit "
-            "norm (L2-normalised)"
-        )
-    return array
-
-
-def vector_problem(vector: npt.NDArray[np.float32]) -> str | None:
-    """What is wrong with a stored template's values, or None if it is a finite unit vector."""
-    if vector.size != DIM:
-        return f"has {vector.size} values, not {DIM}"
-    if not np.isfinite(vector).all():
-        return "holds NaN or infinite values"
-    norm = float(np.linalg.norm(vector.astype(np.float64)))
-    if norm == 0.0:
-        return "is all zeros"
-    if abs(norm - 1.0) > NORM_TOLERANCE:
-        return f"is not a unit vector (norm {norm:.6g})"
-    return None
 
 
 def _template_aad(subject: str, template_id: int, content_hash: str) -> bytes:
@@ -529,10 +477,10 @@ class SQLiteStore:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
-    def _transaction(self) -> _Commit:
+    def _transaction(self) -> Transaction:
         self._counts = None  # our own commits do not change data_version
         self._db.execute("BEGIN IMMEDIATE")
-        return _Commit(self._db)
+        return Transaction(self._db)
 
     def close(self) -> None:
         """Save the search cache of a large gallery, retry a pending erasure, then close.
@@ -851,7 +799,7 @@ class SQLiteStore:
     def count(self) -> tuple[int, int]:
         """(subjects, templates), cached until this or another connection writes.
 
-        COUNT(*) walks the whole table (about 0.17 s at a million rows), and
+        COUNT(*) walks the whole table (slow on a large gallery), and
         every identification needs the subject count for its threshold.
         """
         version = int(self._db.execute("PRAGMA data_version").fetchone()[0])
@@ -1085,16 +1033,3 @@ def _configure(db: sqlite3.Connection) -> None:
     db.execute("PRAGMA foreign_keys=ON")
     # erased templates are overwritten, not left in free pages (right to erasure)
     db.execute("PRAGMA secure_delete=ON")
-
-
-class _Commit:
-    """Commit a transaction begun with BEGIN IMMEDIATE, or roll it back on error."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> sqlite3.Connection:
-        return self._db
-
-    def __exit__(self, kind: object, value: object, traceback: object) -> None:
-        self._db.execute("COMMIT" if kind is None else "ROLLBACK")

@@ -1,14 +1,75 @@
-"""The interface both gallery backends implement (SQLite and PostgreSQL)."""
+"""The interface both gallery backends implement (SQLite and PostgreSQL), and its records."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from facescope.gallery.sqlite_store import SubjectInfo, TemplateRecord
+from facescope.errors import InvalidEmbeddingError
+
+DIM = 128
+#: A stored template is L2-normalised: its norm may differ from 1 by float32
+#: rounding (about 1e-7), never by this much.
+NORM_TOLERANCE = 1e-3
+
+
+@dataclass(frozen=True)
+class TemplateRecord:
+    """One enrolled template, as stored."""
+
+    embedding: npt.NDArray[np.float32]
+    norm: float
+    quality: float
+    source: str
+    content_hash: str
+    #: capture spectrum (:class:`facescope.spectral.Spectrum` value: vis, nir, thermal);
+    #: stored in clear, also in encrypted galleries
+    spectrum: str = "vis"
+
+
+@dataclass(frozen=True)
+class SubjectInfo:
+    """A subject and how many templates it has."""
+
+    name: str
+    metadata: dict[str, Any]
+    n_templates: int
+    created_at: float
+
+
+def check_embedding(vector: npt.ArrayLike, label: str) -> npt.NDArray[np.float32]:
+    """`vector` as 128 float32 values if it is a finite unit vector; else InvalidEmbeddingError.
+
+    Search scores are dot products that assume unit vectors: a NaN, zero or
+    scaled template would rank as NaN or outrank every honest one, so none is
+    ever stored (and none is accepted on load, see :func:`vector_problem`).
+    """
+    array = np.asarray(vector, np.float32).reshape(-1)
+    problem = vector_problem(array)
+    if problem is not None:
+        raise InvalidEmbeddingError(
+            f"{label}: the embedding {problem}; templates are {DIM} finite values of unit "
+            "norm (L2-normalised)"
+        )
+    return array
+
+
+def vector_problem(vector: npt.NDArray[np.float32]) -> str | None:
+    """What is wrong with a stored template's values, or None if it is a finite unit vector."""
+    if vector.size != DIM:
+        return f"has {vector.size} values, not {DIM}"
+    if not np.isfinite(vector).all():
+        return "holds NaN or infinite values"
+    norm = float(np.linalg.norm(vector.astype(np.float64)))
+    if norm == 0.0:
+        return "is all zeros"
+    if abs(norm - 1.0) > NORM_TOLERANCE:
+        return f"is not a unit vector (norm {norm:.6g})"
+    return None
 
 
 class TemplateStore(Protocol):

@@ -14,11 +14,11 @@ import os
 import numpy as np
 import numpy.typing as npt
 
-from facescope.analysis.quality import DEFAULT_MIN_QUALITY, FaceQuality, assess_quality
 from facescope.errors import EnrollmentError, PoorQualityError
-from facescope.gallery.sqlite_store import TemplateRecord
+from facescope.gallery.store import TemplateRecord
 from facescope.io.image import ImageInput, load_image
 from facescope.pipeline import embed_faces, find_faces, largest
+from facescope.quality import DEFAULT_MIN_QUALITY, FaceQuality, assess_quality
 from facescope.spectral.spectrum import Spectrum, guess_spectrum, parse_spectrum
 from facescope.types import Faces
 
@@ -137,7 +137,7 @@ def template_from_faces(
     """Embed the enrolled face among faces already detected; return it with its record.
 
     The record's ``quality`` is the face's quality score
-    (:func:`facescope.analysis.quality.assess_quality`) and its ``spectrum`` the
+    (:func:`facescope.quality.assess_quality`) and its ``spectrum`` the
     given capture spectrum, or the one guessed from `rgb` when None
     (:func:`template_spectrum`). Raises EnrollmentError, PoorQualityError and
     UnknownSpectrumError as :func:`template_from_pixels` does.

@@ -35,9 +35,9 @@ import numpy.typing as npt
 QUANTIZE_MIN = 100_000
 #: Below this the quantiser is dropped again (hysteresis against flapping).
 QUANTIZE_DROP = QUANTIZE_MIN // 2
-#: Candidates re-scored exactly: at least this many (recall@10 0.995 or better at
-#: 1M uniformly random templates, benchmarks/bench_search.py), and at least
-#: RERANK_FACTOR per wanted template.
+#: Candidates re-scored exactly: at least this many (chosen for the recall@10 target
+#: of 0.98 at 1M uniformly random templates; benchmarks/bench_search.py measures it),
+#: and at least RERANK_FACTOR per wanted template.
 RERANK_MIN = 640
 RERANK_FACTOR = 4
 #: Templates the quantiser is trained on (a seeded sample).

@@ -348,7 +348,10 @@ class LogisticHead:
 
     def predict(self, x: npt.ArrayLike) -> npt.NDArray[np.str_]:
         """The most probable class name of each row, (n,)."""
-        return np.asarray(self.classes_)[self.predict_proba(x).argmax(axis=1)]
+        names: npt.NDArray[np.str_] = np.asarray(self.classes_)[
+            self.predict_proba(x).argmax(axis=1)
+        ]
+        return names
 
     def score(
         self, x: npt.ArrayLike, y: npt.ArrayLike, sample_weight: npt.ArrayLike | None = None

@@ -287,7 +287,7 @@ def _float_image_to_uint8(values: np.ndarray, name: str) -> np.ndarray:
     if lo >= 0.0 and hi <= 1.0:
         return np.rint(values * 255.0).astype(np.uint8)
     if lo >= 0.0 and hi <= 255.0:
-        return np.rint(values).astype(np.uint8)
+        return np.asarray(np.rint(values), dtype=np.uint8)
     return _stretch(values, lo, hi)
 
 

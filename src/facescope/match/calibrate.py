@@ -1,4 +1,9 @@
-"""Calibrate decision thresholds on a labelled folder-per-identity tree."""
+"""Calibrate decision thresholds from embeddings of labelled faces.
+
+:func:`calibrate_scores` turns embeddings and identity labels into a
+:class:`~facescope.match.thresholds.Calibration`; :func:`facescope.api.calibrate`
+does the same from a folder-per-identity tree of photos (it embeds them first).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,6 @@ from facescope.errors import CalibrationError
 from facescope.heads import provenance
 from facescope.match.metrics import equal_error_rate, operating_point
 from facescope.match.thresholds import FUSION, Calibration, ModelCalibration
-from facescope.pipeline import embed_largest_faces
 
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".ppm", ".tif", ".tiff", ".webp"}
@@ -74,49 +78,43 @@ class CalibrationRun:
     failures: dict[str, str]
 
 
-def calibrate(
-    root: str | os.PathLike[str],
+def calibrate_scores(
+    vectors: dict[str, npt.NDArray[np.float32]],
+    identities: Sequence[str],
     *,
     fmr_targets: Sequence[float] = DEFAULT_FMR_TARGETS,
-    models: Sequence[str] = ("sface", "dlib"),
-    assume_aligned: bool | None = None,
-    progress: Progress | None = None,
-) -> CalibrationRun:
-    """Compute thresholds for each model (and their fusion) from labelled images.
+    source: str = "",
+    script: str = "",
+) -> Calibration:
+    """Thresholds for each model (and their fusion) from embeddings of labelled faces.
 
-    Every image contributes its largest face; images with no face are reported
-    in `failures` (failure to enrol) and left out of the pairs. The fusion
-    weight is chosen on the same data to maximise the true-match rate at the
-    first FMR target (one free parameter), so quote its figures as calibrated,
-    not as a held-out test.
+    `vectors` maps each model to its (n, d) L2-normalised embeddings, parallel to
+    `identities`. The fusion weight is chosen on the same data to maximise the
+    true-match rate at the first FMR target (one free parameter), so quote its
+    figures as calibrated, not as a held-out test. Embedding the images is the
+    caller's part (:func:`facescope.api.calibrate` for a folder of photos).
     """
-    data = folder_per_identity(root)
-    paths: Iterable[Path] = progress(data.paths) if progress else data.paths
-    batch = embed_largest_faces(paths, models, assume_aligned=assume_aligned)
-    identities = [i for i, ok in zip(data.identities, batch.found, strict=True) if ok]
-    failures = {str(data.paths[i]): reason for i, reason in batch.errors.items()}
-    counts = np.unique(identities, return_counts=True)[1] if identities else np.zeros(0)
-    if len(counts) < 2 or counts.max() < 2:
+    counts = np.unique(np.asarray(identities), return_counts=True)[1]
+    if len(counts) < 2 or int(counts.max()) < 2:
         raise CalibrationError(
-            f"{root}: need 2+ identities and at least one with 2+ usable images "
-            f"({len(failures)} images had no usable face)"
+            f"{source or 'calibration set'}: need 2+ identities and at least one with 2+ "
+            "usable images"
         )
+    models = list(vectors)
     primary = float(fmr_targets[0]) if len(fmr_targets) == 1 else 1e-3
     scores: dict[str, tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]] = {
-        model: pair_scores(batch.embeddings[model].vectors, identities) for model in models
+        model: pair_scores(vectors[model], identities) for model in models
     }
     entries = {model: _model_entry(*scores[model], fmr_targets) for model in models}
-    source = f"{Path(root).name} ({len(identities)} images, {len(counts)} identities)"
     if len(models) >= 2:
         partial = Calibration(source, entries)
         entries[FUSION] = _fusion_entry(partial, scores, models, fmr_targets, primary)
     record = provenance(
-        script=f"facescope calibrate {root} --fmr {' --fmr '.join(f'{t:g}' for t in fmr_targets)}",
+        script=script,
         data=source,
         split="every pair of the set (calibration figures, not a held-out test)",
     )
-    calibration = Calibration(source, entries, record)
-    return CalibrationRun(calibration, len(data.paths), len(counts), failures)
+    return Calibration(source, entries, record)
 
 
 def _model_entry(

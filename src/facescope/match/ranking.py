@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from facescope.types import Candidate, Identification
+from facescope.types import Candidate, Identification, as_box
 
 
 def best_per_subject(
@@ -39,12 +39,15 @@ def best_per_subject(
 
 
 def identification(
-    box: Sequence[float], ranked: list[tuple[str, float]], threshold: float, model: str
+    box: Sequence[float] | npt.NDArray[np.floating],
+    ranked: list[tuple[str, float]],
+    threshold: float,
+    model: str,
 ) -> Identification:
     """The open-set decision for one face: the best subject if it clears `threshold`."""
     top_name, top_score = ranked[0]
     return Identification(
-        box=(float(box[0]), float(box[1]), float(box[2]), float(box[3])),
+        box=as_box(box),
         identity=top_name if top_score >= threshold else None,
         score=top_score,
         threshold=threshold,

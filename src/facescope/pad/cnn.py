@@ -24,13 +24,10 @@ the same score.
 Which crop: CASIA-SURF colour images are face-region crops. :func:`box_crop`
 cuts the detected face box (``Faces.boxes``) with an optional margin; the default
 (:data:`DEFAULT_MARGIN` = 0, the tight detector box) follows that framing. No crop
-variant ranked our real samples correctly (the shared ``testdata/antispoof`` set,
-every 10th frame, 22 live vs 46 phone-replay frames; AUC with high = live):
-tight box 0.02, box + 20 % margin 0.00, + 40 % 0.39, aligned 112x112 0.13, full
-frame 0.46, i.e. inverted or at chance, and every live and replay frame scored
-p(live) > 0.5 (replay 1.000 +- 0.000, live 0.968 +- 0.038 with the tight box).
-On the 3 photos (2 print/screen attacks, 1 live) the attacks scored 0.97-1.00 and
-the live photo 0.15-0.99 depending on the crop. This is a demo-quality cue
+variant ranked our real samples correctly (the shared ``testdata/antispoof`` set):
+every variant was inverted or at chance, and it called nearly every live and replay
+frame live (``benchmarks/bench_pad_cues.py cnn``; the figures are in the README,
+PAD). This is a demo-quality cue
 (:file:`MODELS.md` reports AUC ~0.93 on a print-attack set): never the only cue,
 never with its 0.5 threshold; calibrate it (:meth:`FaceBagNetCue.live_log_odds`
 gives the unsaturated score) on data from the deployment before relying on it.

@@ -28,9 +28,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 import numpy.typing as npt
-from skimage.feature import local_binary_pattern
 
 from facescope.errors import FacescopeError
+from facescope.pad.lbp import uniform_lbp
 
 FloatArray = npt.NDArray[np.float64]
 CROP = 112
@@ -68,7 +68,7 @@ def _lbp_histograms(channels: list[npt.NDArray[np.uint8]]) -> FloatArray:
     parts = []
     for channel in channels:
         for radius in (1, 2):
-            codes = local_binary_pattern(channel, 8, radius, method="uniform")
+            codes = uniform_lbp(channel, 8, radius)
             hist = np.bincount(codes.astype(np.int64).ravel(), minlength=_LBP_BINS)
             parts.append(hist[:_LBP_BINS] / max(hist.sum(), 1))
     return np.concatenate(parts).astype(np.float64)

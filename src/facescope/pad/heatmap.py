@@ -12,9 +12,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import numpy.typing as npt
-from skimage.feature import local_binary_pattern
 
 from facescope.pad.cues import CROP, check_crop
+from facescope.pad.lbp import uniform_lbp
 
 PATCH = 32
 STRIDE = 16
@@ -28,7 +28,7 @@ def patch_features(crop: npt.NDArray[np.uint8]) -> npt.NDArray[np.float64]:
     ycc = cv2.cvtColor(crop, cv2.COLOR_RGB2YCrCb)
     hsv = cv2.cvtColor(crop, cv2.COLOR_RGB2HSV)
     channels = [ycc[..., 0], ycc[..., 2], ycc[..., 1], hsv[..., 0], hsv[..., 1]]
-    codes = [local_binary_pattern(c, 8, 1, method="uniform").astype(np.int64) for c in channels]
+    codes = [uniform_lbp(c, 8, 1).astype(np.int64) for c in channels]
     lap = np.abs(
         cv2.Laplacian(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY).astype(np.float64), cv2.CV_64F)
     )

@@ -18,6 +18,7 @@ from facescope.pad.face import face_crop
 from facescope.pad.heatmap import GRID, patch_features
 from facescope.pad.model import BONA_FIDE, PADModel, default_model, load_model, stack
 from facescope.pad.train import crop_features_and_stats
+from facescope.types import Box, as_box
 
 #: Frames sampled from a video (evenly over at most `max_seconds`).
 VIDEO_FRAMES = 24
@@ -35,7 +36,7 @@ class PADResult:
     evidence: list[Evidence]
     heatmap: npt.NDArray[np.float64] | None
     explanation: str
-    box: list[float] | None
+    box: Box | None  # the face judged (the last sampled, in a video), x1, y1, x2, y2
     frames: int = 1
     crop: npt.NDArray[np.uint8] | None = field(default=None, repr=False)
 
@@ -50,7 +51,7 @@ class PADResult:
             "evidence": [e.to_dict() for e in self.evidence],
             "heatmap": None if self.heatmap is None else np.round(self.heatmap, 3).tolist(),
             "explanation": self.explanation,
-            "box": self.box,
+            "box": None if self.box is None else [round(v, 1) for v in self.box],
             "frames": self.frames,
         }
 
@@ -114,7 +115,7 @@ def _decide(
     crops: Sequence[npt.NDArray[np.uint8]],
     *,
     extra: Sequence[Evidence] = (),
-    box: list[float] | None = None,
+    box: Box | None = None,
 ) -> PADResult:
     features, stats = crop_features_and_stats(crops)
     per_group = model.group_proba(features)
@@ -158,13 +159,13 @@ def video_crops(
     frames: int = VIDEO_FRAMES,
     max_seconds: float = 20.0,
     progress: Callable[[int, int], None] | None = None,
-) -> tuple[list[npt.NDArray[np.uint8]], list[float] | None]:
+) -> tuple[list[npt.NDArray[np.uint8]], Box | None]:
     """Aligned crops of the largest face in `frames` frames spread over the first `max_seconds`."""
     from facescope.errors import NoFaceError
-    from facescope.video.source import VideoSource
+    from facescope.io.video import VideoSource
 
     crops: list[npt.NDArray[np.uint8]] = []
-    box: list[float] | None = None
+    box: Box | None = None
     with VideoSource(source) as video:
         duration = min(max_seconds, video.duration or max_seconds)
         step = max(duration / frames, 1e-3)
@@ -180,7 +181,7 @@ def video_crops(
             except NoFaceError:
                 continue
             crops.append(crop)
-            box = [round(float(v), 1) for v in found]
+            box = as_box(found)
             if progress is not None:
                 progress(len(crops), frames)
     if not crops:
@@ -216,7 +217,7 @@ def check(
         extra = _video_evidence(source) if video_cues else []  # type: ignore[arg-type]
         return _decide(pad, crops, extra=extra, box=box)
     crop, found, _ = face_crop(source)
-    return _decide(pad, [crop], box=[round(float(v), 1) for v in found])
+    return _decide(pad, [crop], box=as_box(found))
 
 
 def check_crops(
@@ -229,10 +230,8 @@ def check_crops(
 
 
 def _video_evidence(source: str | os.PathLike[str]) -> list[Evidence]:
-    try:
-        from facescope.pad.video import video_cues
-    except ImportError:  # pragma: no cover - the module ships with the package
-        return []
+    from facescope.pad.video import video_cues  # imported only when a video is checked
+
     cues = video_cues(source)
     return [
         Evidence(e["cue"], float(e["value"]), str(e["unit"]), str(e["indicates"]), str(e["why"]))

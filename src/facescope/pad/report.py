@@ -1,18 +1,18 @@
-"""HTML report of the PAD vulnerability audit (through :mod:`facescope.evaluate.report`)."""
+"""HTML report of the PAD vulnerability audit (through :mod:`facescope.report.html`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from facescope.evaluate.report import Section, percent, table, write_report
 from facescope.pad.vulnerability import VulnerabilityAudit
+from facescope.report.html import Section, percent, table, write_report
 
 
 def _figure(metrics: dict[str, Any]) -> bytes:
-    from facescope.evaluate.figures import _png, _pyplot
+    from facescope.report.figures import png, pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     kinds = list(metrics["species"])
     series = [
@@ -31,7 +31,7 @@ def _figure(metrics: dict[str, Any]) -> bytes:
     ax.set_ylim(0, 100)
     ax.legend()
     fig.tight_layout()
-    return _png(fig)
+    return png(fig)
 
 
 def write_vulnerability_report(audit: VulnerabilityAudit, folder: str | Path) -> Path:

@@ -26,14 +26,13 @@ This is a caricature of physical effects chosen to make cheap cues useless, not 
 validated attack model: measure a PAD model on real attacks from your own cameras
 before trusting its threshold.
 
-``python -m facescope.pad.synth [OUT.png]`` draws the example figure
-(``docs/pad/synthetic_attacks.png``) from ``skimage.data.astronaut()``.
+``scripts/figure_pad_synth.py [OUT.png]`` draws the example figure
+(``docs/pad/synthetic_attacks.png``).
 """
 
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
@@ -136,16 +135,6 @@ def _blur(x: _F32, sigma: float) -> _F32:
     if sigma < 0.15:
         return x
     return np.asarray(cv2.GaussianBlur(x, (0, 0), sigma), np.float32)
-
-
-def _resample(x: _F32, factor: float) -> _F32:
-    """Downscale by `factor` (area) and back up (bilinear): loss of resolution."""
-    h, w = x.shape[:2]
-    sw, sh = max(8, round(w * factor)), max(8, round(h * factor))
-    if sw >= w and sh >= h:
-        return x
-    small = cv2.resize(x, (sw, sh), interpolation=cv2.INTER_AREA)
-    return np.asarray(cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR), np.float32)
 
 
 def _luma(x: _F32) -> _F32:
@@ -614,47 +603,3 @@ def synthetic_set(
                 out.append(synthesize(image, species, rng))
                 labels.append(species)
     return out, labels
-
-
-# ----------------------------------------------------------------------------- figure
-
-
-def _figure(seed: int = 0) -> UInt8Image:
-    """Source | bona fide x2 | print x2 | replay x2 of the astronaut's face, plus close-ups."""
-    from skimage import data as skdata
-
-    face = np.ascontiguousarray(skdata.astronaut()[0:220, 140:330])
-    rng = np.random.default_rng(seed)
-    tiles = [("source", face)]
-    for species, name in ((BONA_FIDE, "bona fide"), ("print", "print"), ("replay", "replay")):
-        for k in range(2):
-            tiles.append((f"{name} {k + 1}", synthesize(face, species, rng)))
-    w = face.shape[1]
-    zy, zx, zs = 70, 40, 64  # close-up of the eyes, x3
-    label_h = 28
-    columns = []
-    for label, tile in tiles:
-        zoom = cv2.resize(tile[zy : zy + zs, zx : zx + zs], (w, w), interpolation=cv2.INTER_NEAREST)
-        bar = np.full((label_h, w, 3), 255, np.uint8)
-        cv2.putText(bar, label, (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1, cv2.LINE_AA)
-        gap = np.full((4, w, 3), 255, np.uint8)
-        columns.append(np.vstack([bar, tile, gap, zoom]))
-        columns.append(np.full((columns[-1].shape[0], 4, 3), 255, np.uint8))
-    grid = np.hstack(columns[:-1])
-    return np.asarray(grid, np.uint8)
-
-
-def _main(argv: Sequence[str]) -> int:
-    out = argv[0] if argv else "docs/pad/synthetic_attacks.png"
-    grid = _figure()
-    if not cv2.imwrite(
-        out, cv2.cvtColor(grid, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9]
-    ):
-        print(f"could not write {out}", file=sys.stderr)
-        return 1
-    print(f"wrote {out} ({grid.shape[1]}x{grid.shape[0]})")
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(_main(sys.argv[1:]))

@@ -24,8 +24,8 @@ What the cues can and cannot tell (measured on the shared live/replay pair,
 three live talking heads and moving photos synthesised from their frames; see
 ``evidence()``): a replay shows the recorded person's own pulse colour, blinks
 and 3D head motion, so none of these cues separates a *video replay* from a
-live face. The texture residual does separate moved flat *photos* (0.001-0.004)
-from live faces (0.008 and up); the mesh residual does not, because MediaPipe
+live face. The texture residual does separate moved flat *photos* from live faces
+(:data:`MEASURED_TEXTURE`); the mesh residual does not, because MediaPipe
 fits the mesh with a 3D face prior, so even a photo's mesh moves non-planarly.
 """
 
@@ -45,9 +45,9 @@ import numpy.typing as npt
 
 from facescope.analysis import geometry
 from facescope.analysis.eyes import Blink, BlinkDetector
+from facescope.io.video import Frame, open_video
 from facescope.pad.cues import PADError
 from facescope.pad.rppg import MIN_SECONDS, PulseEstimate, estimate_pulse
-from facescope.video.source import Frame, open_video
 
 FloatArray = npt.NDArray[np.float64]
 RGBFrame = npt.NDArray[np.uint8]
@@ -414,7 +414,7 @@ def track_motion(track: FaceTrack, lag: float = PAIR_LAG_S) -> list[MotionFit]:
 # --------------------------------------------------------------------------- the cues
 
 #: Below this median similarity residual (inter-ocular distances) the head moved too
-#: little for the planar test: a still photo's mesh jitter measured 0.004-0.008.
+#: little for the planar test (above a still photo's mesh jitter; README, PAD).
 MIN_MOTION_IOD = 0.015
 #: Where the measurements behind ``evidence()`` come from (see the module docs).
 MEASURED = (
@@ -423,8 +423,7 @@ MEASURED = (
     "a flat photo moved and tilted before the camera (synthesised) 0.017-0.028"
 )
 #: Below this texture residual (IOD), with enough head motion, the face moved as a flat
-#: picture: synthesised moving photos measured 0.0013-0.0041 per 5-s window, live faces
-#: 0.0078-0.081 (the still-ish talking heads lowest), the phone replay 0.033-0.073.
+#: picture (between moved photos and live faces: :data:`MEASURED_TEXTURE`).
 PLANAR_TEXTURE_MAX = 0.006
 MEASURED_TEXTURE = (
     "moved flat photos (synthesised from real frames) measured 0.0013-0.0041, live faces "

@@ -46,6 +46,7 @@ _EXPORTS = {
     "FaceEmbeddingCheck": "facescope.privacy.ood",
     "is_face_embedding": "facescope.privacy.ood",
     "face_embedding_scores": "facescope.privacy.ood",
+    "import_face_check": "facescope.privacy.ood",
 }
 
 __getattr__ = lazy_exports("facescope.privacy", _EXPORTS)

@@ -1,4 +1,4 @@
-"""HTML report of a model-inversion audit (through :mod:`facescope.evaluate.report`).
+"""HTML report of a model-inversion audit (through :mod:`facescope.report.html`).
 
 Leads with what an attacker gains on an *independent* recogniser (transfer
 success) and the true identity's rank in a gallery, each beside the baselines
@@ -17,8 +17,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from facescope.evaluate.report import Section, percent, table, write_report
 from facescope.privacy.audit import InversionAudit
+from facescope.report.html import Section, percent, table, write_report
 
 #: Targets shown in the reconstruction grid.
 GRID_TARGETS = 24
@@ -157,9 +157,9 @@ def _budget(audit: InversionAudit, m: dict[str, Any]) -> Section:
 
 
 def _curve_png(audit: InversionAudit) -> bytes:
-    from facescope.evaluate.figures import _png, _pyplot
+    from facescope.report.figures import png, pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     queries = sorted(audit.curve)
     xs = [max(q, 1) for q in queries]
@@ -176,7 +176,7 @@ def _curve_png(audit: InversionAudit) -> bytes:
     ax.set_ylim(-2, 102)
     ax.grid(alpha=0.3)
     ax.legend()
-    return _png(fig)
+    return png(fig)
 
 
 def _square(photo: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:

@@ -56,7 +56,7 @@ class BatchCMAES:
         z = self.rng.standard_normal((problems, self.population, dim))
         steps = np.einsum("tij,tkj->tki", self.basis, z * self.scales[:, None, :])
         self._steps = steps
-        return self.mean[:, None, :] + self.sigma[:, None, None] * steps
+        return np.asarray(self.mean[:, None, :] + self.sigma[:, None, None] * steps, np.float64)
 
     def tell(self, fitness: FloatArray) -> None:
         """Update from the candidates' fitness, shape (T, population); higher is better."""

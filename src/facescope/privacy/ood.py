@@ -7,7 +7,7 @@ face-like):
 
 * ``"norm"``: the log of the raw feature norm before L2 normalisation (only
   when it is known: facescope keeps it with every template). SFace's raw norm
-  is ~10-14 for real faces and ~3-5 for non-faces; dlib's carries less signal.
+  is much larger for real faces than for non-faces; dlib's carries less signal.
 * ``"linear"``: a logistic regression on the unit embedding, face vs non-face
   (the strongest signal when only a normalised embedding is known).
 * ``"mahalanobis"``: minus the Mahalanobis distance of the unit embedding to the
@@ -18,7 +18,7 @@ face-like):
 
 Measured (``benchmarks/bench_ood.py``), the density and inversion components do
 not generalise from the fit faces to real photos: real faces sit *farther*
-from the fit distribution than many non-faces (AUROC < 0.5), because the fit
+from the fit distribution than many non-faces (worse than chance), because the fit
 faces are small and blurry (64 px generated, 25 px lfw). A discriminative
 direction does generalise, so ``"auto"`` is ``"linear+norm"`` when the raw norm
 is given and ``"linear"`` otherwise. ``"fusion"`` is a logistic regression over
@@ -459,6 +459,36 @@ def is_face_embedding(
 # ---- fit and benchmark data (shippable or generated) ------------------------------
 
 
+#: The method that judges imported templates: their recorded raw norm.
+IMPORT_METHOD = "norm"
+#: A recorded norm this close to 1 is a normalised vector's, not a raw feature norm.
+_UNRECORDED_NORM = 1e-3
+
+
+def import_face_check(
+    model: str, vectors: npt.ArrayLike, raw_norms: npt.ArrayLike
+) -> npt.NDArray[np.bool_]:
+    """Per imported template, whether its recorded raw norm says it was made from a face.
+
+    The gallery's import policy (:meth:`facescope.gallery.Gallery.import_file`
+    ``face_check=``; ``facescope gallery import`` uses it unless
+    ``--no-face-check``). Templates whose recorded norm is 1 (normalised vectors
+    from elsewhere) carry no raw norm and are not judged; neither are templates
+    of a model this check has no statistics for.
+    """
+    unit = np.asarray(vectors, np.float32).reshape(len(np.asarray(raw_norms).reshape(-1)), -1)
+    norms = np.asarray(raw_norms, np.float64).reshape(-1)
+    verdict = np.ones(len(norms), bool)
+    judged = np.abs(norms - 1.0) > _UNRECORDED_NORM
+    if model not in MODELS or not judged.any():
+        return verdict
+    scores = face_embedding_scores(
+        unit[judged], model, raw_norms=np.maximum(norms[judged], 1e-12), method=IMPORT_METHOD
+    )
+    verdict[judged] = scores >= load_stats(model).thresholds[IMPORT_METHOD]
+    return verdict
+
+
 def raw_features(images: Sequence[UInt8Array] | UInt8Array, model: str) -> FloatArray:
     """Raw features of unaligned RGB (or grey) images resized to the model's input.
 
@@ -542,14 +572,6 @@ def synthetic_textures(n_per_kind: int, seed: int) -> dict[str, UInt8Array]:
             images.append(np.clip(image + 0.5, 0, 255).astype(np.uint8))
         out[kind] = np.stack(images)
     return out
-
-
-def lfw_subset_images() -> tuple[UInt8Array, UInt8Array]:
-    """scikit-image's ``lfw_subset``: (100 faces, 100 non-faces), 25x25 grey uint8."""
-    from skimage import data
-
-    pixels = (np.asarray(data.lfw_subset()) * 255.0 + 0.5).clip(0, 255).astype(np.uint8)
-    return pixels[:100], pixels[100:]
 
 
 def fusion_names() -> list[str]:

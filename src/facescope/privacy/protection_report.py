@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from facescope.evaluate.report import Section, percent, table, write_report
+from facescope.report.html import Section, percent, table, write_report
 
 #: The inversion scenarios the report knows, in display order: (stored templates, attacker).
 SCENARIOS: dict[str, tuple[str, str]] = {
@@ -62,9 +62,9 @@ def _scenario_row(name: str, m: Mapping[str, Any], transfer: str, gallery: str) 
 
 def _figure(costs: Sequence[SchemeCost], audits: Mapping[str, Mapping[str, Any]], transfer: str,
             gallery: str) -> bytes:  # fmt: skip
-    from facescope.evaluate.figures import _png, _pyplot
+    from facescope.report.figures import png, pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     models = list(dict.fromkeys(c.model for c in costs))
     schemes = list(dict.fromkeys(c.scheme for c in costs))
@@ -97,7 +97,7 @@ def _figure(costs: Sequence[SchemeCost], audits: Mapping[str, Mapping[str, Any]]
     right.set_ylim(0, 100)
     right.legend()
     fig.tight_layout()
-    return _png(fig)
+    return png(fig)
 
 
 def write_protection_report(

@@ -75,7 +75,7 @@ def unit_rows(raw: npt.ArrayLike, source: str) -> FloatArray:
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     if (norms < 1e-12).any():
         raise InversionTargetError(f"{source} returned a zero embedding")
-    return (vectors / norms).astype(np.float32)
+    return np.asarray(vectors / norms, dtype=np.float32)
 
 
 class ModelTarget:
@@ -320,7 +320,7 @@ def checked_embeddings(embeddings: npt.ArrayLike, dim: int | None = None) -> Flo
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     if (norms < 1e-12).any():
         raise InvalidEmbeddingError("an embedding is all zeros")
-    return (vectors / norms).astype(np.float32)
+    return np.asarray(vectors / norms, dtype=np.float32)
 
 
 __all__: Sequence[str] = (

@@ -91,7 +91,8 @@ class CancelableTransform:
     @property
     def matrix(self) -> npt.NDArray[np.float64]:
         """The secret matrix (as secret as the key)."""
-        return self._matrix  # type: ignore[attr-defined]
+        matrix: npt.NDArray[np.float64] = self._matrix  # type: ignore[attr-defined]
+        return matrix
 
     def protect(self, embeddings: npt.ArrayLike) -> FloatArray:
         """Protected templates: (n, dim) unit vectors, or (n, bits) 0/1 codes (as float32)."""
@@ -107,8 +108,10 @@ class CancelableTransform:
             raise InvalidEmbeddingError("an embedding is all zeros")
         projected = (x / norms) @ self.matrix.T
         if self.binary:
-            return (projected > 0).astype(np.float32)
-        return (projected / np.linalg.norm(projected, axis=1, keepdims=True)).astype(np.float32)
+            return np.asarray(projected > 0, dtype=np.float32)
+        return np.asarray(
+            projected / np.linalg.norm(projected, axis=1, keepdims=True), dtype=np.float32
+        )
 
     def similarity(self, a: npt.ArrayLike, b: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """(n, m) scores between protected templates: cosine, or 1 - 2 x Hamming share for bits."""
@@ -144,4 +147,4 @@ def rotate_key(
             f"got shape {t.shape}"
         )
     moved = t @ old.matrix @ new.matrix.T
-    return (moved / np.linalg.norm(moved, axis=1, keepdims=True)).astype(np.float32)
+    return np.asarray(moved / np.linalg.norm(moved, axis=1, keepdims=True), dtype=np.float32)

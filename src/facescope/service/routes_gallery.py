@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from facescope.errors import EnrollmentError, UnknownTemplateError
 from facescope.gallery.gallery import Gallery
-from facescope.gallery.sqlite_store import SubjectInfo
+from facescope.gallery.store import SubjectInfo
 from facescope.gallery.templates import content_hash, template_from_faces
 from facescope.service.collections import UnknownCollectionError, check_name
 from facescope.service.context import ServiceContext
@@ -19,7 +19,7 @@ from facescope.service.schemas import (
     CollectionDetail,
     CollectionOut,
     Deleted,
-    EnrolResponse,
+    EnrollResponse,
     OperatingPoint,
     SubjectDetail,
     SubjectOut,
@@ -283,7 +283,7 @@ async def _enrol(
     subject: str | None,
     largest_face: bool,
     spectrum: str | None = None,
-) -> EnrolResponse:
+) -> EnrollResponse:
     context = ctx(request)
     caller = context.guard(request, "enrol", collection)
     upload = await read_upload(request, ["image"])
@@ -295,7 +295,7 @@ async def _enrol(
     data, filename = upload.image("image")
     model = context.collections.model(collection)
 
-    def work() -> EnrolResponse:
+    def work() -> EnrollResponse:
         rgb = context.decode(data, "image")
         faces = context.faces(rgb, "enrol")
         if len(faces) > 1 and not largest_face:
@@ -314,10 +314,10 @@ async def _enrol(
                     warnings.append(
                         f"this face does not match {subject!r}'s other photos (best score "
                         f"{check.score:.3f} < threshold {check.threshold:.3f} at FMR "
-                        f"{check.far_target:g}); check that it is the same person"
+                        f"{check.fmr:g}); check that it is the same person"
                     )
             result = gallery.enroll_templates(subject, [record], metadata=metadata)
-        return EnrolResponse(
+        return EnrollResponse(
             warnings=warnings,
             collection=collection,
             subject=subject,
@@ -351,7 +351,7 @@ _ENROL_BODY = openapi_body(
 
 @router.post(
     "/{collection}/subjects",
-    response_model=EnrolResponse,
+    response_model=EnrollResponse,
     status_code=201,
     summary="Create a subject from a photo (enrol)",
     openapi_extra=openapi_body(
@@ -370,13 +370,13 @@ async def create_subject(
         bool, Query(description="use the largest face of a photo with several")
     ] = False,
     spectrum: SpectrumQuery = None,
-) -> EnrolResponse:
+) -> EnrollResponse:
     return await _enrol(request, collection, None, largest_face, spectrum)
 
 
 @router.post(
     "/{collection}/subjects/{subject}/faces",
-    response_model=EnrolResponse,
+    response_model=EnrollResponse,
     status_code=201,
     summary="Enrol a face photo for a subject (created if new)",
     openapi_extra=_ENROL_BODY,
@@ -389,7 +389,7 @@ async def add_face(
         bool, Query(description="use the largest face of a photo with several")
     ] = False,
     spectrum: SpectrumQuery = None,
-) -> EnrolResponse:
+) -> EnrollResponse:
     return await _enrol(request, collection, subject, largest_face, spectrum)
 
 

@@ -327,7 +327,7 @@ def _verify_out(
         score=round(result.score, 6),
         threshold=round(result.threshold, 6),
         model=result.model,
-        fmr=result.far_target,
+        fmr=result.fmr,
         boxes=boxes,
         collection=collection,
         subject=subject,

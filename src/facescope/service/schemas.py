@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -147,7 +148,9 @@ class SubjectDetail(SubjectOut):
     faces: list[TemplateOut]
 
 
-class EnrolResponse(BaseModel):
+class EnrollResponse(BaseModel):
+    """What ``POST .../subjects/{subject}/faces`` stored (``Gallery.enroll``'s EnrollResult)."""
+
     collection: str
     subject: str
     model: str
@@ -211,3 +214,16 @@ class Health(BaseModel):
 class Ready(BaseModel):
     ready: bool
     checks: dict[str, str]
+
+
+def __getattr__(name: str) -> Any:
+    # EnrolResponse was renamed EnrollResponse (the spelling of ``enroll`` and
+    # ``EnrollResult``); the old name works for one release.
+    if name == "EnrolResponse":
+        warnings.warn(
+            "facescope.service.schemas.EnrolResponse is deprecated, use EnrollResponse",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return EnrollResponse
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

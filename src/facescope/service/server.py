@@ -81,7 +81,7 @@ def serve(settings: ServiceSettings, host: str = DEFAULT_HOST, port: int = DEFAU
     check_bind(host, settings)
     settings = dataclasses.replace(settings, host=host)
     # requests run side by side, so one ONNX Runtime thread per inference is faster
-    # than each claiming every core (benchmarks/bench_service.py: p50 79 vs 119 ms)
+    # than each claiming every core (measured by benchmarks/bench_service.py; README)
     os.environ.setdefault("FACESCOPE_THREADS", "1")
     app = create_app(settings)
     uvicorn.run(app, host=host, port=port, log_level="info", **uvicorn_options(settings))

@@ -71,4 +71,4 @@ def l2_normalise(x: FloatArray) -> FloatArray:
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     if (norms < 1e-12).any():
         raise SpectralError("an embedding has zero length and cannot be normalised")
-    return x / norms
+    return np.asarray(x / norms, dtype=np.float64)

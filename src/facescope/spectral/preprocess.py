@@ -76,7 +76,7 @@ def tan_triggs(
         return np.zeros_like(x)
     x = x / level
     x = x / np.mean(np.minimum(tau, np.abs(x)) ** alpha) ** (1.0 / alpha)
-    return tau * np.tanh(x / tau)
+    return np.asarray(tau * np.tanh(x / tau), dtype=np.float64)
 
 
 def to_uint8(values: Any) -> UInt8Array:

@@ -10,15 +10,15 @@ from __future__ import annotations
 from facescope._lazy import lazy_exports
 
 _EXPORTS = {
-    "FaceTracker": "facescope.video.tracker",
-    "Frame": "facescope.video.source",
+    "FaceTracker": "facescope.tracking.tracker",
+    "Frame": "facescope.io.video",
     "TrackResult": "facescope.video.recognizer",
     "TrackedFrame": "facescope.video.recognizer",
-    "VideoError": "facescope.video.source",
+    "VideoError": "facescope.io.video",
     "VideoRecognizer": "facescope.video.recognizer",
-    "VideoSource": "facescope.video.source",
+    "VideoSource": "facescope.io.video",
     "VideoWriter": "facescope.video.writer",
-    "open_video": "facescope.video.source",
+    "open_video": "facescope.io.video",
     "track": "facescope.video.recognizer",
 }
 

@@ -22,11 +22,6 @@ if TYPE_CHECKING:
 DEFAULT_STRIDE = 1
 
 
-def parse_source(text: str) -> str | int:
-    """A camera index for all-digit text, else the path or URL as given."""
-    return int(text) if text.isdigit() else text
-
-
 @dataclass(frozen=True)
 class VideoRun:
     """What one pass over a video found: its summary and its confirmed tracks by start."""
@@ -77,8 +72,8 @@ def process_video(
 
     from facescope.draw import annotate
     from facescope.gallery import Gallery
+    from facescope.io.video import VideoSource, parse_source
     from facescope.video.recognizer import VideoRecognizer
-    from facescope.video.source import VideoSource
     from facescope.video.writer import VideoWriter
 
     opened_gallery = Gallery.open(gallery) if gallery is not None else None

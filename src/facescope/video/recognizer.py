@@ -2,7 +2,7 @@
 
 A person walking through the frame is one result, not one per frame: the
 embeddings of a track's detections are averaged, weighted by their measured
-quality score (:mod:`facescope.analysis.quality`), the best-quality face is the
+quality score (:mod:`facescope.quality`), the best-quality face is the
 track's thumbnail, and the mean is identified against the
 gallery (open set, the gallery's FPIR-aware threshold) when the track ends.
 Between detection rounds the tracks' boxes are extrapolated, so every frame
@@ -19,15 +19,16 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from facescope._deprecation import renamed_argument, renamed_attribute
 from facescope.align.template import warp_to_template
-from facescope.analysis.quality import assess_quality
 from facescope.detect.yunet import DetectOptions
 from facescope.errors import InvalidImageError
 from facescope.gallery.gallery import DEFAULT_FPIR, Gallery
+from facescope.io.video import Frame, VideoSource
 from facescope.pipeline import embed_faces, find_faces
-from facescope.types import Candidate, Faces
-from facescope.video.source import Frame, VideoSource
-from facescope.video.tracker import FaceTracker, Track
+from facescope.quality import assess_quality
+from facescope.tracking.tracker import FaceTracker, Track
+from facescope.types import Candidate, Faces, face_order
 
 #: What :func:`track` and :class:`VideoRecognizer` read: a path, URL or camera
 #: index, an open :class:`VideoSource`, or an iterable of frames (``Frame`` or RGB arrays).
@@ -38,9 +39,12 @@ SourceInput = str | os.PathLike[str] | int | VideoSource | Iterable[Frame | npt.
 class TrackedFrame:
     """One frame's faces with their track ids.
 
+    ``faces`` (left to right) carry their ``track_id`` (-1: a weak detection on
+    no track) and, with a gallery, their running ``identity``; ``track_ids``
+    and ``labels`` hold the same values as an array and a list (``labels``:
+    None for unknown, or for every face without a gallery).
     ``detected`` is False on frames between detection rounds, whose boxes are
     the tracks' extrapolated positions (their landmarks moved along).
-    ``labels`` holds each face's running identity (None: unknown or no gallery);
     ``rgb`` is the frame itself, for drawing.
     """
 
@@ -130,7 +134,8 @@ class VideoRecognizer:
         stride: detect (and embed) every `stride`-th frame; 1 detects in every frame.
         fpir: false-positive identification rate of the open-set decision.
         top_k: candidates kept per track.
-        min_face: smallest face side to detect, in pixels.
+        min_size: smallest face side to detect, in pixels (``min_face`` is its
+            deprecated old name).
         tracker: a configured :class:`FaceTracker` (default settings otherwise).
     """
 
@@ -142,9 +147,11 @@ class VideoRecognizer:
         stride: int = 1,
         fpir: float = DEFAULT_FPIR,
         top_k: int = 3,
-        min_face: float | None = None,
+        min_size: float | None = None,
         tracker: FaceTracker | None = None,
+        min_face: float | None = None,
     ) -> None:
+        min_size = renamed_argument("VideoRecognizer", "min_face", min_face, "min_size", min_size)
         if stride < 1:
             raise ValueError(f"stride must be >= 1, got {stride}")
         self.gallery = gallery
@@ -152,9 +159,15 @@ class VideoRecognizer:
         self.stride = stride
         self.fpir = fpir
         self.top_k = top_k
-        self.min_face = min_face
+        self.min_size = min_size
         self._tracker_template = tracker
         self._options = DetectOptions(score_threshold=0.5)
+
+    @property
+    def min_face(self) -> float | None:
+        """Deprecated name of :attr:`min_size`."""
+        renamed_attribute("VideoRecognizer", "min_face", "min_size")
+        return self.min_size
 
     def frames(
         self, source: SourceInput, on_track: Callable[[TrackResult], None] | None = None
@@ -191,7 +204,7 @@ class VideoRecognizer:
         self, frame: Frame, tracker: FaceTracker, evidence: dict[int, _Evidence]
     ) -> TrackedFrame:
         rgb = frame.rgb
-        faces = find_faces(rgb, min_size=self.min_face, assume_aligned=False, options=self._options)
+        faces = find_faces(rgb, min_size=self.min_size, assume_aligned=False, options=self._options)
         embeddings = embed_faces(rgb, faces, self.model).vectors if len(faces) else None
         ids = tracker.update(faces, frame.time, embeddings)
         confirmed = {t.id for t in tracker.tracks if t.confirmed}
@@ -216,6 +229,9 @@ class VideoRecognizer:
             if track_id in confirmed and self.gallery is not None:
                 gathered.label = self._running_label(gathered)
             labels.append(gathered.label if track_id in confirmed else None)
+        faces = faces.with_tracks(ids)
+        if self.gallery is not None:
+            faces = faces.with_identities(labels)
         return TrackedFrame(frame.index, frame.time, faces, ids, True, labels, rgb)
 
     def _extrapolate(
@@ -223,19 +239,23 @@ class VideoRecognizer:
     ) -> TrackedFrame:
         ids, boxes = tracker.predict(frame.time)
         keep = [i for i, t in enumerate(ids.tolist()) if t in evidence]
-        ids = ids[keep]
-        boxes = boxes[keep]
+        ids, boxes = ids[keep], boxes[keep]
+        order = face_order(boxes, np.zeros(len(ids), np.float32))  # left to right
+        ids, boxes = ids[order], boxes[order]
         landmarks = []
         for track_id, box in zip(ids.tolist(), boxes, strict=True):
             gathered = evidence[track_id]
             shift = np.array([box[0] - gathered.box[0], box[1] - gathered.box[1]], np.float32)
             landmarks.append(gathered.landmarks + shift)
         faces = Faces(
-            boxes.astype(np.float32),
+            boxes,
             np.zeros(len(ids), np.float32),
             np.stack(landmarks) if landmarks else np.zeros((0, 5, 2), np.float32),
+            track_id=ids,
         )
         labels = [evidence[t].label for t in ids.tolist()]
+        if self.gallery is not None:
+            faces = faces.with_identities(labels)
         return TrackedFrame(frame.index, frame.time, faces, ids, False, labels, frame.rgb)
 
     # ---- decisions ----------------------------------------------------------------
@@ -279,14 +299,21 @@ class VideoRecognizer:
 
 
 def track(
-    source: SourceInput, *, stride: int = 1, model: str = "sface", min_face: float | None = None
+    source: SourceInput,
+    *,
+    stride: int = 1,
+    model: str = "sface",
+    min_size: float | None = None,
+    min_face: float | None = None,
 ) -> Iterator[TrackedFrame]:
     """Faces of every frame with track ids (no identification).
 
     `source`: a video path or URL, a camera index, an open VideoSource, or an
-    iterable of RGB frames (taken at 25 fps for their timestamps).
+    iterable of RGB frames (taken at 25 fps for their timestamps). `min_size`:
+    smallest face side to detect, in pixels (``min_face`` is its deprecated name).
     """
-    yield from VideoRecognizer(model=model, stride=stride, min_face=min_face).frames(source)
+    min_size = renamed_argument("track", "min_face", min_face, "min_size", min_size)
+    return VideoRecognizer(model=model, stride=stride, min_size=min_size).frames(source)
 
 
 def _frames(source: SourceInput) -> Iterator[Frame]:

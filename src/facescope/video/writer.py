@@ -41,7 +41,7 @@ from av.container import OutputContainer
 from av.video.frame import VideoFrame
 from av.video.stream import VideoStream
 
-from facescope.video.source import Frame, VideoError
+from facescope.io.video import Frame, VideoError
 
 __all__ = ["CONTAINER_EXTENSIONS", "VideoWriter", "default_codec"]
 

@@ -65,4 +65,4 @@ def valence_arousal(probs: npt.ArrayLike) -> npt.NDArray[np.float32]:
     totals = p.sum(axis=1, keepdims=True)
     if np.any(totals <= 0):
         raise ValueError("each probability row must have a positive sum")
-    return ((p / totals) @ COORDINATES.astype(np.float64)).astype(np.float32)
+    return np.asarray((p / totals) @ COORDINATES.astype(np.float64), dtype=np.float32)

@@ -180,7 +180,7 @@ def combine(
         logp = np.asarray(logp) - np.max(logp, axis=1, keepdims=True)
         out = np.exp(logp)
     out = np.asarray(out, np.float64)
-    return (out / np.maximum(out.sum(axis=1, keepdims=True), 1e-12)).astype(np.float32)
+    return np.asarray(out / np.maximum(out.sum(axis=1, keepdims=True), 1e-12), dtype=np.float32)
 
 
 #: Members that know no neutral class (trained on CK+, which has no neutral frames): their

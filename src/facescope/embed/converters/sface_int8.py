@@ -2,7 +2,7 @@
 
 :func:`quantize_sface_model` builds, in about half a second, an int8 model that ORT runs in
 integers end to end (``QLinearConv``, ``QLinearAdd``, ``QGemm``; uint8 activations, int8
-per-channel weights, as ORT's U8S8 QDQ format), about 1.7x faster than the fp32 one. It
+per-channel weights, as ORT's U8S8 QDQ format), faster than the fp32 one. It
 runs once, when ``facescope models`` (``make install``) writes the result to the
 converted-model cache (:mod:`facescope.models.converted`). It is the same network, rebuilt
 from NumPy arrays: batch norms folded into the convolutions and the embedding ``Gemm``;
@@ -10,20 +10,18 @@ PRelu split as ``a*x + c*Relu(k*x)`` (the ReLU then is the uint8 saturation of t
 convolution's output, so it costs nothing); each block's output channels rescaled by
 shipped powers of ``2 ** (1/4)`` (activation equalisation: PRelu commutes with a positive
 per-channel factor, the next layer absorbs its inverse), without which per-tensor
-activation scales lose 1.5 points of TAR. The activation ranges (99.999th percentile of
+activation scales lose TAR. The activation ranges (99.999th percentile of
 ``|x|``, clipped to the observed extremes) and the equalisation factors come from 96
 aligned face crops, computed once by :func:`calibrate_sface_int8` (a development tool) and
 shipped as ``facescope/embed/sface_int8_calibration.json`` (20 KB), so users need no data.
-On the 600 aligned-celebrities crops int8 features have cosine 0.995 on average (min
-0.958) to fp32 ones; TAR at FMR 1e-3 87.8 % vs 88.0 %, EER 3.37 % vs 3.37 % (on the 6
-identities not used to calibrate: 86.2 % vs 86.5 %, 4.23 % vs 4.19 %). ORT's own
-``quantize_static`` on the PRelu graph was no faster than fp32 (PRelu runs in float between
-``DequantizeLinear`` and ``QuantizeLinear``) and lost 1.4 points of TAR; dynamic
-quantisation (``ConvInteger``) was 4x slower than fp32.
+ORT's own ``quantize_static`` on the PRelu graph was no faster than fp32 (PRelu runs in
+float between ``DequantizeLinear`` and ``QuantizeLinear``) and lost TAR; dynamic
+quantisation (``ConvInteger``) was slower than fp32. The int8 graph's measured accuracy
+and what the alternatives cost are in the README ("Accuracy").
 
 Caveat: ORT computes U8S8 products with ``VPMADDUBSW`` on x86 CPUs without VNNI, which
-can saturate; the int8 accuracy above was measured on a CPU with AVX-512 VNNI. Weights
-limited to 7 bits (no saturation) lost 0.6 points of TAR, so they were not used; use
+can saturate; the int8 accuracy was measured on a CPU with AVX-512 VNNI. Weights
+limited to 7 bits (no saturation) lost TAR, so they were not used; use
 ``precision="fp32"`` where in doubt.
 
 Any change to the output must bump the converter version of ``sface_int8`` in
@@ -425,7 +423,7 @@ def _build_split_graph(
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
     model.ir_version = 10
     onnx.checker.check_model(model)
-    return model.SerializeToString()
+    return bytes(model.SerializeToString())
 
 
 def _range_keys(spec: _SFaceSpec) -> list[str]:

@@ -125,13 +125,11 @@ _FRONTAL_MOUTH_HEIGHT = 1.0
 class QualityLimits:
     """Limits past which a component is reported as a reason (the score is separate).
 
-    Measured on the degraded calibration set (``bench_quality.py``; share of a
-    probe's genuine comparisons that pass at FMR 1e-3: 0.88 for untouched crops,
-    0.52 for degraded probes with no reason): below 20 px between the eyes 0.43
-    (below 12 px 0.32), sharpness below 15 0.36, detector confidence below 0.6
-    0.07, clipped exposure 0.23, over-exposure 0.20, a cut face 0.42. Darkening
-    alone barely hurts SFace (0.54 for mean brightness below 20), so the dark and
-    contrast limits sit at the extremes where the pixels hold no face left.
+    Chosen on the degraded calibration set (``benchmarks/bench_quality.py``): past
+    each limit a probe's genuine comparisons pass at FMR 1e-3 clearly less often
+    than those of degraded probes with no reason (the shares are in the README,
+    "Face quality"). Darkening alone barely hurts SFace, so the dark and contrast
+    limits sit at the extremes where the pixels hold no face left.
     """
 
     min_eye_distance: float = 20.0
@@ -223,12 +221,12 @@ CLASSES = ("failure", "success")
 
 @lru_cache(maxsize=1)
 def load_quality_model() -> LogisticHead:
-    """The bundled score head (``facescope/analysis/quality_model.json``, ``facescope-head/1``).
+    """The bundled score head (``facescope/quality/quality_model.json``, ``facescope-head/1``).
 
     A binary :class:`~facescope.heads.LogisticHead` over :data:`FEATURES` whose
     p(``"success"``) is the overall score; refitted by ``scripts/fit_quality.py``.
     """
-    text = resources.files("facescope.analysis").joinpath(MODEL_FILE).read_text("utf-8")
+    text = resources.files("facescope.quality").joinpath(MODEL_FILE).read_text("utf-8")
     head = LogisticHead.from_json(json.loads(text), MODEL_FILE)
     if head.feature_names_in_ != FEATURES or head.classes_ != CLASSES:
         raise HeadError(

@@ -740,3 +740,8 @@ def _quarter_turns(rotation: float | None) -> int:
     if not rotation or not math.isfinite(rotation):
         return 0
     return round(rotation / 90) % 4
+
+
+def parse_source(text: str) -> str | int:
+    """A camera index for all-digit text (``"0"``), else the path or URL as given."""
+    return int(text) if text.isdigit() else text

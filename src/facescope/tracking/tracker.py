@@ -73,7 +73,7 @@ class FaceTracker:
         min_iou: overlap below which a detection cannot match a track by position.
         reid_similarity: embedding cosine above which a detection matches a track
             whatever its position (re-identification after an occlusion); with
-            SFace, 0.45 is near the FMR 1e-3 threshold of 0.42.
+            SFace, the default is near its calibrated FMR 1e-3 threshold.
         appearance_weight: share of the cost given to appearance when embeddings
             are present (the rest is 1 - IoU).
         min_hits: detection rounds before a track is confirmed.
@@ -120,6 +120,7 @@ class FaceTracker:
 
         Faces that start a tentative track get its id too; weak detections that
         match no track get -1. `embeddings` (n, d), L2-normalised, are optional.
+        :meth:`update_with_faces` returns the faces with these ids instead.
         """
         if self._last_time is not None and time < self._last_time:
             raise ValueError(f"time went backwards: {time} after {self._last_time}")
@@ -178,14 +179,23 @@ class FaceTracker:
         self._tracks = survivors
         return ids
 
-    def predict(self, time: float) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-        """Ids and extrapolated boxes of the tracks seen in the last round (between detections)."""
+    def update_with_faces(
+        self, faces: Faces, time: float, embeddings: FloatArray | None = None
+    ) -> Faces:
+        """:meth:`update`, returning `faces` with :attr:`~facescope.types.Faces.track_id` set."""
+        return faces.with_tracks(self.update(faces, time, embeddings))
+
+    def predict(self, time: float) -> tuple[npt.NDArray[np.int64], FloatArray]:
+        """Ids and extrapolated (n, 4) float32 boxes of the tracks seen in the last round.
+
+        For frames between detection rounds; tracks in id order.
+        """
         live = [t for t in self._tracks if t.missed == 0 and t.confirmed]
         if not live:
-            return np.zeros(0, np.int64), np.zeros((0, 4))
+            return np.zeros(0, np.int64), np.zeros((0, 4), np.float32)
         return (
             np.array([t.id for t in live], np.int64),
-            np.stack([t.predicted(time) for t in live]),
+            np.stack([t.predicted(time) for t in live]).astype(np.float32),
         )
 
     def pop_finished(self) -> list[Track]:
