@@ -90,7 +90,7 @@ class SFaceSession:
     graph, whose features match ``cv2.FaceRecognizerSF``, or with ``precision="int8"`` the
     integer graph (built with the activation ranges shipped in
     ``sface_int8_calibration.json``). int8 features stay within cosine ~0.99 of fp32 ones
-    (``tests/test_sface_onnx.py``) and verify about as well, faster (the measured
+    (``tests/embed/test_sface_onnx.py``) and verify about as well, faster (the measured
     accuracy and speed are in the README, "Accuracy").
     :meth:`run` may be called from several threads at once: the instance holds no
     mutable state and ``InferenceSession.run`` is thread-safe.

@@ -3,7 +3,7 @@
 :func:`uniform_lbp` gives the same codes, bit for bit, as scikit-image's
 ``skimage.feature.local_binary_pattern(image, points, radius, method="uniform")``
 (the PAD heads were fitted on those), without making scikit-image a runtime
-dependency: ``tests/test_pad_lbp.py`` checks the equality where scikit-image is
+dependency: ``tests/pad/test_pad_lbp.py`` checks the equality where scikit-image is
 installed.
 
 Each of the `points` neighbours sits on a circle of `radius` around the pixel,

@@ -243,7 +243,7 @@ class GuardedH11Protocol(H11Protocol):
     request cycle (``self.cycle``), and wraps ``self.app``: the few internals it
     leans on are long-standing in uvicorn (written against 0.55). The h11
     protocol is used even where httptools is installed, as the guard is built on
-    it; tests/test_service_connections.py exercises it on the real server.
+    it; tests/service/test_service_connections.py exercises it on the real server.
     """
 
     tracker: ClassVar[ConnectionTracker]

@@ -14,7 +14,7 @@ from facescope.errors import InvalidEmbeddingError, NonFaceEmbeddingError
 from facescope.gallery import Gallery
 from facescope.privacy import ood
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 PHOTOS = ["obama_1.jpg", "obama_2.jpg", "biden_1.jpg", "biden_2.jpg"]
 
 

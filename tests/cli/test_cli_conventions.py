@@ -27,7 +27,7 @@ runner = CliRunner()
 NO_JSON = {"serve": "a server prints no result; its log lines go to stderr"}
 
 #: Commands whose --json run is left to their own tests (too slow for this walk), and why.
-SKIPPED = {"serve": "runs until stopped (no --json; tests/test_service_serve.py starts it)"}
+SKIPPED = {"serve": "runs until stopped (no --json; tests/service/test_service_serve.py starts it)"}
 
 
 def _commands(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:

@@ -27,7 +27,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 EXAMPLES = int(os.environ.get("FACESCOPE_FUZZ_EXAMPLES", "30"))
 
 _root = Path(tempfile.mkdtemp(prefix="facescope-fuzz-"))

@@ -18,7 +18,7 @@ from facescope.pad.heatmap import GRID, overlay
 from facescope.pad.model import MODEL_ENV, shipped_model
 from facescope.pad.train import synthetic_crop
 
-ANTISPOOF = Path(__file__).parents[1] / "../shared/testdata/antispoof"
+ANTISPOOF = Path(__file__).parents[2] / "../shared/testdata/antispoof"
 
 
 @pytest.fixture(scope="module")

@@ -107,7 +107,7 @@ def test_bad_files(tmp_path: Path) -> None:
     with pytest.raises(SpectralError, match="not a spectral thresholds file"):
         SpectralThresholds.load(bad)
     recognition = json.loads(
-        (Path(__file__).parents[1] / "src/facescope/match/thresholds.json").read_text()
+        (Path(__file__).parents[2] / "src/facescope/match/thresholds.json").read_text()
     )
     bad.write_text(json.dumps(recognition))
     with pytest.raises(SpectralError, match="not by pair"):

@@ -26,7 +26,7 @@ import pytest
 pytestmark = pytest.mark.slow  # drives headless Chromium
 
 CHROMIUM = Path("/usr/bin/chromium")
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts" / "ui"
 DOCS_SCREENSHOT = ROOT / "docs" / "ui.png"
 CHROMIUM_ARGS = [

@@ -26,7 +26,7 @@ from facescope.privacy.invert import InversionError
 
 pytestmark = pytest.mark.slow  # model-inversion audits
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 runner = CliRunner()
 TINY = {"budget": 32, "pool_size": 64, "population": 16}
 

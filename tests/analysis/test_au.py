@@ -218,7 +218,7 @@ def test_astronaut_smiles() -> None:
 def ckplus_test_probs() -> tuple[FloatArray, list[str]]:
     if not (TESTDATA / "expression" / "labels.csv").is_file():
         pytest.skip(f"CK+ not found at {TESTDATA / 'expression'}")
-    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
     try:
         import bench_au
     finally:

@@ -19,7 +19,7 @@ import numpy.typing as npt
 import pytest
 
 BEFORE: dict[str, Any] = json.loads(
-    (Path(__file__).parent / "data" / "heads_before_conversion.json").read_text()
+    (Path(__file__).parents[1] / "data" / "heads_before_conversion.json").read_text()
 )
 TOLERANCE = 1e-9
 
