@@ -22,14 +22,20 @@ from facescope.match.calibrate import (
     folder_per_identity,
 )
 from facescope.match.ranking import best_per_subject, identification
-from facescope.match.thresholds import DEFAULT_FMR, FUSION, Calibration, load_calibration
+from facescope.match.thresholds import (
+    DEFAULT_FMR,
+    FUSION,
+    Calibration,
+    load_calibration,
+    threshold_at,
+)
 from facescope.pipeline import embed_faces, embed_largest_faces, find_faces, largest
-from facescope.types import Embeddings, Faces, Identification, VerifyResult
+from facescope.types import Embeddings, Faces, Identification, VerifyResult, as_box
 
 MODELS = (*RECOGNIZER_NAMES, FUSION)
 
-#: What `verify` and `identify` compare: an image (its largest face), an
-#: embedding, or embeddings keyed by model (as `enroll` returns them).
+#: What `verify` compares: an image (every face in it), an embedding (its first
+#: row), or embeddings keyed by model (as `enroll` returns them).
 FaceInput = ImageInput | Embeddings | Mapping[str, Embeddings]
 #: A known person for `identify`: photos, or their embeddings.
 KnownFaces = Sequence[ImageInput] | Embeddings | Mapping[str, Embeddings]
@@ -106,11 +112,16 @@ def verify(
     thresholds: str | None = None,
     assume_aligned: bool | None = None,
 ) -> VerifyResult:
-    """Decide whether two faces are the same person.
+    """Decide whether two photos (or faces) show the same person.
 
-    Each side is an image (its largest face is used) or precomputed
-    :class:`Embeddings` (first row). The threshold is the one calibrated at
-    false-match rate `fmr` (default 1e-3) in the thresholds file.
+    Each side is an image or precomputed :class:`Embeddings` (its first row).
+    Every face of an image is compared with every face of the other side, and
+    the best-scoring pair decides; the result names that pair's boxes. One pair
+    is judged at the threshold calibrated at false-match rate `fmr` (default
+    1e-3). With several pairs, the chance that *some* stranger pair passes grows
+    with their number, so the threshold is the one whose per-comparison FMR
+    ``1 - (1 - fmr) ** (1 / pairs)`` keeps the whole decision at `fmr` (the rule
+    the gallery uses for a gallery of that size).
 
     Raises:
         NoFaceError: an image has no detectable face.
@@ -118,16 +129,55 @@ def verify(
     _check_model(model, allow_fusion=True)
     calibration = load_calibration(thresholds)
     needed = _models_for(model, calibration)
-    left = _templates(a, needed, "first image", assume_aligned)
-    right = _templates(b, needed, "second image", assume_aligned)
-    per_model = {m: float(left[m].vectors[0] @ right[m].vectors[0]) for m in needed}
-    score = (
-        float(calibration.fuse({m: np.array([s]) for m, s in per_model.items()})[0])
-        if model == FUSION
-        else per_model[model]
+    left, boxes_a = _side(a, needed, "first image", assume_aligned)
+    right, boxes_b = _side(b, needed, "second image", assume_aligned)
+    return verify_faces(
+        left, right, model=model, fmr=fmr, calibration=calibration, boxes=(boxes_a, boxes_b)
     )
-    threshold = calibration.for_model(model).threshold(fmr)
-    return VerifyResult(score >= threshold, score, threshold, model, fmr)
+
+
+def verify_faces(
+    a: Mapping[str, Embeddings],
+    b: Mapping[str, Embeddings],
+    *,
+    model: str = "sface",
+    fmr: float = DEFAULT_FMR,
+    calibration: Calibration | None = None,
+    boxes: tuple[npt.NDArray[np.float32] | None, npt.NDArray[np.float32] | None] = (None, None),
+) -> VerifyResult:
+    """:func:`verify` for faces already embedded: every row of `a` against every row of `b`.
+
+    `a` and `b` map each model the decision needs (both models for fusion) to
+    the embeddings of one side's faces, row by row; `boxes` are those faces'
+    boxes, reported for the best pair.
+    """
+    calibration = calibration or load_calibration()
+    needed = _models_for(model, calibration)
+    count_a, count_b = len(a[needed[0]]), len(b[needed[0]])
+    if count_a == 0 or count_b == 0:
+        raise NoFaceError("no face to compare")
+    per_model = {m: a[m].vectors @ b[m].vectors.T for m in needed}
+    if model == FUSION:
+        flat = calibration.fuse({m: scores.reshape(-1) for m, scores in per_model.items()})
+        scores = np.asarray(flat, np.float64).reshape(count_a, count_b)
+    else:
+        scores = np.asarray(per_model[model], np.float64)
+    row, col = np.unravel_index(int(np.argmax(scores)), scores.shape)
+    score = float(scores[row, col])
+    pairs = count_a * count_b
+    calibrated = calibration.for_model(model)
+    threshold = (
+        calibrated.threshold(fmr)
+        if pairs == 1
+        else threshold_at(calibrated.thresholds, 1.0 - (1.0 - fmr) ** (1.0 / pairs))
+    )
+    box_a, box_b = (
+        None if found is None else as_box(found[index])
+        for found, index in zip(boxes, (row, col), strict=True)
+    )
+    return VerifyResult(
+        score >= threshold, score, threshold, model, fmr, box_a, box_b, count_a, count_b, pairs
+    )
 
 
 def identify(
@@ -217,36 +267,55 @@ def _models_for(model: str, calibration: Calibration) -> list[str]:
     return [model]
 
 
-def _templates(
+def _side(
     source: FaceInput, models: list[str], label: str, assume_aligned: bool | None
+) -> tuple[dict[str, Embeddings], npt.NDArray[np.float32] | None]:
+    """One side of a comparison: embeddings of every face per model, and their boxes.
+
+    Precomputed embeddings give their first row and no box.
+    """
+    if isinstance(source, Embeddings | Mapping):
+        rows = _embedding_rows(source, models, label)
+        return {m: Embeddings(e.vectors[:1], e.norms[:1], m) for m, e in rows.items()}, None
+    rgb = load_image(source)
+    faces = find_faces(rgb, assume_aligned=assume_aligned)
+    if len(faces) == 0:
+        name = os.fspath(source) if isinstance(source, str | os.PathLike) else label
+        raise NoFaceError(f"{name}: no face found")
+    return {m: embed_faces(rgb, faces, m) for m in models}, faces.boxes
+
+
+def _embedding_rows(
+    source: Embeddings | Mapping[str, Embeddings], models: list[str], label: str
 ) -> dict[str, Embeddings]:
-    """Embedding rows per model for one side of a comparison."""
+    """Precomputed embeddings per model, checked (every row)."""
     if isinstance(source, Embeddings):
         source = {source.model: source}
-    if isinstance(source, Mapping):
-        missing = [m for m in models if m not in source]
-        if missing:
-            raise InvalidEmbeddingError(
-                f"{label}: needs embeddings from {', '.join(models)}, "
-                f"got {', '.join(sorted(source)) or 'none'}"
-            )
-        return {
-            m: Embeddings(_checked(source[m].vectors, label), source[m].norms, m) for m in models
-        }
-    rgb = load_image(source)
-    face = largest(find_faces(rgb, assume_aligned=assume_aligned))
+    missing = [m for m in models if m not in source]
+    if missing:
+        raise InvalidEmbeddingError(
+            f"{label}: needs embeddings from {', '.join(models)}, "
+            f"got {', '.join(sorted(source)) or 'none'}"
+        )
+    return {m: Embeddings(_checked(source[m].vectors, label), source[m].norms, m) for m in models}
+
+
+def _largest_face(image: ImageInput, models: list[str], label: str) -> dict[str, Embeddings]:
+    """Embeddings of the largest face of an enrolment photo (a known person's)."""
+    rgb = load_image(image)
+    face = largest(find_faces(rgb))
     if len(face) == 0:
-        name = os.fspath(source) if isinstance(source, str | os.PathLike) else label
+        name = os.fspath(image) if isinstance(image, str | os.PathLike) else label
         raise NoFaceError(f"{name}: no face found")
     return {m: embed_faces(rgb, face, m) for m in models}
 
 
 def _gallery_templates(name: str, samples: KnownFaces, models: list[str]) -> dict[str, Embeddings]:
     if isinstance(samples, Embeddings | Mapping):
-        return _templates(samples, models, f"embeddings of {name!r}", None)
+        return _embedding_rows(samples, models, f"embeddings of {name!r}")
     rows: dict[str, list[Embeddings]] = {m: [] for m in models}
     for index, sample in enumerate(samples):
-        for m, found in _templates(sample, models, f"photo {index} of {name!r}", None).items():
+        for m, found in _largest_face(sample, models, f"photo {index} of {name!r}").items():
             rows[m].append(found)
     if not rows[models[0]]:
         raise ValueError(f"known identity {name!r} has no photos")

@@ -275,7 +275,13 @@ class VerifyResult:
         score: similarity (cosine for single models; z-normalised mean for fusion).
         threshold: decision threshold calibrated at ``fmr``.
         model: ``"sface"``, ``"dlib"`` or ``"fusion"``.
-        fmr: false-match rate (FMR) the threshold was calibrated for.
+        fmr: false-match rate (FMR) of the whole decision. When a photo holds
+            several faces every pair is compared, and the threshold is the one
+            whose per-comparison FMR keeps this rate over all ``comparisons``.
+        box_a, box_b: the faces whose pair scored best (``x1, y1, x2, y2``), or
+            None for a side given as embeddings.
+        faces_a, faces_b: faces found on each side (1 for embeddings).
+        comparisons: face pairs compared (``faces_a * faces_b``).
     """
 
     same_person: bool
@@ -283,6 +289,11 @@ class VerifyResult:
     threshold: float
     model: str
     fmr: float
+    box_a: Box | None = None
+    box_b: Box | None = None
+    faces_a: int = 1
+    faces_b: int = 1
+    comparisons: int = 1
 
     @property
     def far_target(self) -> float:
@@ -307,6 +318,11 @@ class VerifyResult:
             "model": self.model,
             "fmr": self.fmr,
             "far_target": self.fmr,
+            "box_a": None if self.box_a is None else [round(v, 1) for v in self.box_a],
+            "box_b": None if self.box_b is None else [round(v, 1) for v in self.box_b],
+            "faces_a": self.faces_a,
+            "faces_b": self.faces_b,
+            "comparisons": self.comparisons,
         }
 
 

@@ -23,12 +23,40 @@ def test_verify_json_contract_and_exit_zero_for_both_outcomes(data: Path) -> Non
     code, out, _ = run("verify", str(data / "obama_1.jpg"), str(data / "obama_2.jpg"), "--json")
     assert code == 0
     result = json.loads(out)
-    assert set(result) == {"same_person", "score", "threshold", "model"}
+    assert set(result) == {
+        "same_person",
+        "score",
+        "threshold",
+        "model",
+        "fmr",
+        "box_a",
+        "box_b",
+        "faces_a",
+        "faces_b",
+        "comparisons",
+    }
     assert result["same_person"] is True and result["model"] == "sface"
+    assert result["comparisons"] == 1 and len(result["box_a"]) == 4
     code, out, _ = run(
         "verify", str(data / "obama_1.jpg"), str(data / "biden_1.jpg"), "--json", "-m", "fusion"
     )
     assert code == 0 and json.loads(out)["same_person"] is False
+
+
+def test_verify_compares_every_face_never_just_the_largest(data: Path) -> None:
+    """Issue 20 item 4: Obama against a photo of Biden (larger) and Obama is the same person."""
+    code, out, _ = run(
+        "verify", str(data / "obama_1.jpg"), str(data / "biden_left_obama_right.jpg"), "--json"
+    )
+    result = json.loads(out)
+    assert code == 0 and result["same_person"] is True
+    assert result["faces_b"] >= 2 and result["comparisons"] == result["faces_a"] * result["faces_b"]
+    # the matched face is Obama, on the right of the photo
+    assert 400 < result["box_b"][0] < 600
+    code, out, _ = run(
+        "verify", str(data / "obama_1.jpg"), str(data / "biden_left_obama_right.jpg")
+    )
+    assert "compared every face" in out and "best pair" in out
 
 
 def test_verify_no_face_exits_3(data: Path, tmp_path: Path) -> None:

@@ -327,3 +327,17 @@ def test_enrolling_someone_else_under_a_subject_warns(api: Any, data: Path) -> N
     assert other.status_code == 201
     (warning,) = other.json()["warnings"]
     assert "does not match 'Obama'" in warning
+
+
+def test_compare_finds_the_person_among_several_faces(service: Any, data: Path) -> None:
+    """Issue 20 item 4: the web UI's Compare no longer decides on the largest face."""
+    files = {
+        "image_a": ("obama_1.jpg", (data / "obama_1.jpg").read_bytes(), "image/jpeg"),
+        "image_b": ("group.jpg", (data / "biden_left_obama_right.jpg").read_bytes(), "image/jpeg"),
+    }
+    response = service.post("/v1/verify", files=files)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["same_person"] is True
+    assert body["faces"]["image_b"] >= 2 and body["comparisons"] >= 2
+    assert 400 < body["boxes"]["image_b"][0] < 600  # Obama, to the right of Biden

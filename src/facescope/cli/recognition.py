@@ -96,14 +96,18 @@ def detect(
 
 @dataclass(frozen=True)
 class Verdict:
-    """A verification; its JSON is the documented four-key contract."""
+    """A verification: the decision, and which faces decided it."""
 
     result: VerifyResult
 
     def to_dict(self) -> dict[str, Any]:
-        """``{"same_person", "score", "threshold", "model"}``."""
+        """``{"same_person", "score", "threshold", "model", "fmr", "box_a", "box_b",
+        "faces_a", "faces_b", "comparisons"}``."""
         data = self.result.to_dict()
-        return {k: data[k] for k in ("same_person", "score", "threshold", "model")}
+        keys = ("same_person", "score", "threshold", "model", "fmr")
+        return {k: data[k] for k in keys} | {
+            k: data[k] for k in ("box_a", "box_b", "faces_a", "faces_b", "comparisons")
+        }
 
 
 def _verdict(verdict: Verdict) -> Iterator[RenderableType]:
@@ -113,18 +117,31 @@ def _verdict(verdict: Verdict) -> Iterator[RenderableType]:
         f"{said}  score {result.score:.4f}  threshold {result.threshold:.4f} "
         f"({result.model}, calibrated at FMR {result.fmr:g})"
     )
+    if result.comparisons > 1:
+        yield (
+            f"compared every face ({result.faces_a} in A x {result.faces_b} in B = "
+            f"{result.comparisons} pairs): best pair A {_box_text(result.box_a)}, "
+            f"B {_box_text(result.box_b)}; the threshold keeps FMR {result.fmr:g} over all pairs"
+        )
+
+
+def _box_text(box: tuple[float, float, float, float] | None) -> str:
+    return "-" if box is None else "[" + ", ".join(f"{v:.0f}" for v in box) + "]"
 
 
 @friendly
 def verify(
-    image_a: Annotated[Path, typer.Argument(help="First image (its largest face is used).")],
-    image_b: Annotated[Path, typer.Argument(help="Second image.")],
+    image_a: Annotated[Path, typer.Argument(help="First image; every face in it is compared.")],
+    image_b: Annotated[Path, typer.Argument(help="Second image; every face in it is compared.")],
     model: ModelOption = "sface",
     fmr: FmrOption = DEFAULT_FMR,
     thresholds: ThresholdsOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Are two photos the same person? Exit 0 either way; 3 if a photo has no face."""
+    """Are two photos the same person? Every face pair is compared; the best pair decides.
+
+    Exit 0 either way; 3 if a photo has no face.
+    """
     result = api.verify(
         image_a, image_b, model=model, fmr=fmr, thresholds=str(thresholds) if thresholds else None
     )

@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
-import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -42,7 +41,7 @@ from facescope.gallery.store import SubjectInfo, TemplateRecord, TemplateStore
 from facescope.gallery.templates import decode_photo, photo_label, template_from_pixels
 from facescope.io.image import ImageInput, load_image
 from facescope.match.ranking import identification
-from facescope.match.thresholds import DEFAULT_FMR, Calibration, load_calibration
+from facescope.match.thresholds import DEFAULT_FMR, Calibration, load_calibration, threshold_at
 from facescope.pipeline import embed_faces, find_faces, largest
 from facescope.quality import DEFAULT_MIN_QUALITY
 from facescope.spectral.spectrum import Spectrum, guess_spectrum, parse_spectrum
@@ -309,7 +308,7 @@ class Gallery:
             raise ValueError(f"fpir must be in (0, 1), got {fpir}")
         n_subjects = max(1, self._store.count()[0])
         fmr = 1.0 - (1.0 - fpir) ** (1.0 / n_subjects)
-        return _threshold_at(self._calibration.for_model(self.model).thresholds, fmr)
+        return threshold_at(self._calibration.for_model(self.model).thresholds, fmr)
 
     def identify(
         self,
@@ -736,22 +735,6 @@ def _model_version(model: str) -> str:
     from facescope.embed.recognizers import get_recognizer
 
     return str(get_recognizer(model).version)
-
-
-def _threshold_at(table: dict[float, float], fmr: float) -> float:
-    """Threshold at `fmr`, interpolated in log10(FMR) between calibrated points.
-
-    Below the smallest calibrated FMR the line through the two lowest points is
-    extended (a stricter threshold); above the largest, the threshold at the
-    largest calibrated FMR is kept (never a laxer one than calibrated).
-    """
-    xs = np.log10(np.array(sorted(table), dtype=np.float64))
-    ys = np.array([table[f] for f in sorted(table)], dtype=np.float64)
-    x = math.log10(max(fmr, 1e-12))
-    if len(xs) >= 2 and x < xs[0]:
-        slope = (ys[1] - ys[0]) / (xs[1] - xs[0])
-        return float(ys[0] + slope * (x - xs[0]))
-    return float(np.interp(x, xs, ys))
 
 
 def _database_path(uri: str | os.PathLike[str]) -> Path:

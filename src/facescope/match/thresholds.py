@@ -14,6 +14,7 @@ the ``FACESCOPE_THRESHOLDS`` variable.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -220,3 +221,23 @@ def load_calibration(path: str | os.PathLike[str] | None = None) -> Calibration:
 def _bundled() -> Calibration:
     text = resources.files("facescope.match").joinpath("thresholds.json").read_text("utf-8")
     return calibration_from_json(json.loads(text), "bundled thresholds.json")
+
+
+def threshold_at(table: dict[float, float], fmr: float) -> float:
+    """Threshold at `fmr`, interpolated in log10(FMR) between calibrated points.
+
+    `table` maps calibrated FMRs to thresholds (``ModelCalibration.thresholds``).
+    Used where several comparisons share one decision (open-set search, a photo
+    with several faces), whose per-comparison FMR falls between calibrated points.
+
+    Below the smallest calibrated FMR the line through the two lowest points is
+    extended (a stricter threshold); above the largest, the threshold at the
+    largest calibrated FMR is kept (never a laxer one than calibrated).
+    """
+    xs = np.log10(np.array(sorted(table), dtype=np.float64))
+    ys = np.array([table[f] for f in sorted(table)], dtype=np.float64)
+    x = math.log10(max(fmr, 1e-12))
+    if len(xs) >= 2 and x < xs[0]:
+        slope = (ys[1] - ys[0]) / (xs[1] - xs[0])
+        return float(ys[0] + slope * (x - xs[0]))
+    return float(np.interp(x, xs, ys))

@@ -228,7 +228,9 @@ async def identify(
     summary="Same person? Two photos, or one photo against an enrolled subject",
     description=(
         "Send `image_a` and `image_b`, or `image` with the `collection` and `subject` "
-        "query parameters. The largest face of each photo is compared."
+        "query parameters. Two photos: every face of A is compared with every face of B, "
+        "the best pair decides (its boxes are returned), and the threshold keeps the FMR "
+        "over all pairs. Against a subject: the largest face of the photo."
     ),
     openapi_extra={
         "requestBody": {
@@ -297,14 +299,24 @@ async def verify(
 def _verify_pair(
     context: ServiceContext, first: bytes, second: bytes, model: str, fmr: float
 ) -> VerifyResponse:
+    """Every face of A against every face of B; the best pair decides (see :func:`api.verify`)."""
     needed = list(load_calibration().for_model(FUSION).weights) if model == FUSION else [model]
     sides: list[dict[str, Embeddings]] = []
-    boxes: dict[str, list[float]] = {}
+    found: list[np.ndarray] = []
     for field, data in (("image_a", first), ("image_b", second)):
-        rgb, face = _largest_face(context, data, field)
-        boxes[field] = _box(face.boxes[0])
-        sides.append({m: embed_faces(rgb, face, m) for m in needed})
-    return _verify_out(api.verify(sides[0], sides[1], model=model, fmr=fmr), boxes)
+        rgb = context.decode(data, field)
+        faces = context.faces(rgb, "verify")
+        if len(faces) == 0:
+            raise NoFaceError(f"{field}: no face found")
+        found.append(faces.boxes)
+        sides.append({m: embed_faces(rgb, faces, m) for m in needed})
+    result = api.verify_faces(sides[0], sides[1], model=model, fmr=fmr, boxes=(found[0], found[1]))
+    boxes = {
+        field: [round(float(v), 1) for v in box]
+        for field, box in (("image_a", result.box_a), ("image_b", result.box_b))
+        if box is not None
+    }
+    return _verify_out(result, boxes)
 
 
 def _largest_face(context: ServiceContext, data: bytes, field: str) -> tuple[np.ndarray, Faces]:
@@ -329,6 +341,8 @@ def _verify_out(
         model=result.model,
         fmr=result.fmr,
         boxes=boxes,
+        faces={"image_a": result.faces_a, "image_b": result.faces_b} if not subject else {},
+        comparisons=result.comparisons,
         collection=collection,
         subject=subject,
     )

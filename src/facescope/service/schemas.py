@@ -101,6 +101,12 @@ class VerifyResponse(BaseModel):
     model: str
     fmr: float = Field(description="false-match rate the threshold was calibrated at")
     boxes: dict[str, list[float]] = Field(description="the face used on each side, by field")
+    faces: dict[str, int] = Field(
+        default_factory=dict, description="faces found in each photo (two-photo mode)"
+    )
+    comparisons: int = Field(
+        default=1, description="face pairs compared; the threshold keeps the FMR over all"
+    )
     collection: str | None = None
     subject: str | None = None
 

@@ -715,7 +715,12 @@
       "compare-meaning",
       `Score ${fmtScore(response.score)} is ${same ? "at or above" : "below"} the threshold ` +
         `${fmtScore(response.threshold)} (FMR ${sci(response.fmr)}): at this threshold about ` +
-        `1 in ${oneIn(response.fmr)} pairs of different people would be accepted.`,
+        `1 in ${oneIn(response.fmr)} pairs of different people would be accepted.` +
+        (response.comparisons > 1
+          ? ` Every face was compared (${response.faces.image_a} in A, ${response.faces.image_b} ` +
+            `in B: ${response.comparisons} pairs); the boxed faces scored best, and the threshold ` +
+            `is raised so that the ${response.comparisons} comparisons together keep this rate.`
+          : ""),
     );
     $("compare-result").hidden = false;
     for (const [side, field] of [["a", "image_a"], ["b", "image_b"]]) {

@@ -1,0 +1,46 @@
+"""verify compares every face of each photo, at a threshold that keeps the stated FMR (issue 20)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import facescope as fs
+from facescope.api import verify_faces
+from facescope.match.thresholds import load_calibration, threshold_at
+from facescope.types import Embeddings
+
+
+def test_the_person_is_found_among_several_faces(data: Path) -> None:
+    group = data / "biden_left_obama_right.jpg"
+    found = fs.detect(group)
+    assert len(found) >= 2
+    result = fs.verify(data / "obama_1.jpg", group)
+    assert result.same_person and result.faces_b == len(found)
+    assert result.comparisons == result.faces_a * result.faces_b
+    assert result.box_b is not None and 400 < result.box_b[0] < 600  # Obama, right of Biden
+    biden = fs.verify(data / "biden_1.jpg", group)
+    assert biden.same_person and biden.box_b is not None and biden.box_b[0] < 400
+    stranger = fs.verify(data / "obama_1.jpg", data / "biden_1.jpg")
+    assert not stranger.same_person and stranger.comparisons == 1
+
+
+def test_several_pairs_raise_the_threshold_to_keep_the_fmr() -> None:
+    rng = np.random.default_rng(0)
+    unit = rng.normal(size=(5, 128)).astype(np.float32)
+    unit /= np.linalg.norm(unit, axis=1, keepdims=True)
+    one = {"sface": Embeddings(unit[:1], np.ones(1, np.float32), "sface")}
+    four = {"sface": Embeddings(unit[1:], np.ones(4, np.float32), "sface")}
+    single = verify_faces(one, {"sface": Embeddings(unit[1:2], np.ones(1), "sface")})
+    several = verify_faces(one, four)
+    table = load_calibration().for_model("sface").thresholds
+    assert single.threshold == pytest.approx(load_calibration().for_model("sface").threshold(1e-3))
+    expected = threshold_at(table, 1.0 - (1.0 - 1e-3) ** (1.0 / 4))
+    assert several.comparisons == 4 and several.threshold == pytest.approx(expected)
+    assert several.threshold > single.threshold
+    # the reported pair is the best-scoring one
+    scores = unit[1:] @ unit[0]
+    assert several.score == pytest.approx(float(scores.max()), abs=1e-6)
+    assert several.box_a is None and several.box_b is None  # embeddings carry no boxes
