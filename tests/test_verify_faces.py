@@ -44,3 +44,16 @@ def test_several_pairs_raise_the_threshold_to_keep_the_fmr() -> None:
     scores = unit[1:] @ unit[0]
     assert several.score == pytest.approx(float(scores.max()), abs=1e-6)
     assert several.box_a is None and several.box_b is None  # embeddings carry no boxes
+
+
+def test_gallery_verify_finds_the_subject_among_several_faces(data: Path, tmp_path: Path) -> None:
+    from facescope.gallery import Gallery
+
+    with Gallery.open(tmp_path / "g") as gallery:
+        gallery.enroll("Biden", data / "biden_1.jpg")
+        result = gallery.verify("Biden", data / "biden_left_obama_right.jpg")
+        assert result.same_person and result.faces_b >= 2
+        assert result.box_b is not None and result.box_b[0] < 400  # Biden, left of Obama
+        one = gallery.verify("Biden", data / "biden_1.jpg")
+        assert result.threshold > one.threshold  # several faces: a stricter threshold
+        assert one.faces_b == 1 and one.comparisons == 1

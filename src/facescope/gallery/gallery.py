@@ -42,7 +42,7 @@ from facescope.gallery.templates import decode_photo, photo_label, template_from
 from facescope.io.image import ImageInput, load_image
 from facescope.match.ranking import identification
 from facescope.match.thresholds import DEFAULT_FMR, Calibration, load_calibration, threshold_at
-from facescope.pipeline import embed_faces, find_faces, largest
+from facescope.pipeline import embed_faces, find_faces
 from facescope.quality import DEFAULT_MIN_QUALITY
 from facescope.spectral.spectrum import Spectrum, guess_spectrum, parse_spectrum
 from facescope.spectral.thresholds import SpectralThresholds
@@ -423,21 +423,67 @@ class Gallery:
         fmr: float = DEFAULT_FMR,
         probe_spectrum: Spectrum | str | None = None,
     ) -> VerifyResult:
-        """1:1: is the largest face in `image` the enrolled `subject`?
+        """1:1: is the enrolled `subject` in `image`? Every face of the photo is compared.
 
-        `probe_spectrum` matters only with :attr:`spectral_thresholds` set; then None
-        guesses it from `image`. See :meth:`verify_embedding`.
+        The face that matches the subject best decides, and the result names it
+        (``box_b``, ``faces_b``). See :meth:`verify_faces`. `probe_spectrum`
+        matters only with :attr:`spectral_thresholds` set; then None guesses it
+        from `image`.
         """
         probe = None if probe_spectrum is None else parse_spectrum(probe_spectrum)
         self.show(subject)
         rgb = load_image(image)
-        face = largest(find_faces(rgb))
-        if len(face) == 0:
+        faces = find_faces(rgb)
+        if len(faces) == 0:
             raise NoFaceError("no face found in the probe image")
         if probe is None and self._spectral is not None:
             probe = guess_spectrum(rgb)
-        return self.verify_embedding(
-            subject, embed_faces(rgb, face, self.model).vectors[0], fmr=fmr, probe_spectrum=probe
+        vectors = embed_faces(rgb, faces, self.model).vectors
+        return self.verify_faces(subject, vectors, faces.boxes, fmr=fmr, probe_spectrum=probe)
+
+    def verify_faces(
+        self,
+        subject: str,
+        probes: npt.NDArray[np.float32],
+        boxes: npt.NDArray[np.float32],
+        *,
+        fmr: float = DEFAULT_FMR,
+        probe_spectrum: Spectrum | str | None = None,
+    ) -> VerifyResult:
+        """1:1 for every face of one photo, already embedded: (n, 128) `probes`, (n, 4) `boxes`.
+
+        The face that matches the subject best decides. With several faces, the
+        chance that some stranger passes grows with their number, so the
+        threshold is the one at per-face FMR ``1 - (1 - fmr) ** (1 / n)``, which
+        keeps the decision at `fmr`. Per-spectrum-pair thresholds (see
+        :meth:`verify_embedding`) are single calibrated points and are not
+        adjusted this way.
+        """
+        vectors = np.asarray(probes, np.float32).reshape(-1, 128)
+        if len(vectors) == 0:
+            raise NoFaceError("no face to verify")
+        if len(vectors) == 1:
+            found = self.verify_embedding(
+                subject, vectors[0], fmr=fmr, probe_spectrum=probe_spectrum
+            )
+            return dataclasses.replace(found, box_b=as_box(boxes[0]))
+        results = [
+            self.verify_embedding(subject, vector, fmr=fmr, probe_spectrum=probe_spectrum)
+            for vector in vectors
+        ]
+        best = int(np.argmax([r.score - r.threshold for r in results]))
+        chosen = results[best]
+        threshold = chosen.threshold
+        if self._spectral is None or probe_spectrum is None:
+            per_face = 1.0 - (1.0 - fmr) ** (1.0 / len(vectors))
+            threshold = threshold_at(self._calibration.for_model(self.model).thresholds, per_face)
+        return dataclasses.replace(
+            chosen,
+            same_person=chosen.score >= threshold,
+            threshold=threshold,
+            box_b=as_box(boxes[best]),
+            faces_b=len(vectors),
+            comparisons=len(vectors),
         )
 
     def verify_embedding(

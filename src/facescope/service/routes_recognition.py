@@ -11,7 +11,7 @@ from facescope import api
 from facescope.errors import NoFaceError
 from facescope.gallery.gallery import DEFAULT_FPIR
 from facescope.match.thresholds import DEFAULT_FMR, FUSION, load_calibration
-from facescope.pipeline import embed_faces, largest
+from facescope.pipeline import embed_faces
 from facescope.service.context import ServiceContext
 from facescope.service.errors import ApiError
 from facescope.service.routes_gallery import CollectionName, check_subject, ctx
@@ -29,7 +29,7 @@ from facescope.service.schemas import (
     VerifyResponse,
 )
 from facescope.service.uploads import openapi_body, read_upload
-from facescope.types import Embeddings, Faces, VerifyResult
+from facescope.types import Embeddings, VerifyResult, as_box
 
 router = APIRouter(prefix="/v1", tags=["recognition"])
 
@@ -228,9 +228,9 @@ async def identify(
     summary="Same person? Two photos, or one photo against an enrolled subject",
     description=(
         "Send `image_a` and `image_b`, or `image` with the `collection` and `subject` "
-        "query parameters. Two photos: every face of A is compared with every face of B, "
-        "the best pair decides (its boxes are returned), and the threshold keeps the FMR "
-        "over all pairs. Against a subject: the largest face of the photo."
+        "query parameters. Every face of each photo is compared (with every face of the "
+        "other photo, or with the subject's templates); the best pair decides, its boxes "
+        "are returned, and the threshold keeps the FMR over all pairs."
     ),
     openapi_extra={
         "requestBody": {
@@ -282,11 +282,15 @@ async def verify(
         with context.collections.use(collection) as gallery:
             gallery.show(subject)  # refuse an unknown subject or FMR before inference
             gallery.threshold(fmr)
-        rgb, face = _largest_face(context, data, "image")
-        probe = embed_faces(rgb, face, gallery_model).vectors[0]
+        rgb = context.decode(data, "image")
+        faces = context.faces(rgb, "verify")
+        if len(faces) == 0:
+            raise NoFaceError("image: no face found")
+        probes = embed_faces(rgb, faces, gallery_model).vectors
         with context.collections.use(collection) as gallery:
-            result = gallery.verify_embedding(subject, probe, fmr=fmr)
-        return _verify_out(result, {"image": _box(face.boxes[0])}, collection, subject)
+            result = gallery.verify_faces(subject, probes, faces.boxes, fmr=fmr)
+        box = result.box_b if result.box_b is not None else as_box(faces.boxes[0])
+        return _verify_out(result, {"image": _box(np.asarray(box))}, collection, subject)
 
     async with context.audited_async(caller, "verify", collection, subject) as detail:
         detail["source"] = filename
@@ -319,15 +323,6 @@ def _verify_pair(
     return _verify_out(result, boxes)
 
 
-def _largest_face(context: ServiceContext, data: bytes, field: str) -> tuple[np.ndarray, Faces]:
-    """Decode one side of a comparison and keep its largest face (422 when it has none)."""
-    rgb = context.decode(data, field)
-    face = largest(context.faces(rgb, "verify"))
-    if len(face) == 0:
-        raise NoFaceError(f"{field}: no face found")
-    return rgb, face
-
-
 def _verify_out(
     result: VerifyResult,
     boxes: dict[str, list[float]],
@@ -341,7 +336,11 @@ def _verify_out(
         model=result.model,
         fmr=result.fmr,
         boxes=boxes,
-        faces={"image_a": result.faces_a, "image_b": result.faces_b} if not subject else {},
+        faces=(
+            {"image_a": result.faces_a, "image_b": result.faces_b}
+            if not subject
+            else {"image": result.faces_b}
+        ),
         comparisons=result.comparisons,
         collection=collection,
         subject=subject,
