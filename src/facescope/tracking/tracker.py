@@ -15,6 +15,13 @@ Unmatched confident detections start tentative tracks, confirmed after
 ``min_hits`` rounds; a tentative track that misses a round is dropped, so a
 one-frame false detection never becomes a result. Matching is optimal per stage
 (Hungarian, ``scipy.optimize.linear_sum_assignment``).
+
+A track holds one person. With embeddings, a detection whose cosine to the
+track's running embedding is below ``split_similarity`` never extends it (in
+either stage); a confident one at the track's place *splits* it: the track
+ends and the face starts a new one (an appearance jump, e.g. a cut the shot
+detector missed). :meth:`FaceTracker.cut` ends every track at a shot boundary
+(:mod:`facescope.tracking.shots`).
 """
 
 from __future__ import annotations
@@ -25,10 +32,23 @@ import numpy as np
 import numpy.typing as npt
 from scipy.optimize import linear_sum_assignment
 
+from facescope.errors import CalibrationError
+from facescope.match.thresholds import load_calibration
 from facescope.types import Faces
 
 FloatArray = npt.NDArray[np.float32]
 _INFEASIBLE = 1e6
+#: False-match rate whose calibrated 1:1 threshold is the default split similarity:
+#: a score below the FMR 1e-2 threshold means "very likely another person".
+DEFAULT_SPLIT_FMR = 1e-2
+
+
+def split_similarity_for(model: str, fmr: float = DEFAULT_SPLIT_FMR) -> float | None:
+    """The calibrated 1:1 threshold of `model` at `fmr` (None: `model` not calibrated)."""
+    try:
+        return load_calibration().for_model(model).threshold(fmr)
+    except CalibrationError:
+        return None
 
 
 @dataclass
@@ -43,6 +63,9 @@ class Track:
     hits: int = 1
     confirmed: bool = False
     missed: int = 0
+    #: why the track ended: "lost", "split" (appearance jump), "cut" (shot
+    #: boundary), "end" (end of stream); None while it lives
+    end_reason: str | None = None
 
     def predicted(self, time: float) -> npt.NDArray[np.float64]:
         """Box extrapolated to `time` at the smoothed velocity (pixels per second)."""
@@ -78,6 +101,13 @@ class FaceTracker:
             are present (the rest is 1 - IoU).
         min_hits: detection rounds before a track is confirmed.
         max_lost_s: seconds a confirmed track survives without a match.
+        split_similarity: embedding cosine to the track's running embedding below
+            which a detection is another person: it never extends the track, and
+            a confident one overlapping the track ends it (appearance jump).
+            None: ``reid_similarity / 2`` (model-agnostic);
+            :class:`~facescope.video.VideoRecognizer` passes the model's
+            calibrated threshold at FMR 1e-2 (:func:`split_similarity_for`;
+            SFace: 0.345).
     """
 
     def __init__(
@@ -90,6 +120,7 @@ class FaceTracker:
         appearance_weight: float = 0.5,
         min_hits: int = 2,
         max_lost_s: float = 2.0,
+        split_similarity: float | None = None,
     ) -> None:
         if not 0.0 <= low_score <= high_score <= 1.0:
             raise ValueError("need 0 <= low_score <= high_score <= 1")
@@ -102,6 +133,9 @@ class FaceTracker:
         self.appearance_weight = appearance_weight
         self.min_hits = min_hits
         self.max_lost_s = max_lost_s
+        self.split_similarity = (
+            reid_similarity * 0.5 if split_similarity is None else split_similarity
+        )
         self._tracks: list[Track] = []
         self._next_id = 1
         self._last_time: float | None = None
@@ -144,7 +178,9 @@ class FaceTracker:
             ids[d] = self._tracks[t].id
             matched_tracks.add(t)
         recent = [t for t in pool if t not in matched_tracks and self._tracks[t].missed == 0]
-        for t, d in self._match(recent, low, boxes, None, time, use_appearance=False):
+        split = self._jumps(recent, high[ids[high] == -1], boxes, embeddings, time)
+        recent = [t for t in recent if t not in split]
+        for t, d in self._match(recent, low, boxes, embeddings, time, use_appearance=False):
             self._extend(
                 self._tracks[t], boxes[d], time, None if embeddings is None else embeddings[d]
             )
@@ -156,11 +192,16 @@ class FaceTracker:
             if index in matched_tracks:
                 survivors.append(track)
                 continue
+            if index in split:
+                track.end_reason = "split"
+                self._finished.append(track)
+                continue
             track.missed += 1
             lost_for = time - track.last_time
             if track.confirmed and lost_for <= self.max_lost_s:
                 survivors.append(track)
             else:
+                track.end_reason = "lost"
                 self._finished.append(track)
         for d in high.tolist():
             if ids[d] != -1:  # matched an existing track
@@ -199,15 +240,27 @@ class FaceTracker:
         )
 
     def pop_finished(self) -> list[Track]:
-        """Tracks that ended (lost too long, or tentative and missed) since the last call."""
+        """Tracks that ended (lost, split, cut, or tentative and missed) since the last call."""
         finished, self._finished = self._finished, []
         return finished
 
+    def cut(self) -> None:
+        """A shot boundary: end every live track; faces after it get new ids.
+
+        The ended tracks come out of the next :meth:`pop_finished`.
+        """
+        self._close("cut")
+
     def finish(self) -> list[Track]:
         """End every live track (end of stream) and return all not yet popped."""
+        self._close("end")
+        return self.pop_finished()
+
+    def _close(self, reason: str) -> None:
+        for track in self._tracks:
+            track.end_reason = reason
         self._finished.extend(self._tracks)
         self._tracks = []
-        return self.pop_finished()
 
     # ---- internals ------------------------------------------------------------------
 
@@ -227,19 +280,15 @@ class FaceTracker:
         overlap = iou_matrix(predicted, boxes[detections])
         cost = 1.0 - overlap
         feasible = overlap >= self.min_iou
-        track_embeddings = [self._tracks[t].embedding for t in pool]
-        if (
-            use_appearance
-            and embeddings is not None
-            and all(e is not None for e in track_embeddings)
-        ):
-            similarity = np.stack(track_embeddings) @ embeddings[detections].T  # type: ignore[arg-type]
-            w = self.appearance_weight
-            cost = (1.0 - w) * cost + w * (1.0 - similarity) / 2.0
+        similarity = self._similarity(pool, detections, embeddings)
+        if similarity is not None:
             # a different face at the same place is not the same track...
-            feasible &= similarity >= self.reid_similarity * 0.5
-            # ...and the same face anywhere is (re-identification after occlusion)
-            feasible |= similarity >= self.reid_similarity
+            feasible &= similarity >= self.split_similarity
+            if use_appearance:
+                w = self.appearance_weight
+                cost = (1.0 - w) * cost + w * (1.0 - similarity) / 2.0
+                # ...and the same face anywhere is (re-identification after occlusion)
+                feasible |= similarity >= self.reid_similarity
         cost = np.where(feasible, cost, _INFEASIBLE)
         rows, cols = linear_sum_assignment(cost)
         return [
@@ -247,6 +296,35 @@ class FaceTracker:
             for r, c in zip(rows, cols, strict=True)
             if cost[r, c] < _INFEASIBLE
         ]
+
+    def _similarity(
+        self, pool: list[int], detections: npt.NDArray[np.intp], embeddings: FloatArray | None
+    ) -> npt.NDArray[np.float64] | None:
+        """Cosine of each pooled track's embedding with each detection's (None: not all known)."""
+        track_embeddings = [self._tracks[t].embedding for t in pool]
+        if embeddings is None or any(e is None for e in track_embeddings):
+            return None
+        stacked = np.stack(track_embeddings).astype(np.float64)  # type: ignore[arg-type]
+        return stacked @ embeddings[detections].T.astype(np.float64)
+
+    def _jumps(
+        self,
+        pool: list[int],
+        detections: npt.NDArray[np.intp],
+        boxes: npt.NDArray[np.float64],
+        embeddings: FloatArray | None,
+        time: float,
+    ) -> set[int]:
+        """Unmatched tracks with another person's confident face at their place (to split)."""
+        if not pool or len(detections) == 0:
+            return set()
+        similarity = self._similarity(pool, detections, embeddings)
+        if similarity is None:
+            return set()
+        predicted = np.stack([self._tracks[t].predicted(time) for t in pool])
+        overlap = iou_matrix(predicted, boxes[detections])
+        jumped = (overlap >= self.min_iou) & (similarity < self.split_similarity)
+        return {pool[r] for r in np.flatnonzero(jumped.any(axis=1)).tolist()}
 
     def _extend(
         self,

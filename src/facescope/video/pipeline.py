@@ -47,6 +47,14 @@ class VideoRun:
         }
 
 
+def frame_labels(track_ids: list[int], names: list[str | None]) -> list[str]:
+    """``#id name`` per face of the annotated video; a face on no track (-1) gets no ``#id``."""
+    return [
+        f"#{track_id} {name or 'unknown'}" if track_id >= 0 else name or "unknown"
+        for track_id, name in zip(track_ids, names, strict=True)
+    ]
+
+
 def process_video(
     source: str,
     *,
@@ -100,12 +108,7 @@ def process_video(
                 for tracked in recognizer.frames(video, ended):
                     frames_seen += 1
                     if writer is not None:
-                        labels = [
-                            f"#{track_id} {name or 'unknown'}"
-                            for track_id, name in zip(
-                                tracked.track_ids.tolist(), tracked.labels, strict=True
-                            )
-                        ]
+                        labels = frame_labels(tracked.track_ids.tolist(), tracked.labels)
                         known = [name is not None for name in tracked.labels]
                         writer.write(annotate(tracked.rgb, tracked.faces, labels, known=known))
                     if progress is not None:

@@ -7,13 +7,21 @@ track's thumbnail, and the mean is identified against the
 gallery (open set, the gallery's FPIR-aware threshold) when the track ends.
 Between detection rounds the tracks' boxes are extrapolated, so every frame
 has boxes.
+
+A track holds one person: every frame goes through a
+:class:`~facescope.tracking.shots.ShotDetector`, and at a shot cut every track
+ends (faces after it get new ids, and that frame is a detection round); within
+a shot, a face whose embedding falls below the model's calibrated 1:1
+threshold at FMR 1e-2 against its track's running embedding splits the track
+(an appearance jump).
 """
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -27,7 +35,13 @@ from facescope.gallery.gallery import DEFAULT_FPIR, Gallery
 from facescope.io.video import Frame, VideoSource
 from facescope.pipeline import embed_faces, find_faces
 from facescope.quality import assess_quality
-from facescope.tracking.tracker import FaceTracker, Track
+from facescope.tracking.shots import ShotDetector
+from facescope.tracking.tracker import (
+    DEFAULT_SPLIT_FMR,
+    FaceTracker,
+    Track,
+    split_similarity_for,
+)
 from facescope.types import Candidate, Faces, face_order
 
 #: What :func:`track` and :class:`VideoRecognizer` read: a path, URL or camera
@@ -45,7 +59,8 @@ class TrackedFrame:
     None for unknown, or for every face without a gallery).
     ``detected`` is False on frames between detection rounds, whose boxes are
     the tracks' extrapolated positions (their landmarks moved along).
-    ``rgb`` is the frame itself, for drawing.
+    ``rgb`` is the frame itself, for drawing. ``cut`` is True when the frame
+    starts a new shot (every track before it ended there).
     """
 
     index: int
@@ -57,6 +72,7 @@ class TrackedFrame:
     rgb: npt.NDArray[np.uint8] = field(
         repr=False, default_factory=lambda: np.zeros((0, 0, 3), np.uint8)
     )
+    cut: bool = False
 
 
 @dataclass(frozen=True)
@@ -136,7 +152,15 @@ class VideoRecognizer:
         top_k: candidates kept per track.
         min_size: smallest face side to detect, in pixels (``min_face`` is its
             deprecated old name).
-        tracker: a configured :class:`FaceTracker` (default settings otherwise).
+        tracker: a configured :class:`FaceTracker` (default settings otherwise,
+            with the split similarity of `split_fmr`).
+        shots: end every track at shot cuts: True (a default
+            :class:`~facescope.tracking.shots.ShotDetector`), a configured one, or
+            False (never).
+        split_fmr: a face whose cosine to its track's running embedding is below
+            the model's calibrated 1:1 threshold at this false-match rate starts
+            a new track (default 1e-2: SFace 0.345); None keeps the tracker's
+            model-agnostic default. Ignored with an explicit `tracker`.
     """
 
     def __init__(
@@ -150,6 +174,8 @@ class VideoRecognizer:
         min_size: float | None = None,
         tracker: FaceTracker | None = None,
         min_face: float | None = None,
+        shots: ShotDetector | bool = True,
+        split_fmr: float | None = DEFAULT_SPLIT_FMR,
     ) -> None:
         min_size = renamed_argument("VideoRecognizer", "min_face", min_face, "min_size", min_size)
         if stride < 1:
@@ -162,6 +188,12 @@ class VideoRecognizer:
         self.min_size = min_size
         self._tracker_template = tracker
         self._options = DetectOptions(score_threshold=0.5)
+        self.shots: ShotDetector | None = (
+            (ShotDetector() if shots else None) if isinstance(shots, bool) else shots
+        )
+        self.split_similarity = (
+            split_similarity_for(self.model, split_fmr) if split_fmr is not None else None
+        )
 
     @property
     def min_face(self) -> float | None:
@@ -173,8 +205,13 @@ class VideoRecognizer:
         self, source: SourceInput, on_track: Callable[[TrackResult], None] | None = None
     ) -> Iterator[TrackedFrame]:
         """Yield every frame's tracked faces; call `on_track` as each track ends."""
-        tracker = self._tracker_template or FaceTracker(low_score=self._options.score_threshold)
+        tracker = self._tracker_template or FaceTracker(
+            low_score=self._options.score_threshold, split_similarity=self.split_similarity
+        )
         evidence: dict[int, _Evidence] = {}
+        shots = copy.deepcopy(self.shots)  # each pass starts fresh, passes never share state
+        if shots is not None:
+            shots.reset()
 
         def finish(tracks: list[Track]) -> None:
             for ended in tracks:
@@ -183,12 +220,15 @@ class VideoRecognizer:
                     on_track(self._decide(ended.id, gathered))
 
         for frame in _frames(source):
-            if frame.index % self.stride == 0:
+            cut = shots is not None and shots.update(frame.rgb)
+            if cut:
+                tracker.cut()
+            if cut or frame.index % self.stride == 0:
                 tracked = self._detect(frame, tracker, evidence)
             else:
                 tracked = self._extrapolate(frame, tracker, evidence)
             finish(tracker.pop_finished())
-            yield tracked
+            yield replace(tracked, cut=True) if cut else tracked
         finish(tracker.finish())
 
     def run(self, source: SourceInput) -> list[TrackResult]:
