@@ -313,10 +313,10 @@ class ServiceState:
         subject: str | None = None,
         outcome: str = "ok",
         detail: dict[str, Any] | None = None,
-    ) -> None:
-        """Append one entry to the audit log (committed before the response is sent)."""
+    ) -> int:
+        """Append one entry to the audit log (committed before the response is sent); its id."""
         with self._lock:
-            self._db.execute(
+            cursor = self._db.execute(
                 "INSERT INTO audit(at, key_id, client, action, collection, subject, outcome,"
                 " detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -330,6 +330,7 @@ class ServiceState:
                     json.dumps(detail or {}),
                 ),
             )
+            return int(cursor.lastrowid or 0)
 
     def begin_audit(
         self,
@@ -350,22 +351,15 @@ class ServiceState:
         a ``pending`` entry, never a change with no entry; :meth:`finish_audit`
         records the outcome.
         """
-        with self._lock:
-            cursor = self._db.execute(
-                "INSERT INTO audit(at, key_id, client, action, collection, subject, outcome,"
-                " detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    time.time(),
-                    key.id if key else None,
-                    client,
-                    action,
-                    collection,
-                    subject,
-                    PENDING,
-                    json.dumps(detail or {}),
-                ),
-            )
-            return int(cursor.lastrowid or 0)
+        return self.audit(
+            action,
+            key=key,
+            client=client,
+            collection=collection,
+            subject=subject,
+            outcome=PENDING,
+            detail=detail,
+        )
 
     def finish_audit(self, entry_id: int, outcome: str, detail: dict[str, Any]) -> None:
         """Record how the change audited by :meth:`begin_audit` ended."""
