@@ -57,3 +57,38 @@ def test_gallery_verify_finds_the_subject_among_several_faces(data: Path, tmp_pa
         one = gallery.verify("Biden", data / "biden_1.jpg")
         assert result.threshold > one.threshold  # several faces: a stricter threshold
         assert one.faces_b == 1 and one.comparisons == 1
+
+
+def test_verify_faces_refuses_bad_embeddings_with_clear_errors() -> None:
+    from facescope.errors import InvalidEmbeddingError, NoFaceError
+
+    good = {"sface": Embeddings(np.eye(1, 128, dtype=np.float32), np.ones(1), "sface")}
+    nan = {"sface": Embeddings(np.full((1, 128), np.nan, np.float32), np.ones(1), "sface")}
+    with pytest.raises(InvalidEmbeddingError, match="NaN"):
+        verify_faces(good, nan)
+    short = {"sface": Embeddings(np.ones((1, 64), np.float32), np.ones(1), "sface")}
+    with pytest.raises(InvalidEmbeddingError, match="128"):
+        verify_faces(short, good)
+    with pytest.raises(InvalidEmbeddingError, match="dlib"):
+        verify_faces(good, good, model="fusion")  # fusion needs both models
+    empty = {"sface": Embeddings(np.zeros((0, 128), np.float32), np.ones(0), "sface")}
+    with pytest.raises((InvalidEmbeddingError, NoFaceError)):
+        verify_faces(empty, good)
+    with pytest.raises(ValueError, match="model"):
+        verify_faces(good, good, model="arcface")
+
+
+def test_gallery_verify_faces_refuses_bad_probes(data: Path, tmp_path: Path) -> None:
+    from facescope.errors import InvalidEmbeddingError, UnknownSubjectError
+    from facescope.gallery import Gallery
+
+    with Gallery.open(tmp_path / "g") as gallery:
+        gallery.enroll("Biden", data / "biden_1.jpg")
+        with pytest.raises(InvalidEmbeddingError, match="NaN"):
+            gallery.verify_faces("Biden", np.full((2, 128), np.nan, np.float32), None)
+        with pytest.raises(InvalidEmbeddingError, match="shape"):
+            gallery.verify_faces("Biden", np.ones((2, 64), np.float32), None)
+        with pytest.raises(ValueError, match="boxes"):
+            gallery.verify_faces("Biden", np.eye(2, 128, dtype=np.float32), np.zeros((3, 4)))
+        with pytest.raises(UnknownSubjectError):
+            gallery.verify_faces("Nobody", np.eye(1, 128, dtype=np.float32), None)

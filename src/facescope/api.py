@@ -151,8 +151,11 @@ def verify_faces(
     the embeddings of one side's faces, row by row; `boxes` are those faces'
     boxes, reported for the best pair.
     """
+    _check_model(model, allow_fusion=True)
     calibration = calibration or load_calibration()
     needed = _models_for(model, calibration)
+    a = _embedding_rows(a, needed, "first side")
+    b = _embedding_rows(b, needed, "second side")
     count_a, count_b = len(a[needed[0]]), len(b[needed[0]])
     if count_a == 0 or count_b == 0:
         raise NoFaceError("no face to compare")
@@ -274,9 +277,10 @@ def _side(
 
     Precomputed embeddings give their first row and no box.
     """
-    if isinstance(source, Embeddings | Mapping):
-        rows = _embedding_rows(source, models, label)
-        return {m: Embeddings(e.vectors[:1], e.norms[:1], m) for m, e in rows.items()}, None
+    if isinstance(source, Embeddings):
+        source = {source.model: source}
+    if isinstance(source, Mapping):  # checked by verify_faces
+        return {m: Embeddings(e.vectors[:1], e.norms[:1], m) for m, e in source.items()}, None
     rgb = load_image(source)
     faces = find_faces(rgb, assume_aligned=assume_aligned)
     if len(faces) == 0:

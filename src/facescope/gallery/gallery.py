@@ -445,7 +445,7 @@ class Gallery:
         self,
         subject: str,
         probes: npt.NDArray[np.float32],
-        boxes: npt.NDArray[np.float32],
+        boxes: npt.NDArray[np.float32] | None,
         *,
         fmr: float = DEFAULT_FMR,
         probe_spectrum: Spectrum | str | None = None,
@@ -459,29 +459,45 @@ class Gallery:
         :meth:`verify_embedding`) are single calibrated points and are not
         adjusted this way.
         """
-        vectors = np.asarray(probes, np.float32).reshape(-1, 128)
+        vectors = np.asarray(probes, np.float32)
+        if vectors.ndim == 1:
+            vectors = vectors[None, :]
+        if vectors.ndim != 2 or vectors.shape[1] != 128 or not np.isfinite(vectors).all():
+            raise InvalidEmbeddingError(
+                f"probes must be finite (n, 128) embeddings of {self.model}, got shape "
+                f"{vectors.shape}" + ("" if np.isfinite(vectors).all() else " with NaN or inf")
+            )
         if len(vectors) == 0:
             raise NoFaceError("no face to verify")
-        if len(vectors) == 1:
-            found = self.verify_embedding(
-                subject, vectors[0], fmr=fmr, probe_spectrum=probe_spectrum
-            )
-            return dataclasses.replace(found, box_b=as_box(boxes[0]))
-        results = [
-            self.verify_embedding(subject, vector, fmr=fmr, probe_spectrum=probe_spectrum)
-            for vector in vectors
-        ]
-        best = int(np.argmax([r.score - r.threshold for r in results]))
-        chosen = results[best]
-        threshold = chosen.threshold
-        if self._spectral is None or probe_spectrum is None:
-            per_face = 1.0 - (1.0 - fmr) ** (1.0 / len(vectors))
-            threshold = threshold_at(self._calibration.for_model(self.model).thresholds, per_face)
-        return dataclasses.replace(
-            chosen,
-            same_person=chosen.score >= threshold,
-            threshold=threshold,
-            box_b=as_box(boxes[best]),
+        found = None if boxes is None else np.asarray(boxes, np.float32).reshape(-1, 4)
+        if found is not None and len(found) != len(vectors):
+            raise ValueError(f"{len(found)} boxes for {len(vectors)} probes")
+        spectrum = None if probe_spectrum is None else parse_spectrum(probe_spectrum)
+        self.show(subject)
+        _, _, matrix, records = self._store.templates(subject)  # read once for every face
+        spectral = self._spectral
+        if spectral is not None and spectrum is not None:
+            margins = [_best_margin(matrix, v, records, spectrum, spectral) for v in vectors]
+            best = int(np.argmax([score - limit for score, limit in margins]))
+            score, threshold = margins[best]
+            decided_fmr = spectral.fmr
+        else:
+            scores = np.asarray(matrix @ vectors.T, np.float64).max(axis=0)
+            best = int(np.argmax(scores))
+            score = float(scores[best])
+            threshold = self.threshold(fmr)  # also refuses an uncalibrated FMR
+            if len(vectors) > 1:
+                per_face = 1.0 - (1.0 - fmr) ** (1.0 / len(vectors))
+                table = self._calibration.for_model(self.model).thresholds
+                threshold = threshold_at(table, per_face)
+            decided_fmr = fmr
+        return VerifyResult(
+            score >= threshold,
+            score,
+            threshold,
+            self.model,
+            decided_fmr,
+            box_b=None if found is None else as_box(found[best]),
             faces_b=len(vectors),
             comparisons=len(vectors),
         )
@@ -502,16 +518,7 @@ class Gallery:
         the thresholds' calibrated FMR (`fmr` is then not used). Otherwise the
         best template's score is compared with the threshold at `fmr`.
         """
-        spectrum = None if probe_spectrum is None else parse_spectrum(probe_spectrum)
-        self.show(subject)
-        _, _, matrix, records = self._store.templates(subject)
-        spectral = self._spectral
-        if spectral is not None and spectrum is not None:
-            score, threshold = _best_margin(matrix, probe, records, spectrum, spectral)
-            return VerifyResult(score >= threshold, score, threshold, self.model, spectral.fmr)
-        score = float((matrix @ probe).max())
-        threshold = self._calibration.for_model(self.model).threshold(fmr)
-        return VerifyResult(score >= threshold, score, threshold, self.model, fmr)
+        return self.verify_faces(subject, probe, None, fmr=fmr, probe_spectrum=probe_spectrum)
 
     def threshold(self, fmr: float = DEFAULT_FMR) -> float:
         """The calibrated 1:1 threshold of this gallery's model at false-match rate `fmr`."""

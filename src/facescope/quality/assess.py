@@ -49,21 +49,6 @@ from facescope.align.template import (
 from facescope.heads import HeadError, LogisticHead
 from facescope.types import Faces
 
-__all__ = [
-    "DEFAULT_MIN_QUALITY",
-    "FEATURES",
-    "SIGNS",
-    "FaceQuality",
-    "Pose",
-    "QualityLimits",
-    "assess_face",
-    "assess_quality",
-    "error_versus_discard",
-    "landmark_pose",
-    "load_quality_model",
-    "quality_from_crop",
-]
-
 #: Head pose in degrees: (yaw, pitch, roll).
 Pose = tuple[float, float, float]
 
