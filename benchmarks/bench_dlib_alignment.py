@@ -93,7 +93,7 @@ def _descriptor(image: npt.NDArray[np.uint8], rect: Any, predictor: str) -> Vect
 
 
 def _yunet_rect(rgb: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.uint8], Any, bool] | None:
-    from facescope.detect.yunet import detect_faces
+    from facescope.detect.faces import detect_faces
     from facescope.pipeline import largest
 
     dlib = _STATE["dlib"]

@@ -75,7 +75,7 @@ def test_verify_faces_refuses_bad_embeddings_with_clear_errors() -> None:
     with pytest.raises((InvalidEmbeddingError, NoFaceError)):
         verify_faces(empty, good)
     with pytest.raises(ValueError, match="model"):
-        verify_faces(good, good, model="arcface")
+        verify_faces(good, good, model="facenet")
 
 
 def test_gallery_verify_faces_refuses_bad_probes(data: Path, tmp_path: Path) -> None:

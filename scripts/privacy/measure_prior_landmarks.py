@@ -12,7 +12,7 @@ import sys
 import cv2
 import numpy as np
 
-from facescope.detect.yunet import detect_faces
+from facescope.detect.faces import detect_faces
 from facescope.privacy.prior import DCGANPrior
 
 UPSCALE = 4

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -10,8 +11,8 @@ import numpy as np
 import numpy.typing as npt
 
 from facescope.align.template import warp_to_template
-from facescope.detect.yunet import DetectOptions
-from facescope.embed.recognizers import RECOGNIZER_NAMES
+from facescope.detect.faces import DetectOptions
+from facescope.embed.recognizers import OPT_IN_RECOGNIZER_NAMES, RECOGNIZER_NAMES, embedding_dim
 from facescope.errors import CalibrationError, InvalidEmbeddingError, NoFaceError
 from facescope.io.image import ImageInput, load_image
 from facescope.match.calibrate import (
@@ -24,15 +25,19 @@ from facescope.match.calibrate import (
 from facescope.match.ranking import best_per_subject, identification
 from facescope.match.thresholds import (
     DEFAULT_FMR,
+    DEFAULT_FPIR,
     FUSION,
     Calibration,
+    identification_rule,
     load_calibration,
-    threshold_at,
+    verification_rule,
 )
 from facescope.pipeline import embed_faces, embed_largest_faces, find_faces, largest
 from facescope.types import Embeddings, Faces, Identification, VerifyResult, as_box
 
 MODELS = (*RECOGNIZER_NAMES, FUSION)
+#: Every recogniser a call may name: the defaults and the opt-in ones (licence-gated).
+_ALL_RECOGNIZERS = (*RECOGNIZER_NAMES, *OPT_IN_RECOGNIZER_NAMES)
 
 #: What `verify` compares: an image (every face in it), an embedding (its first
 #: row), or embeddings keyed by model (as `enroll` returns them).
@@ -117,17 +122,21 @@ def verify(
     Each side is an image or precomputed :class:`Embeddings` (its first row).
     Every face of an image is compared with every face of the other side, and
     the best-scoring pair decides; the result names that pair's boxes. One pair
-    is judged at the threshold calibrated at false-match rate `fmr` (default
-    1e-3). With several pairs, the chance that *some* stranger pair passes grows
-    with their number, so the threshold is the one whose per-comparison FMR
-    ``1 - (1 - fmr) ** (1 / pairs)`` keeps the whole decision at `fmr` (the rule
-    the gallery uses for a gallery of that size).
+    is judged at the threshold at false-match rate `fmr` (default 1e-3),
+    interpolated in log10(FMR) between calibrated points. With several pairs,
+    the chance that *some* stranger pair passes grows with their number, so the
+    threshold is the one whose per-comparison FMR ``1 - (1 - fmr) ** (1 / pairs)``
+    keeps the whole decision at `fmr` (the rule the gallery uses for a gallery
+    of that size). ``result.decision_rule`` states the rule applied
+    (:func:`facescope.match.thresholds.verification_rule`; docs/thresholds.md).
 
     Raises:
         NoFaceError: an image has no detectable face.
+        CalibrationError: `fmr` is outside the calibrated range.
     """
     _check_model(model, allow_fusion=True)
     calibration = load_calibration(thresholds)
+    verification_rule(calibration, model, fmr)  # refuse an uncalibrated FMR before inference
     needed = _models_for(model, calibration)
     left, boxes_a = _side(a, needed, "first image", assume_aligned)
     right, boxes_b = _side(b, needed, "second image", assume_aligned)
@@ -168,18 +177,24 @@ def verify_faces(
     row, col = np.unravel_index(int(np.argmax(scores)), scores.shape)
     score = float(scores[row, col])
     pairs = count_a * count_b
-    calibrated = calibration.for_model(model)
-    threshold = (
-        calibrated.threshold(fmr)
-        if pairs == 1
-        else threshold_at(calibrated.thresholds, 1.0 - (1.0 - fmr) ** (1.0 / pairs))
-    )
+    rule = verification_rule(calibration, model, fmr, pairs)
+    threshold = rule.threshold
     box_a, box_b = (
         None if found is None else as_box(found[index])
         for found, index in zip(boxes, (row, col), strict=True)
     )
     return VerifyResult(
-        score >= threshold, score, threshold, model, fmr, box_a, box_b, count_a, count_b, pairs
+        score >= threshold,
+        score,
+        threshold,
+        model,
+        fmr,
+        box_a,
+        box_b,
+        count_a,
+        count_b,
+        pairs,
+        decision_rule=rule,
     )
 
 
@@ -189,19 +204,28 @@ def identify(
     *,
     model: str = "sface",
     top_k: int = 5,
-    fmr: float = DEFAULT_FMR,
+    fpir: float = DEFAULT_FPIR,
     thresholds: str | None = None,
+    fmr: float | None = None,
 ) -> list[Identification]:
     """Say who each face in `image` is, among `known` people (open set).
+
+    The decision is the gallery's 1:N rule: with N known people, the best
+    candidate is accepted when it reaches the threshold at per-comparison FMR
+    ``1 - (1 - fpir) ** (1 / N)``, so a stranger is taken for someone in about
+    `fpir` of searches (:func:`facescope.match.thresholds.identification_rule`;
+    each result's ``decision_rule`` states it).
 
     Args:
         image: the probe photo; every face in it is identified.
         known: identity -> that person's photos (largest face of each) or Embeddings.
         model: ``"sface"``, ``"dlib"`` or ``"fusion"``.
         top_k: candidates to return per face.
-        fmr: false-match rate of the verification threshold used to accept the
-            best candidate; with N known people the chance that a stranger is
-            taken for someone is about N times this.
+        fpir: false-positive identification rate to hold (default 1%).
+        thresholds: thresholds file (default: the bundled calibration).
+        fmr: deprecated: a per-comparison FMR. Given, it keeps the old fixed
+            threshold at that FMR, stated as the equivalent FPIR
+            ``1 - (1 - fmr) ** N``; use `fpir`.
 
     Returns:
         One Identification per face, in the order of :func:`detect` (left to
@@ -213,6 +237,16 @@ def identify(
     if not known:
         raise ValueError("identify needs at least one known identity")
     calibration = load_calibration(thresholds)
+    if fmr is not None:
+        warnings.warn(
+            "identify(fmr=) is deprecated: 1:N decisions hold an FPIR that depends on the "
+            "number of known people; use fpir= (docs/thresholds.md)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        verification_rule(calibration, model, fmr)  # the FMR must be calibrated
+        fpir = 1.0 - (1.0 - fmr) ** len(known)
+    rule = identification_rule(calibration, model, len(known), fpir)
     needed = _models_for(model, calibration)
     gallery_names: list[str] = []
     gallery: dict[str, list[npt.NDArray[np.float32]]] = {m: [] for m in needed}
@@ -228,10 +262,13 @@ def identify(
     probe = {m: embed_faces(rgb, faces, m).vectors for m in needed}
     per_model = {m: probe[m] @ np.concatenate(gallery[m]).T for m in needed}
     scores = calibration.fuse(per_model) if model == FUSION else per_model[model]
-    threshold = calibration.for_model(model).threshold(fmr)
     return [
         identification(
-            faces.boxes[i], best_per_subject(gallery_names, scores[i], top_k), threshold, model
+            faces.boxes[i],
+            best_per_subject(gallery_names, scores[i], top_k),
+            rule.threshold,
+            model,
+            rule=rule,
         )
         for i in range(len(faces))
     ]
@@ -259,7 +296,7 @@ def enroll(
 
 
 def _check_model(model: str, *, allow_fusion: bool) -> None:
-    allowed = MODELS if allow_fusion else RECOGNIZER_NAMES
+    allowed = (*_ALL_RECOGNIZERS, FUSION) if allow_fusion else _ALL_RECOGNIZERS
     if model not in allowed:
         raise ValueError(f"unknown model {model!r}; choose one of: {', '.join(allowed)}")
 
@@ -301,7 +338,10 @@ def _embedding_rows(
             f"{label}: needs embeddings from {', '.join(models)}, "
             f"got {', '.join(sorted(source)) or 'none'}"
         )
-    return {m: Embeddings(_checked(source[m].vectors, label), source[m].norms, m) for m in models}
+    return {
+        m: Embeddings(_checked(source[m].vectors, label, embedding_dim(m)), source[m].norms, m)
+        for m in models
+    }
 
 
 def _largest_face(image: ImageInput, models: list[str], label: str) -> dict[str, Embeddings]:
@@ -333,10 +373,12 @@ def _gallery_templates(name: str, samples: KnownFaces, models: list[str]) -> dic
     }
 
 
-def _checked(vectors: npt.NDArray[np.float32], label: str) -> npt.NDArray[np.float32]:
+def _checked(
+    vectors: npt.NDArray[np.float32], label: str, dim: int = 128
+) -> npt.NDArray[np.float32]:
     array = np.asarray(vectors)
-    if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] != 128:
-        raise InvalidEmbeddingError(f"{label}: expected (n, 128) embeddings, got {array.shape}")
+    if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] != dim:
+        raise InvalidEmbeddingError(f"{label}: expected (n, {dim}) embeddings, got {array.shape}")
     if not np.isfinite(array).all():
         raise InvalidEmbeddingError(f"{label}: embedding contains NaN or infinite values")
     norms = np.linalg.norm(array, axis=1, keepdims=True)

@@ -14,8 +14,8 @@ import numpy as np
 import numpy.typing as npt
 
 from facescope.align.template import ARCFACE_TEMPLATE_112, CROP_SIZE, warp_to_template
-from facescope.detect.yunet import DetectOptions, detect_faces
-from facescope.embed.recognizers import FEATURE_DIM, get_recognizer, sface_recognizer
+from facescope.detect.faces import DetectOptions, detect_faces
+from facescope.embed.recognizers import OPT_IN_RECOGNIZER_NAMES, embedding_dim, get_recognizer
 from facescope.errors import InvalidImageError
 from facescope.io.image import ImageInput, load_image
 from facescope.types import Embeddings, Faces
@@ -74,8 +74,8 @@ def embed_faces(rgb: npt.NDArray[np.uint8], faces: Faces, model: str) -> Embeddi
 
 
 def normalise(raw: npt.NDArray[np.float32], model: str) -> Embeddings:
-    """L2-normalise raw features, keeping their norms."""
-    raw = np.asarray(raw, dtype=np.float32).reshape(-1, FEATURE_DIM)
+    """L2-normalise raw features of `model` (its own length: 128, or 512 for arcface)."""
+    raw = np.asarray(raw, dtype=np.float32).reshape(-1, embedding_dim(model))
     norms = np.linalg.norm(raw, axis=1).astype(np.float32)
     vectors = raw / np.maximum(norms, 1e-12)[:, None]
     return Embeddings(vectors.astype(np.float32), norms, model)
@@ -110,15 +110,27 @@ def embed_largest_faces(
     assume_aligned: bool | None = None,
     batch_size: int = 64,
 ) -> BatchEmbeddings:
-    """Embed the largest face of each image, batching SFace across images."""
+    """Embed the largest face of each image, batching the crop models across images.
+
+    SFace and ArcFace share the ArcFace-112 crop, so one crop per face feeds both, in
+    batches; dlib aligns its own chips face by face.
+    """
     found: list[bool] = []
     errors: dict[int, str] = {}
     raw: dict[str, list[npt.NDArray[np.float32]]] = {m: [] for m in models}
     pending: list[npt.NDArray[np.uint8]] = []
+    batched = [m for m in models if m in _CROP_MODELS]
+    for model in models:
+        embedding_dim(model)  # an unknown name fails before any work
+        if model in OPT_IN_RECOGNIZER_NAMES:
+            get_recognizer(model)  # so does an opt-in model without its licence consent
 
     def flush() -> None:
-        if pending and "sface" in raw:
-            raw["sface"].append(sface_recognizer().features_from_crops(np.stack(pending)))
+        if pending:
+            crops = np.stack(pending)
+            for model in batched:
+                recognizer = get_recognizer(model)
+                raw[model].append(recognizer.features_from_crops(crops))  # type: ignore[attr-defined]
         pending.clear()
 
     for index, source in enumerate(images):
@@ -134,21 +146,26 @@ def embed_largest_faces(
             errors[index] = "no face found"
             continue
         found.append(True)
+        if batched:
+            pending.append(_sface_crop(rgb, face))
         for model in models:
-            if model == "sface":
-                pending.append(_sface_crop(rgb, face))
-            else:
+            if model not in _CROP_MODELS:
                 raw[model].append(get_recognizer(model).features(rgb, face.landmarks5))
         if len(pending) >= batch_size:
             flush()
     flush()
     embeddings = {
         model: normalise(
-            np.concatenate(parts) if parts else np.zeros((0, FEATURE_DIM), np.float32), model
+            np.concatenate(parts) if parts else np.zeros((0, embedding_dim(model)), np.float32),
+            model,
         )
         for model, parts in raw.items()
     }
     return BatchEmbeddings(embeddings, np.asarray(found, dtype=bool), errors)
+
+
+#: Recognisers that take the ArcFace-112 crop (``features_from_crops``), batched above.
+_CROP_MODELS = frozenset({"sface", "arcface"})
 
 
 def _sface_crop(rgb: npt.NDArray[np.uint8], face: Faces) -> npt.NDArray[np.uint8]:

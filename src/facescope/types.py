@@ -267,13 +267,120 @@ class Embeddings:
 
 
 @dataclass(frozen=True)
+class DecisionRule:
+    """The rule a recognition decision applied, stated with every result.
+
+    Built by :func:`facescope.match.thresholds.verification_rule` (1:1) and
+    :func:`facescope.match.thresholds.identification_rule` (1:N); see
+    ``docs/thresholds.md``.
+
+    Attributes:
+        mode: ``"1:1"`` (verification) or ``"1:N"`` (open-set identification).
+        rate: the error rate held: ``"fmr"`` (1:1) or ``"fpir"`` (1:N).
+        target: its value (e.g. 0.001 or 0.01).
+        gallery_size: N, the subjects searched (1:N); None for 1:1.
+        comparisons: comparisons sharing the decision (face pairs for 1:1, N for 1:N).
+        per_comparison_fmr: the FMR each comparison is held at,
+            ``1 - (1 - target) ** (1 / comparisons)``.
+        model: the recognition model (or ``"fusion"``).
+        threshold: the score threshold applied (accept when ``score >= threshold``).
+        calibration: the data the thresholds were calibrated on.
+        calibration_file: the thresholds file (``bundled thresholds.json`` for the
+            shipped one; "" when not read from a file).
+        calibrated_fmr: the lowest and highest FMR calibrated for `model`.
+        interpolated: the per-comparison FMR lies between calibrated points.
+        extrapolated: it lies outside them (1:N only: below the lowest the line
+            through the two lowest points is extended; above the highest, the
+            highest point's threshold is kept).
+        note: how a special rule (per-spectrum-pair thresholds) differs, or "".
+    """
+
+    mode: str
+    rate: str
+    target: float
+    gallery_size: int | None
+    comparisons: int
+    per_comparison_fmr: float
+    model: str
+    threshold: float
+    calibration: str
+    calibrated_fmr: tuple[float, float]
+    calibration_file: str = ""
+    interpolated: bool = False
+    extrapolated: bool = False
+    note: str = ""
+
+    def describe(self) -> str:
+        """One line for people, e.g. ``1:1 at FMR 1e-3 -> sface threshold 0.419``."""
+        per = f"per-comparison FMR {_rate(self.per_comparison_fmr)}"
+        if self.mode == "1:N":
+            size = self.gallery_size or 0
+            among = f"1:N among {size} subject{'' if size == 1 else 's'}"
+            head = (
+                f"{among} at FPIR {_percent(self.target)} ({per})"
+                if self.rate == "fpir"
+                else f"{among} at {per}"
+            )
+            what = "per-comparison threshold"
+        else:
+            head = f"1:1 at FMR {_rate(self.target)}"
+            if self.comparisons > 1:
+                pair = _rate(self.per_comparison_fmr)
+                head += f" over {self.comparisons} face pairs (per-pair FMR {pair})"
+            what = "threshold"
+        text = f"{head} \u2192 {self.model} {what} {self.threshold:.3f}"
+        if self.extrapolated:
+            low, high = self.calibrated_fmr
+            span = f"{_rate(low)} to {_rate(high)}"
+            text += (
+                f" (below the calibrated FMR {span}: extrapolated)"
+                if self.per_comparison_fmr < low
+                else f" (above the calibrated FMR {span}: the threshold at {_rate(high)} is kept)"
+            )
+        if self.note:
+            text += f"; {self.note}"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-Python view, for JSON output (``text`` is :meth:`describe`)."""
+        return {
+            "mode": self.mode,
+            "rate": self.rate,
+            "target": self.target,
+            "gallery_size": self.gallery_size,
+            "comparisons": self.comparisons,
+            "per_comparison_fmr": float(f"{self.per_comparison_fmr:.6g}"),
+            "model": self.model,
+            "threshold": round(self.threshold, 6),
+            "calibration": self.calibration,
+            "calibration_file": self.calibration_file,
+            "calibrated_fmr": [self.calibrated_fmr[0], self.calibrated_fmr[1]],
+            "interpolated": self.interpolated,
+            "extrapolated": self.extrapolated,
+            "note": self.note,
+            "text": self.describe(),
+        }
+
+
+def _rate(value: float) -> str:
+    """A small rate the way the docs write it: 1e-3, 5e-3, 2.1e-4."""
+    mantissa, exponent = f"{value:.1e}".split("e")
+    mantissa = mantissa.rstrip("0").rstrip(".")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def _percent(value: float) -> str:
+    return f"{value * 100:.3g}%"
+
+
+@dataclass(frozen=True)
 class VerifyResult:
     """Decision of a 1:1 comparison.
 
     Attributes:
         same_person: ``score >= threshold``.
         score: similarity (cosine for single models; z-normalised mean for fusion).
-        threshold: decision threshold calibrated at ``fmr``.
+        threshold: decision threshold at ``fmr`` (how: ``decision_rule``).
         model: ``"sface"``, ``"dlib"`` or ``"fusion"``.
         fmr: false-match rate (FMR) of the whole decision. When a photo holds
             several faces every pair is compared, and the threshold is the one
@@ -282,6 +389,7 @@ class VerifyResult:
             None for a side given as embeddings.
         faces_a, faces_b: faces found on each side (1 for embeddings).
         comparisons: face pairs compared (``faces_a * faces_b``).
+        decision_rule: the rule applied (:class:`DecisionRule`), or None.
     """
 
     same_person: bool
@@ -294,6 +402,7 @@ class VerifyResult:
     faces_a: int = 1
     faces_b: int = 1
     comparisons: int = 1
+    decision_rule: DecisionRule | None = None
 
     @property
     def far_target(self) -> float:
@@ -323,6 +432,7 @@ class VerifyResult:
             "faces_a": self.faces_a,
             "faces_b": self.faces_b,
             "comparisons": self.comparisons,
+            "decision_rule": None if self.decision_rule is None else self.decision_rule.to_dict(),
         }
 
 
@@ -341,6 +451,7 @@ class Identification:
     ``identity`` is None when the best candidate's score is below the
     threshold, i.e. the face is taken as someone not among the known people.
     ``box`` is the face's ``x1, y1, x2, y2`` in image pixels (:data:`Box`).
+    ``decision_rule`` says how ``threshold`` was chosen (:class:`DecisionRule`).
     """
 
     box: Box
@@ -349,6 +460,7 @@ class Identification:
     threshold: float
     model: str
     candidates: list[Candidate] = field(default_factory=list)
+    decision_rule: DecisionRule | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-Python view, for JSON output."""
@@ -361,4 +473,5 @@ class Identification:
             "candidates": [
                 {"identity": c.identity, "score": round(c.score, 6)} for c in self.candidates
             ],
+            "decision_rule": None if self.decision_rule is None else self.decision_rule.to_dict(),
         }

@@ -34,6 +34,7 @@ def test_verify_json_contract_and_exit_zero_for_both_outcomes(data: Path) -> Non
         "faces_a",
         "faces_b",
         "comparisons",
+        "decision_rule",
     }
     assert result["same_person"] is True and result["model"] == "sface"
     assert result["comparisons"] == 1 and len(result["box_a"]) == 4

@@ -11,7 +11,7 @@ import pytest
 import facescope as fs
 from facescope.align.template import ARCFACE_TEMPLATE_112, warp_to_template
 from facescope.detect import retinaface
-from facescope.detect.yunet import (
+from facescope.detect.faces import (
     DETECTOR_ENV,
     DetectOptions,
     _detect_tight_crop,
@@ -142,18 +142,19 @@ def test_no_face_in_a_non_face_image() -> None:
 # ---- selection and bad input ------------------------------------------------------------
 
 
-def test_detector_is_opt_in_and_chosen_by_option_or_environment(
+def test_retinaface_is_the_default_and_yunet_chosen_by_option_or_environment(
     data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv(DETECTOR_ENV, raising=False)
-    assert detector_name() == "yunet" and detector_name(DetectOptions()) == "yunet"
-    yunet_version = model_version("sface")
-    monkeypatch.setenv(DETECTOR_ENV, "retinaface")
-    assert detector_name() == "retinaface"
-    assert detector_name(YUNET) == "yunet"  # an explicit choice wins over the environment
-    assert model_version("sface") != yunet_version  # cached embeddings are kept apart
+    assert detector_name() == "retinaface" and detector_name(DetectOptions()) == "retinaface"
+    default_version = model_version("sface")
     faces = fs.detect(data / "obama_1.jpg")
     assert float(faces.scores[0]) > 0.99  # RetinaFace's confidence, YuNet gives ~0.95
+    monkeypatch.setenv(DETECTOR_ENV, "yunet")
+    assert detector_name() == "yunet"
+    assert detector_name(RETINA) == "retinaface"  # an explicit choice wins over the environment
+    assert model_version("sface") != default_version  # cached embeddings are kept apart
+    assert float(fs.detect(data / "obama_1.jpg").scores[0]) < 0.99
     monkeypatch.setenv(DETECTOR_ENV, "mtcnn")
     with pytest.raises(ValueError, match="unknown face detector 'mtcnn'"):
         fs.detect(data / "obama_1.jpg")

@@ -28,6 +28,7 @@ from facescope.evaluate.datasets import (
     identification_split,
     load_dataset,
 )
+from facescope.models.consent import LicenceNotAcceptedError
 from facescope.pipeline import largest
 
 PORTRAITS = {"obama": ["obama_1.jpg", "obama_2.jpg"], "biden": ["biden_1.jpg", "biden_2.jpg"]}
@@ -359,14 +360,20 @@ def test_embed_dataset_caches_vectors_and_failures(
     assert aligned.computed == n and aligned.cached_hits == 0
 
 
-def test_embed_dataset_without_cache_and_unreadable(data: Path, tmp_path: Path) -> None:
+def test_embed_dataset_without_cache_and_unreadable(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     dataset = load_dataset(_tree(data, tmp_path / "people"))
     dataset.paths[0].unlink()  # vanished after loading
     result = embed_dataset(dataset, ["sface"], cache=None)
     assert result.computed == 3 and result.cached_hits == 0
     assert result.failures[str(dataset.paths[0])].startswith("cannot read file")
     assert result.found.tolist() == [False, True, True, True]
-    with pytest.raises(ValueError, match="unknown model 'arcface'"):
+    with pytest.raises(ValueError, match="unknown model 'facenet'"):
+        embed_dataset(dataset, ["facenet"], cache=None)
+    # the opt-in model is refused without its licence consent in the data folder
+    monkeypatch.setenv("FACESCOPE_DATA", str(tmp_path / "data"))
+    with pytest.raises(LicenceNotAcceptedError, match="facescope models enable arcface-mbf"):
         embed_dataset(dataset, ["arcface"], cache=None)
 
 

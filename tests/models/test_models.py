@@ -58,7 +58,7 @@ def test_import_loads_no_model() -> None:
     code = (
         "import sys, facescope\n"
         "from facescope.embed.recognizers import _RECOGNIZERS\n"
-        "from facescope.detect.yunet import _detector\n"
+        "from facescope.detect.faces import _detector\n"
         "assert not any(lazy.loaded for lazy in _RECOGNIZERS.values())\n"
         "assert not _detector.loaded\n"
         "assert 'onnxruntime' not in sys.modules and 'dlib' not in sys.modules\n"

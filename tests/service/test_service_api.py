@@ -252,6 +252,11 @@ def test_health_ready_info_and_metrics(api: Any, data: Path) -> None:
     }
     info = api.get("/v1/info").json()
     assert info["auth_required"] is False and info["fmr_choices"] == [0.0001, 0.001, 0.01]
+    assert info["detector"] == "retinaface"
+    (research,) = info["research_models"]  # listed with its licence, off until accepted
+    assert research["key"] == "arcface-mbf" and research["enabled"] is False
+    assert "non-commercial" in research["licence"]
+    assert research["enable_command"] == "facescope models enable arcface-mbf --accept-licence"
     api.post("/v1/detect", files=upload(data / "obama_left_biden_right.jpg"))
     api.post("/v1/detect", files=upload(data / "obama_1.jpg"))
     text = api.get("/metrics").text

@@ -185,6 +185,11 @@ def test_ui_enrol_identify_compare_delete(page: Any, data: Path, tmp_path: Path)
         threshold = page.get_by_test_id("identify-threshold")
         expect(threshold).to_contain_text("a stranger is taken for someone enrolled")
         expect(threshold).to_contain_text("FPIR 1%")
+        # the rule is stated next to the decision: one subject enrolled, FPIR 1%
+        expect(page.get_by_test_id("identify-rule")).to_contain_text(
+            "1:N among 1 subject at FPIR 1%"
+        )
+        expect(face.get_by_test_id("face-verdict")).to_contain_text("rule: 1:N among 1 subject")
         assert _green_pixels(page) > 200, "no green box drawn around the recognised face"
         _shot(page, "identify_obama.png")
 
@@ -224,7 +229,11 @@ def test_ui_enrol_identify_compare_delete(page: Any, data: Path, tmp_path: Path)
         expect(page.get_by_test_id("compare-meaning")).to_contain_text(
             "about 1 in 1,000 pairs of different people would be accepted"
         )
-        expect(page.get_by_test_id("compare-threshold")).to_have_text("0.419")
+        from facescope.match.thresholds import load_calibration, verification_rule
+
+        rule = verification_rule(load_calibration(), "sface", 1e-3)
+        expect(page.get_by_test_id("compare-threshold")).to_have_text(f"{rule.threshold:.3f}")
+        expect(page.get_by_test_id("compare-rule")).to_have_text(f"Rule: {rule.describe()}")
         _shot(page, "compare.png")
 
         # ---- delete him from People, after the in-page confirmation

@@ -18,7 +18,7 @@ from facescope.demo import DEFAULT_OUT, DemoResult
 
 def _demo(result: DemoResult) -> Iterator[RenderableType]:
     yield f"enrolled {len(result.enrolled)} people from {escape(result.source)}"
-    table = Table(title=f"Who is in the photo (model: {result.model}, threshold at FMR 1e-3)")
+    table = Table(title=f"Who is in the photo (model: {result.model})")
     for column in ("face", "box", "identity", "score", "threshold"):
         table.add_column(column)
     for index, face in enumerate(result.faces):
@@ -30,6 +30,9 @@ def _demo(result: DemoResult) -> Iterator[RenderableType]:
             f"{face.threshold:.3f}",
         )
     yield table
+    rules = {f.decision_rule.describe() for f in result.faces if f.decision_rule is not None}
+    for rule in sorted(rules):
+        yield f"rule: {escape(rule)}"
     yield f"annotated image: {escape(str(result.annotated))}"
 
 

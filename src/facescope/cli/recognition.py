@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ from facescope.cli._common import (
     fail,
     friendly,
     skipped,
+    warn,
 )
 from facescope.cli.output import emit
 from facescope.errors import FacescopeError
@@ -102,11 +104,12 @@ class Verdict:
 
     def to_dict(self) -> dict[str, Any]:
         """``{"same_person", "score", "threshold", "model", "fmr", "box_a", "box_b",
-        "faces_a", "faces_b", "comparisons"}``."""
+        "faces_a", "faces_b", "comparisons", "decision_rule"}``."""
         data = self.result.to_dict()
         keys = ("same_person", "score", "threshold", "model", "fmr")
         return {k: data[k] for k in keys} | {
-            k: data[k] for k in ("box_a", "box_b", "faces_a", "faces_b", "comparisons")
+            k: data[k]
+            for k in ("box_a", "box_b", "faces_a", "faces_b", "comparisons", "decision_rule")
         }
 
 
@@ -115,8 +118,10 @@ def _verdict(verdict: Verdict) -> Iterator[RenderableType]:
     said = "[green]same person[/]" if result.same_person else "[yellow]different people[/]"
     yield (
         f"{said}  score {result.score:.4f}  threshold {result.threshold:.4f} "
-        f"({result.model}, calibrated at FMR {result.fmr:g})"
+        f"({result.model}, at FMR {result.fmr:g})"
     )
+    if result.decision_rule is not None:
+        yield f"rule: {escape(result.decision_rule.describe())}"
     if result.comparisons > 1:
         yield (
             f"compared every face ({result.faces_a} in A x {result.faces_b} in B = "
@@ -154,6 +159,11 @@ def verify(
 def _identified(found: list[dict[str, Any]]) -> Iterator[RenderableType]:
     for entry in found:
         yield f"[bold]{escape(entry['image'])}[/]: {len(entry['faces'])} face(s)"
+        rules = dict.fromkeys(
+            face["decision_rule"]["text"] for face in entry["faces"] if face.get("decision_rule")
+        )
+        for text in rules:
+            yield f"  rule: {escape(text)}"
         for face in entry["faces"]:
             name = escape(face["identity"]) if face["identity"] else "[yellow]unknown[/]"
             yield f"  {name}  score {face['score']:.4f} (threshold {face['threshold']:.4f})"
@@ -175,9 +185,19 @@ def identify(
     ] = None,
     top_k: Annotated[int, typer.Option(help="Candidates to list per face.")] = 5,
     fpir: Annotated[
-        float, typer.Option(help="False-positive identification rate of the gallery threshold.")
+        float,
+        typer.Option(
+            help="False-positive identification rate to hold; the threshold depends on "
+            "the number of known people (docs/thresholds.md)."
+        ),
     ] = DEFAULT_FPIR,
-    fmr: FmrOption = DEFAULT_FMR,
+    fmr: Annotated[
+        float | None,
+        typer.Option(
+            "--fmr",
+            help="Deprecated (--known only): a fixed per-comparison FMR; use --fpir.",
+        ),
+    ] = None,
     probe_spectrum: Annotated[
         str | None,
         typer.Option(help="Capture spectrum of the probes: vis, nir, thermal (default: guessed)."),
@@ -188,7 +208,10 @@ def identify(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Who is in these photos? Searches the gallery (or --known); unknown when nobody matches."""
+    """Who is in these photos? Searches the gallery (or --known); unknown when nobody matches.
+
+    Both hold --fpir over the number of known people (the 1:N rule, printed with the result).
+    """
     if known is not None and spectral_thresholds is not None:
         raise ValueError("--spectral-thresholds needs a gallery (its templates record spectra)")
     output: list[dict[str, Any]] = []
@@ -201,10 +224,18 @@ def identify(
             people.setdefault(identity, []).append(path)
         chosen = model or "sface"
         embeddings = api.enroll(people, model=chosen)
+        if fmr is not None:
+            warn("--fmr is deprecated for identify: use --fpir (docs/thresholds.md)")
         for path in images:
-            found = api.identify(path, embeddings, model=chosen, top_k=top_k, fmr=fmr)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # said once, above
+                found = api.identify(
+                    path, embeddings, model=chosen, top_k=top_k, fpir=fpir, fmr=fmr
+                )
             output.append({"image": str(path), "faces": [f.to_dict() for f in found]})
     else:
+        if fmr is not None:
+            raise ValueError("--fmr applies to --known only; a gallery holds --fpir")
         with Gallery.open(gallery, model=model, spectral_thresholds=spectral_thresholds) as opened:
             for path in images:
                 found = opened.identify(path, top_k=top_k, fpir=fpir, probe_spectrum=probe_spectrum)
@@ -374,7 +405,12 @@ def _calibrated(calibrated: Calibrated) -> Iterator[RenderableType]:
 def calibrate(
     folder: Annotated[Path, typer.Argument(help="Folder with one sub-folder per identity.")],
     fmr: Annotated[
-        list[float] | None, typer.Option("--fmr", help="Target false-match rate(s).")
+        list[float] | None,
+        typer.Option(
+            "--fmr",
+            help="Target false-match rate(s), repeatable (default 1e-2, 1e-3 and 1e-4: the 1:1 "
+            "rule refuses FMRs outside those calibrated, the 1:N rule extrapolates from them).",
+        ),
     ] = None,
     out: Annotated[
         Path, typer.Option(help="Where to write the thresholds file.")
@@ -386,8 +422,9 @@ def calibrate(
 ) -> None:
     """Recompute decision thresholds for your own labelled faces at a target FMR."""
     from facescope.api import calibrate as run_calibration
+    from facescope.match.calibrate import DEFAULT_FMR_TARGETS
 
-    targets = fmr or [DEFAULT_FMR]
+    targets = fmr or list(DEFAULT_FMR_TARGETS)
     models = model or ["sface", "dlib"]
     with bars() as progress:
         run = run_calibration(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -49,6 +50,10 @@ def serve(
     settings = ServiceSettings.from_env(
         data=data, model=model, host=host, trusted_proxies=tuple(trusted_proxy or ())
     )
+    from facescope.models import consent
+
+    # licence consents for opt-in models are read from the served data folder
+    os.environ[consent.DATA_ENV] = str(settings.data)
     keyed = check_bind(host, settings)
     shown = f"[{host}]" if ":" in host else host
     errors.print(

@@ -1,5 +1,5 @@
-"""Face detection (YuNet) with downscaling, tiling and tight-crop handling."""
+"""Face detection: RetinaFace (default), YuNet or opt-in SCRFD behind one scale handling."""
 
-from facescope.detect.yunet import DetectOptions, detect_faces
+from facescope.detect.faces import DetectOptions, detect_faces
 
 __all__ = ["DetectOptions", "detect_faces"]

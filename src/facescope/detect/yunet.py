@@ -1,87 +1,34 @@
-"""YuNet face detector (OpenCV `FaceDetectorYN`) with scale handling.
+"""YuNet face detector (OpenCV ``FaceDetectorYN``), one of the networks behind
+:func:`facescope.detect.faces.detect_faces` (``DetectOptions(detector="yunet")``).
 
-YuNet sees faces of roughly 10-300 px. Large photos are downscaled to a
-working size first (full-resolution multi-megapixel input makes it miss
-faces); faces smaller than the working scale can resolve are recovered by
-tiling the image at a finer scale; tiny images are upscaled; and tight face
-crops, where the face fills the frame, are retried with a border.
-
-The same scale handling drives an opt-in second detector, RetinaFace
-MobileNet-0.25 (:mod:`facescope.detect.retinaface`, better landmarks):
-``DetectOptions(detector="retinaface")``, or ``FACESCOPE_DETECTOR=retinaface``
-in the environment for every call that does not choose.
+YuNet sees faces of roughly 10-300 px; the scale handling around it lives in
+:mod:`facescope.detect.faces`. The names that lived here before that module existed
+(``detect_faces``, ``DetectOptions``, ...) are still importable from here.
 """
 
 from __future__ import annotations
 
-import os
 import threading
-from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
-from facescope._lazy import Lazy
-from facescope.detect.retinaface import RetinaFaceDetector
 from facescope.models.registry import verified_path
-from facescope.types import Faces
 
-#: Smallest face side (working-scale pixels) YuNet finds reliably.
-SMALLEST_RESOLVED_FACE = 12.0
-#: A crop at most this size with no face found is retried with a border.
-TIGHT_CROP_MAX_SIDE = 256
-
-DetectorName = Literal["yunet", "retinaface"]
-DETECTORS: tuple[DetectorName, ...] = ("yunet", "retinaface")
-#: Environment variable choosing the detector when DetectOptions.detector is None.
-DETECTOR_ENV = "FACESCOPE_DETECTOR"
+#: Names that moved to :mod:`facescope.detect.faces`, still importable from here.
+_MOVED = frozenset(
+    {"DETECTORS", "DETECTOR_ENV", "DetectOptions", "DetectorName", "detect_faces", "detector_name"}
+)
 
 
-@dataclass(frozen=True)
-class DetectOptions:
-    """Detector settings.
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        from facescope.detect import faces
 
-    Attributes:
-        score_threshold: minimum YuNet confidence for a face in a whole image.
-        crop_score_threshold: minimum confidence when retrying a tight crop with a
-            border (tight crops score lower than faces in a whole image).
-        nms_threshold: IoU above which overlapping detections are merged.
-        max_side: the longest side an image is downscaled to for a single pass.
-        tile_size: tile side (pixels, at tile scale) when tiling for small faces.
-        detector: "yunet" or "retinaface" (RetinaFace MobileNet-0.25: better
-            landmarks, slower); None takes ``FACESCOPE_DETECTOR``, else "yunet".
-    """
-
-    score_threshold: float = 0.85
-    crop_score_threshold: float = 0.5
-    nms_threshold: float = 0.3
-    max_side: int = 640
-    tile_size: int = 640
-    detector: DetectorName | None = None
-
-
-def detector_name(options: DetectOptions | None = None) -> DetectorName:
-    """The detector that `options` select (its field, else ``FACESCOPE_DETECTOR``, else YuNet).
-
-    Raises:
-        ValueError: an unknown detector name.
-    """
-    chosen = options.detector if options is not None else None
-    name: str = chosen if chosen is not None else os.environ.get(DETECTOR_ENV) or "yunet"
-    for known in DETECTORS:
-        if name == known:
-            return known
-    raise ValueError(f"unknown face detector {name!r}; choose one of: {', '.join(DETECTORS)}")
-
-
-class RawDetector(Protocol):
-    """A detector returning (n, 15) rows: x, y, w, h, 5 landmarks (x, y), score."""
-
-    def raw(
-        self, bgr: npt.NDArray[np.uint8], score_threshold: float
-    ) -> npt.NDArray[np.float32]: ...
+        return getattr(faces, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class YuNetDetector:
@@ -102,151 +49,3 @@ class YuNetDetector:
         if found is None:
             return np.zeros((0, 15), np.float32)
         return np.asarray(found, dtype=np.float32).reshape(-1, 15)
-
-
-_detector: Lazy[YuNetDetector] = Lazy(YuNetDetector)
-_retinaface: Lazy[RetinaFaceDetector] = Lazy(RetinaFaceDetector)
-
-
-def _raw_detector(name: DetectorName) -> RawDetector:
-    return _retinaface.get() if name == "retinaface" else _detector.get()
-
-
-def detect_faces(
-    rgb: npt.NDArray[np.uint8],
-    *,
-    min_size: float | None = None,
-    max_faces: int | None = None,
-    options: DetectOptions | None = None,
-) -> Faces:
-    """Find faces in an RGB uint8 image.
-
-    Args:
-        rgb: (H, W, 3) RGB uint8 image.
-        min_size: smallest face side to report, in image pixels. ``None`` reports
-            what one pass at the working scale resolves; a smaller value makes the
-            detector tile (large images) or upscale (small images) to find it.
-        max_faces: keep at most this many faces (the largest).
-        options: detector settings; defaults when None.
-
-    Returns:
-        Faces in the standard face order: left to right by box centre, ties
-        most confident first (:meth:`facescope.types.Faces.ordered`).
-    """
-    opts = options or DetectOptions()
-    detector = _raw_detector(detector_name(opts))
-    height, width = rgb.shape[:2]
-    bgr = np.asarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), dtype=np.uint8)
-    scale = min(1.0, opts.max_side / max(height, width))
-    wanted = SMALLEST_RESOLVED_FACE / scale if min_size is None else float(min_size)
-
-    rows = [_detect_at_scale(detector, bgr, scale, opts.score_threshold)]
-    finer = SMALLEST_RESOLVED_FACE / max(wanted, 1.0)
-    if finer > scale * 1.25:
-        rows.append(_detect_tiled(detector, bgr, min(finer, 4.0), opts))
-    found = _nms(np.concatenate(rows), opts.nms_threshold)
-
-    if len(found) == 0 and max(height, width) <= TIGHT_CROP_MAX_SIDE:
-        found = _detect_tight_crop(detector, bgr, opts.crop_score_threshold)
-
-    faces = _to_faces(found, width, height)
-    if min_size is not None and len(faces):
-        sides = np.minimum(
-            faces.boxes[:, 2] - faces.boxes[:, 0], faces.boxes[:, 3] - faces.boxes[:, 1]
-        )
-        faces = faces[sides >= min_size]
-    if max_faces is not None and len(faces) > max_faces:
-        faces = faces[np.sort(np.argsort(-faces.areas, kind="stable")[:max_faces])]
-    return faces
-
-
-def _detect_at_scale(
-    detector: RawDetector, bgr: npt.NDArray[np.uint8], scale: float, threshold: float
-) -> npt.NDArray[np.float32]:
-    if scale == 1.0:
-        return detector.raw(bgr, threshold)
-    height, width = bgr.shape[:2]
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    interpolation = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
-    resized = np.asarray(cv2.resize(bgr, size, interpolation=interpolation), dtype=np.uint8)
-    rows = detector.raw(resized, threshold)
-    rows[:, :14] /= scale
-    return rows
-
-
-def _detect_tiled(
-    detector: RawDetector, bgr: npt.NDArray[np.uint8], scale: float, opts: DetectOptions
-) -> npt.NDArray[np.float32]:
-    """Detect at `scale` over overlapping tiles, so small faces reach YuNet's range."""
-    height, width = bgr.shape[:2]
-    tile = opts.tile_size / scale
-    step = tile * 0.75
-    rows = []
-    for y0 in _tile_starts(height, tile, step):
-        for x0 in _tile_starts(width, tile, step):
-            x1, y1 = min(width, round(x0 + tile)), min(height, round(y0 + tile))
-            part = _detect_at_scale(detector, bgr[y0:y1, x0:x1], scale, opts.score_threshold)
-            _shift(part, x0, y0)
-            rows.append(part)
-    return np.concatenate(rows) if rows else np.zeros((0, 15), np.float32)
-
-
-#: Columns of YuNet's rows that hold x and y coordinates (2 and 3 are width, height).
-_X_COLUMNS = [0, 4, 6, 8, 10, 12]
-_Y_COLUMNS = [1, 5, 7, 9, 11, 13]
-
-
-def _shift(rows: npt.NDArray[np.float32], dx: float, dy: float) -> None:
-    """Move detections by (dx, dy) in place."""
-    rows[:, _X_COLUMNS] += dx
-    rows[:, _Y_COLUMNS] += dy
-
-
-def _tile_starts(length: int, tile: float, step: float) -> list[int]:
-    if length <= tile:
-        return [0]
-    starts = list(np.arange(0, length - tile, step).round().astype(int))
-    starts.append(round(length - tile))
-    return starts
-
-
-def _detect_tight_crop(
-    detector: RawDetector, bgr: npt.NDArray[np.uint8], threshold: float
-) -> npt.NDArray[np.float32]:
-    """Retry a small image with a replicated border: detectors need context around a face."""
-    height, width = bgr.shape[:2]
-    pad = round(0.3 * max(height, width))
-    padded = np.asarray(
-        cv2.copyMakeBorder(bgr, pad, pad, pad, pad, cv2.BORDER_REPLICATE), dtype=np.uint8
-    )
-    scale = max(1.0, 160.0 / max(padded.shape[:2]))
-    rows = _detect_at_scale(detector, padded, scale, threshold)
-    _shift(rows, -pad, -pad)
-    if len(rows) > 1:
-        # a tight crop holds one face: keep the most confident
-        rows = rows[np.argsort(-rows[:, 14])[:1]]
-    return rows
-
-
-def _nms(rows: npt.NDArray[np.float32], iou_threshold: float) -> npt.NDArray[np.float32]:
-    if len(rows) <= 1:
-        return rows
-    boxes = [[float(r[0]), float(r[1]), float(r[2]), float(r[3])] for r in rows]
-    keep = cv2.dnn.NMSBoxes(boxes, rows[:, 14].tolist(), 0.0, iou_threshold)
-    return np.asarray(rows[np.asarray(keep, dtype=int).reshape(-1)], dtype=np.float32)
-
-
-def _to_faces(rows: npt.NDArray[np.float32], width: int, height: int) -> Faces:
-    # YuNet can return NaN rows on degenerate input (a few uniform pixels): never a face
-    rows = rows[np.isfinite(rows).all(axis=1)] if len(rows) else rows
-    if len(rows) == 0:
-        return Faces.empty()
-    xyxy = np.stack([rows[:, 0], rows[:, 1], rows[:, 0] + rows[:, 2], rows[:, 1] + rows[:, 3]], 1)
-    xyxy[:, 0::2] = xyxy[:, 0::2].clip(0, width)
-    xyxy[:, 1::2] = xyxy[:, 1::2].clip(0, height)
-    inside = (xyxy[:, 2] - xyxy[:, 0] >= 1.0) & (xyxy[:, 3] - xyxy[:, 1] >= 1.0)
-    rows, xyxy = rows[inside], xyxy[inside]
-    if len(rows) == 0:
-        return Faces.empty()
-    landmarks = rows[:, 4:14].reshape(-1, 5, 2)
-    return Faces(xyxy, rows[:, 14], landmarks).ordered()

@@ -1,5 +1,17 @@
-"""Face embeddings: SFace (ONNX Runtime, batched) and dlib ResNet."""
+"""Face embeddings: SFace (ONNX Runtime, batched), dlib ResNet, and opt-in ArcFace (512-d)."""
 
-from facescope.embed.recognizers import FEATURE_DIM, RECOGNIZER_NAMES, get_recognizer
+from facescope.embed.recognizers import (
+    FEATURE_DIM,
+    OPT_IN_RECOGNIZER_NAMES,
+    RECOGNIZER_NAMES,
+    embedding_dim,
+    get_recognizer,
+)
 
-__all__ = ["FEATURE_DIM", "RECOGNIZER_NAMES", "get_recognizer"]
+__all__ = [
+    "FEATURE_DIM",
+    "OPT_IN_RECOGNIZER_NAMES",
+    "RECOGNIZER_NAMES",
+    "embedding_dim",
+    "get_recognizer",
+]

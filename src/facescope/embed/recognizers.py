@@ -1,6 +1,10 @@
-"""The two bundled face recognisers behind one small interface.
+"""The face recognisers behind one small interface.
 
-Both map aligned faces to 128-d features; `facescope.embed` normalises them.
+The two bundled ones map aligned faces to 128-d features; `facescope.embed` normalises
+them. A third, ``arcface`` (InsightFace ArcFace MobileFaceNet, 512-d), is opt-in: its
+weights are licensed for non-commercial research only, so it loads only after
+``facescope models enable arcface-mbf --accept-licence`` (:mod:`facescope.embed.arcface`).
+Use :func:`embedding_dim` for a model's feature length, never a constant.
 SFace (ArcFace-family, 112x112 crops on the ArcFace template) runs batched in
 ONNX Runtime. dlib's ResNet runs on dlib's own 150x150 "face chips", aligned
 with dlib's 5-point shape predictor, seeded by a face rectangle derived from
@@ -20,11 +24,22 @@ import numpy as np
 import numpy.typing as npt
 
 from facescope._lazy import Lazy
+from facescope.align.photometric import (
+    DLIB_CHIP_REGION,
+    normalise_crops,
+    normalise_illumination,
+)
 from facescope.align.template import ARCFACE_TEMPLATE_112, similarity_transform, warp_to_template
 from facescope.errors import ModelNotAvailableError
+from facescope.models import consent
 from facescope.models.registry import MODEL_FILES, verified_path
 
+#: Feature length of the bundled recognisers (sface, dlib). Per model: :func:`embedding_dim`.
 FEATURE_DIM = 128
+#: Feature length per recogniser.
+EMBEDDING_DIMS: dict[str, int] = {"sface": 128, "dlib": 128, "arcface": 512}
+#: Recognisers whose weights are licence-gated (opt-in), with the consent gate of each.
+GATED_RECOGNIZERS: dict[str, str] = {"arcface": "arcface-mbf"}
 
 #: The face rectangle dlib's detector would give, in ArcFace-112 crop coordinates
 #: (x1, y1, x2, y2): seeds dlib's 5-point predictor from our landmarks.
@@ -40,7 +55,7 @@ class Recognizer(Protocol):
     def features(
         self, rgb: npt.NDArray[np.uint8], landmarks5: npt.NDArray[np.float32]
     ) -> npt.NDArray[np.float32]:
-        """Return raw (n, 128) features for the faces with these landmarks."""
+        """Return raw (n, d) features for the faces with these landmarks (d: embedding_dim)."""
         ...
 
 
@@ -96,8 +111,11 @@ class SFaceRecognizer:
         return self.features_from_crops(crops)
 
     def features_from_crops(self, crops: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
-        """Raw features for (n, 112, 112, 3) RGB crops already on the ArcFace template."""
-        return self._session.run(crops)
+        """Raw features for (n, 112, 112, 3) RGB crops already on the ArcFace template.
+
+        Dark faces are brightened first (:mod:`facescope.align.photometric`).
+        """
+        return self._session.run(normalise_crops(crops))
 
 
 class DlibRecognizer:
@@ -143,9 +161,12 @@ class DlibRecognizer:
         self, chips: Sequence[npt.NDArray[np.uint8]] | npt.NDArray[np.uint8]
     ) -> npt.NDArray[np.float32]:
         """Raw features for 150x150 RGB chips already aligned the way dlib's chips are."""
-        chips = [np.ascontiguousarray(chip, dtype=np.uint8) for chip in chips]
+        chips = [
+            normalise_illumination(np.ascontiguousarray(chip, dtype=np.uint8), DLIB_CHIP_REGION)
+            for chip in chips
+        ]
         if not chips:
-            return np.zeros((0, FEATURE_DIM), np.float32)
+            return np.zeros((0, EMBEDDING_DIMS["dlib"]), np.float32)
         with self._lock:
             descriptors = self._net.compute_face_descriptor(chips)
         return np.asarray([np.asarray(d) for d in descriptors], dtype=np.float32)
@@ -161,24 +182,53 @@ def dlib_face_rect(landmarks5: npt.NDArray[np.float32]) -> npt.NDArray[np.float6
     return np.array([centre[0] - half, centre[1] - half, centre[0] + half, centre[1] + half])
 
 
+def _arcface() -> Recognizer:
+    from facescope.embed.arcface import ArcFaceRecognizer
+
+    return ArcFaceRecognizer()
+
+
 _SFACE: Lazy[SFaceRecognizer] = Lazy(SFaceRecognizer)
 _RECOGNIZERS: dict[str, Lazy[Recognizer]] = {
     "sface": _SFACE,  # type: ignore[dict-item]
     "dlib": Lazy(DlibRecognizer),
 }
+_OPT_IN: dict[str, Lazy[Recognizer]] = {"arcface": Lazy(_arcface)}
 
+#: The default recognisers (always available). Opt-in ones: :data:`OPT_IN_RECOGNIZER_NAMES`.
 RECOGNIZER_NAMES = tuple(_RECOGNIZERS)
+OPT_IN_RECOGNIZER_NAMES = tuple(_OPT_IN)
+
+
+def embedding_dim(model: str) -> int:
+    """The feature length of recogniser `model` (128 for sface and dlib, 512 for arcface)."""
+    try:
+        return EMBEDDING_DIMS[model]
+    except KeyError:
+        known = ", ".join((*RECOGNIZER_NAMES, *OPT_IN_RECOGNIZER_NAMES))
+        raise ValueError(f"unknown model {model!r}; choose one of: {known}") from None
 
 
 def get_recognizer(name: str) -> Recognizer:
-    """Return the process-wide recogniser `name`, loading it on first use."""
-    try:
-        lazy = _RECOGNIZERS[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown model {name!r}; choose one of: {', '.join(RECOGNIZER_NAMES)}"
-        ) from None
-    return lazy.get()
+    """Return the process-wide recogniser `name`, loading it on first use.
+
+    An opt-in recogniser (``arcface``) is checked against its licence consent on every
+    call, so withdrawing consent (``facescope models disable``) takes effect at once.
+
+    Raises:
+        ValueError: unknown name.
+        ModelNotAvailableError: an opt-in recogniser whose licence is not accepted
+            (``LicenceNotAcceptedError``) or whose carrier is not installed.
+    """
+    lazy = _RECOGNIZERS.get(name)
+    if lazy is not None:
+        return lazy.get()
+    gated = _OPT_IN.get(name)
+    if gated is None:
+        known = ", ".join((*RECOGNIZER_NAMES, *OPT_IN_RECOGNIZER_NAMES))
+        raise ValueError(f"unknown model {name!r}; choose one of: {known}")
+    consent.require(GATED_RECOGNIZERS[name])
+    return gated.get()
 
 
 def sface_recognizer() -> SFaceRecognizer:

@@ -30,10 +30,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from facescope.detect.yunet import detector_name
-from facescope.embed.recognizers import FEATURE_DIM, RECOGNIZER_NAMES, SFACE_PRECISION_ENV
+from facescope.align.photometric import PHOTOMETRIC_VERSION
+from facescope.detect.faces import detector_name
+from facescope.embed.recognizers import RECOGNIZER_NAMES, SFACE_PRECISION_ENV, embedding_dim
 from facescope.evaluate.datasets import Dataset
-from facescope.models.registry import MODEL_FILES
+from facescope.models.registry import model_file
 from facescope.pipeline import embed_largest_faces
 
 __all__ = [
@@ -55,7 +56,10 @@ CACHE_FILE = "embeddings.sqlite3"
 MODEL_WEIGHTS: dict[str, tuple[str, ...]] = {
     "sface": ("yunet", "sface"),
     "dlib": ("yunet", "dlib_resnet", "dlib_shape5"),
+    "arcface": ("yunet", "arcface_mbf"),
 }
+#: The weight file of each detector other than YuNet (whose pin is in MODEL_WEIGHTS).
+_DETECTOR_WEIGHTS = {"retinaface": "retinaface_mnet025", "scrfd": "scrfd_500m"}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS embeddings (
@@ -91,13 +95,14 @@ def model_version(model: str) -> str:
         raise ValueError(
             f"unknown model {model!r}; choose one of: {', '.join(RECOGNIZER_NAMES)}"
         ) from None
-    pins = "+".join(f"{key}:{MODEL_FILES[key].sha256}" for key in keys)
+    pins = "+".join(f"{key}:{model_file(key).sha256}" for key in keys)
     if model == "sface":
         pins += f"|{os.environ.get(SFACE_PRECISION_ENV, 'fp32')}"
     detector = detector_name()  # FACESCOPE_DETECTOR: other landmarks, other embeddings
     if detector != "yunet":
-        pins += f"|detector={detector}:{MODEL_FILES['retinaface_mnet025'].sha256}"
-    return pins
+        pins += f"|detector={detector}:{model_file(_DETECTOR_WEIGHTS[detector]).sha256}"
+    # dark faces are brightened before embedding (facescope.align.photometric)
+    return pins + f"|{PHOTOMETRIC_VERSION}"
 
 
 def file_sha256(path: str | os.PathLike[str], chunk_size: int = 1 << 20) -> str:
@@ -170,7 +175,7 @@ class EmbeddingCache:
                     vector = (
                         np.frombuffer(blob, dtype=np.float32).copy() if blob is not None else None
                     )
-                    if vector is not None and vector.shape != (FEATURE_DIM,):
+                    if vector is not None and vector.shape != (embedding_dim(model),):
                         continue  # a damaged entry: recompute it
                     found[sha] = CachedEntry(vector, norm, failure)
         return found
@@ -268,7 +273,7 @@ def embed_dataset(
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     n = len(dataset.paths)
-    vectors = {m: np.full((n, FEATURE_DIM), np.nan, np.float32) for m in models}
+    vectors = {m: np.full((n, embedding_dim(m)), np.nan, np.float32) for m in models}
     reasons: dict[int, str] = {}
     shas: list[str | None] = []
     for i, path in enumerate(dataset.paths):

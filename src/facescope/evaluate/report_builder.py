@@ -13,6 +13,22 @@ if TYPE_CHECKING:
     from facescope.evaluate.run import Evaluation
 
 
+def licence_notes(models: Sequence[str]) -> list[str]:
+    """One line per opt-in recogniser among `models`, naming its licence (shown in reports)."""
+    from facescope.embed.recognizers import GATED_RECOGNIZERS
+    from facescope.models.consent import gate
+
+    notes = []
+    for model in models:
+        if model in GATED_RECOGNIZERS:
+            found = gate(GATED_RECOGNIZERS[model])
+            notes.append(
+                f"{model}: opt-in weights under their own licence ({found.licence}); "
+                f"enabled in this data folder with `{found.enable_command}`."
+            )
+    return notes
+
+
 def _verification_section(ev: Evaluation) -> Section | None:
     curves = {m: r.verification for m, r in ev.results.items() if r.verification is not None}
     if not curves:
@@ -40,6 +56,7 @@ def _verification_section(ev: Evaluation) -> Section | None:
             f"({ev.settings['bootstrap']} draws)."
             if ev.settings["bootstrap"]
             else "",
+            *licence_notes(list(ev.results)),
         ],
         tables=[
             table(headers, rows),

@@ -37,22 +37,28 @@ from facescope.errors import (
 )
 from facescope.gallery.crypto import KEY_ENV, GalleryKeyError
 from facescope.gallery.sqlite_store import SQLiteStore
-from facescope.gallery.store import SubjectInfo, TemplateRecord, TemplateStore
+from facescope.gallery.store import SubjectInfo, TemplateRecord, TemplateStore, dim_for
 from facescope.gallery.templates import decode_photo, photo_label, template_from_pixels
 from facescope.io.image import ImageInput, load_image
 from facescope.match.ranking import identification
-from facescope.match.thresholds import DEFAULT_FMR, Calibration, load_calibration, threshold_at
+from facescope.match.thresholds import (
+    DEFAULT_FMR,
+    Calibration,
+    identification_rule,
+    load_calibration,
+    verification_rule,
+)
+from facescope.match.thresholds import DEFAULT_FPIR as DEFAULT_FPIR  # re-exported
 from facescope.pipeline import embed_faces, find_faces
 from facescope.quality import DEFAULT_MIN_QUALITY
 from facescope.spectral.spectrum import Spectrum, guess_spectrum, parse_spectrum
 from facescope.spectral.thresholds import SpectralThresholds
-from facescope.types import Candidate, Identification, VerifyResult, as_box
+from facescope.types import Candidate, DecisionRule, Identification, VerifyResult, as_box
 
 DEFAULT_GALLERY = "./facescope-data"
 #: The caller's non-face check of imported templates: (model, unit embeddings (n, d),
 #: recorded raw norms (n,)) -> per template, whether it was made from a face.
 FaceCheck = Callable[[str, npt.NDArray[np.float32], npt.NDArray[np.float64]], npt.ArrayLike]
-DEFAULT_FPIR = 0.01
 DEFAULT_MODEL = "sface"
 EXPORT_FORMAT = "facescope-gallery/1"
 DB_NAME = "gallery.sqlite3"
@@ -298,17 +304,30 @@ class Gallery:
     def open_set_threshold(self, fpir: float = DEFAULT_FPIR) -> float:
         """Score a stranger's best match must reach to be taken for someone.
 
+        The threshold of :meth:`identification_rule` (see there).
+        """
+        return self.identification_rule(fpir).threshold
+
+    def identification_rule(self, fpir: float = DEFAULT_FPIR) -> DecisionRule:
+        """The 1:N open-set rule for this gallery's size, at FPIR `fpir`.
+
         With N enrolled subjects, a false-positive identification happens when
         any of N impostor comparisons passes; holding FPIR at ``fpir`` needs a
         per-comparison FMR of ``1 - (1 - fpir) ** (1 / N)`` (about fpir / N).
         The threshold at that FMR is interpolated (log-FMR) between the
-        calibrated operating points, and extrapolated linearly beyond the last.
+        calibrated operating points, and extrapolated linearly beyond the last
+        (:func:`facescope.match.thresholds.identification_rule`).
         """
-        if not 0.0 < fpir < 1.0:
-            raise ValueError(f"fpir must be in (0, 1), got {fpir}")
-        n_subjects = max(1, self._store.count()[0])
-        fmr = 1.0 - (1.0 - fpir) ** (1.0 / n_subjects)
-        return threshold_at(self._calibration.for_model(self.model).thresholds, fmr)
+        n_subjects = self._store.count()[0]
+        return identification_rule(self._calibration, self.model, n_subjects, fpir)
+
+    def verification_rule(self, fmr: float = DEFAULT_FMR, comparisons: int = 1) -> DecisionRule:
+        """The 1:1 rule at false-match rate `fmr` over `comparisons` probe faces.
+
+        `fmr` outside the calibrated range raises CalibrationError
+        (:func:`facescope.match.thresholds.verification_rule`).
+        """
+        return verification_rule(self._calibration, self.model, fmr, comparisons)
 
     def identify(
         self,
@@ -379,10 +398,10 @@ class Gallery:
                 self._spectral_identification(box, vector, ranked, probe, spectral, fpir)
                 for box, vector, ranked in zip(boxes, probes, ranked_per_face, strict=True)
             ]
-        threshold = self.open_set_threshold(fpir)
+        rule = self.identification_rule(fpir)
         ranked_per_face = self._store.search(probes, top_k)
         return [
-            identification(box, ranked, threshold, self.model)
+            identification(box, ranked, rule.threshold, self.model, rule=rule)
             for box, ranked in zip(boxes, ranked_per_face, strict=True)
         ]
 
@@ -402,8 +421,9 @@ class Gallery:
             if not records:  # removed since the search
                 continue
             decided.append((name, *_best_margin(matrix, vector, records, probe, thresholds)))
+        rule = self.identification_rule(fpir)
         if not decided:
-            return identification(box, ranked, self.open_set_threshold(fpir), self.model)
+            return identification(box, ranked, rule.threshold, self.model, rule=rule)
         accepted = [entry for entry in decided if entry[1] >= entry[2]]
         name, score, threshold = accepted[0] if accepted else decided[0]
         return Identification(
@@ -413,6 +433,14 @@ class Gallery:
             threshold=threshold,
             model=self.model,
             candidates=[Candidate(n, s) for n, s in ranked],
+            decision_rule=_spectral_rule(
+                self.model,
+                thresholds,
+                probe,
+                threshold,
+                gallery_size=rule.gallery_size,
+                comparisons=rule.comparisons,
+            ),
         )
 
     def verify(
@@ -462,9 +490,10 @@ class Gallery:
         vectors = np.asarray(probes, np.float32)
         if vectors.ndim == 1:
             vectors = vectors[None, :]
-        if vectors.ndim != 2 or vectors.shape[1] != 128 or not np.isfinite(vectors).all():
+        dim = dim_for(self.model)
+        if vectors.ndim != 2 or vectors.shape[1] != dim or not np.isfinite(vectors).all():
             raise InvalidEmbeddingError(
-                f"probes must be finite (n, 128) embeddings of {self.model}, got shape "
+                f"probes must be finite (n, {dim}) embeddings of {self.model}, got shape "
                 f"{vectors.shape}" + ("" if np.isfinite(vectors).all() else " with NaN or inf")
             )
         if len(vectors) == 0:
@@ -481,15 +510,20 @@ class Gallery:
             best = int(np.argmax([score - limit for score, limit in margins]))
             score, threshold = margins[best]
             decided_fmr = spectral.fmr
+            rule = _spectral_rule(
+                self.model,
+                spectral,
+                spectrum,
+                threshold,
+                gallery_size=None,
+                comparisons=len(vectors),
+            )
         else:
             scores = np.asarray(matrix @ vectors.T, np.float64).max(axis=0)
             best = int(np.argmax(scores))
             score = float(scores[best])
-            threshold = self.threshold(fmr)  # also refuses an uncalibrated FMR
-            if len(vectors) > 1:
-                per_face = 1.0 - (1.0 - fmr) ** (1.0 / len(vectors))
-                table = self._calibration.for_model(self.model).thresholds
-                threshold = threshold_at(table, per_face)
+            rule = self.verification_rule(fmr, len(vectors))  # refuses an uncalibrated FMR
+            threshold = rule.threshold
             decided_fmr = fmr
         return VerifyResult(
             score >= threshold,
@@ -500,6 +534,7 @@ class Gallery:
             box_b=None if found is None else as_box(found[best]),
             faces_b=len(vectors),
             comparisons=len(vectors),
+            decision_rule=rule,
         )
 
     def verify_embedding(
@@ -521,8 +556,12 @@ class Gallery:
         return self.verify_faces(subject, probe, None, fmr=fmr, probe_spectrum=probe_spectrum)
 
     def threshold(self, fmr: float = DEFAULT_FMR) -> float:
-        """The calibrated 1:1 threshold of this gallery's model at false-match rate `fmr`."""
-        return self._calibration.for_model(self.model).threshold(fmr)
+        """The 1:1 threshold of this gallery's model at false-match rate `fmr` (one face).
+
+        Calibrated points as calibrated, interpolated between them; an FMR outside
+        the calibrated range raises CalibrationError (:meth:`verification_rule`).
+        """
+        return self.verification_rule(fmr).threshold
 
     @property
     def operating_points(self) -> dict[float, float]:
@@ -640,7 +679,7 @@ class Gallery:
             "format": EXPORT_FORMAT,
             "model": self.model,
             "model_version": self.model_version,
-            "dim": 128,
+            "dim": dim_for(self.model),
             "subjects": subjects,
         }
         Path(path).write_text(json.dumps(document), encoding="utf-8")
@@ -672,7 +711,10 @@ class Gallery:
                 f"{source}: templates come from {origin[0]} {origin[1]}, this gallery holds "
                 f"{self.model} {self.model_version}; re-enrol from photos instead"
             )
-        batches = [_parse_subject(source, entry) for entry in document.get("subjects", [])]
+        batches = [
+            _parse_subject(source, entry, dim_for(self.model))
+            for entry in document.get("subjects", [])
+        ]
         if face_check is not None:
             _refuse_non_faces(source, self.model, batches, face_check)
         added = 0
@@ -694,16 +736,18 @@ class Gallery:
         return self._store.integrity_check()
 
 
-def _parse_subject(source: Path, entry: Any) -> tuple[str, dict[str, Any], list[TemplateRecord]]:
+def _parse_subject(
+    source: Path, entry: Any, dim: int = 128
+) -> tuple[str, dict[str, Any], list[TemplateRecord]]:
     try:
         name = str(entry["name"])
         metadata = dict(entry.get("metadata", {}))
         records = []
         for template in entry["templates"]:
             vector = np.frombuffer(base64.b64decode(template["embedding"]), dtype="<f4")
-            if vector.shape != (128,):
+            if vector.shape != (dim,):
                 raise InvalidEmbeddingError(
-                    f"{source}: template of {name!r} has {vector.size} values, expected 128"
+                    f"{source}: template of {name!r} has {vector.size} values, expected {dim}"
                 )
             if not np.isfinite(vector).all():
                 raise InvalidEmbeddingError(f"{source}: template of {name!r} has NaN or inf")
@@ -734,6 +778,38 @@ def _with_spectrum(record: TemplateRecord) -> TemplateRecord:
     except ValueError as exc:
         raise type(exc)(f"{record.source}: {exc}") from None
     return record if spectrum == record.spectrum else dataclasses.replace(record, spectrum=spectrum)
+
+
+def _spectral_rule(
+    model: str,
+    thresholds: SpectralThresholds,
+    probe: Spectrum,
+    threshold: float,
+    *,
+    gallery_size: int | None,
+    comparisons: int,
+) -> DecisionRule:
+    """The rule of a decision taken with per-spectrum-pair thresholds.
+
+    Those are single points at the FMR they were calibrated at, per comparison:
+    neither the FMR/FPIR asked for nor the gallery size or face count moves them.
+    """
+    return DecisionRule(
+        mode="1:1" if gallery_size is None else "1:N",
+        rate="fmr",
+        target=thresholds.fmr,
+        gallery_size=gallery_size,
+        comparisons=max(1, comparisons),
+        per_comparison_fmr=thresholds.fmr,
+        model=model,
+        threshold=threshold,
+        calibration="spectral thresholds",
+        calibrated_fmr=(thresholds.fmr, thresholds.fmr),
+        note=(
+            f"per-spectrum-pair threshold for a {probe.value} probe at FMR "
+            f"{thresholds.fmr:g} per comparison, not adjusted to the number of comparisons"
+        ),
+    )
 
 
 def _best_margin(

@@ -34,9 +34,11 @@ from facescope.errors import (
     UnknownTemplateError,
 )
 from facescope.gallery.store import (
+    DIM,
     SubjectInfo,
     TemplateRecord,
     check_embedding,
+    dim_for,
     vector_problem,
 )
 
@@ -177,8 +179,21 @@ class PostgresStore:
         found = row.fetchone()
         return None if found is None else str(found[0])
 
+    #: Template length: the schema's ``vector(128)`` column (sface and dlib galleries).
+    dim = DIM
+
+    def _check_model_dim(self, model: str) -> None:
+        if dim_for(model) != self.dim:
+            raise GalleryError(
+                f"{self.path}: PostgreSQL galleries hold {self.dim}-d templates (a "
+                f"vector({self.dim}) column); {model} makes {dim_for(model)}-d ones: use an "
+                "embedded (SQLite) gallery for it"
+            )
+
     def set_meta(self, values: dict[str, str]) -> None:
         """Store gallery-wide settings in one transaction."""
+        if "model" in values:
+            self._check_model_dim(values["model"])
         with self._db.transaction():
             for key, value in values.items():
                 self._db.execute(
@@ -200,8 +215,10 @@ class PostgresStore:
         """Create the subject if needed and add its templates, all in one transaction.
 
         InvalidEmbeddingError (nothing stored) for an embedding that is not 128
-        finite values of unit norm.
+        finite values of unit norm; GalleryError for a model of another length
+        (arcface, 512-d: embedded galleries only).
         """
+        self._check_model_dim(model)
         vectors = [check_embedding(r.embedding, r.source) for r in records]
         now = time.time()
         ids: list[int] = []

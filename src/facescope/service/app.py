@@ -15,8 +15,10 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import APIKeyHeader, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 
+from facescope.detect.faces import detector_name
 from facescope.gallery.gallery import DEFAULT_FPIR
 from facescope.match.thresholds import DEFAULT_FMR, load_calibration
+from facescope.models import consent
 from facescope.service import routes_gallery, routes_recognition
 from facescope.service.connections import BodyDeadline
 from facescope.service.context import ServiceContext
@@ -24,7 +26,14 @@ from facescope.service.errors import install_handlers
 from facescope.service.limits import BodyLimit
 from facescope.service.metrics import CONTENT_TYPE, MetricsMiddleware
 from facescope.service.network import BrowserGuard
-from facescope.service.schemas import ErrorResponse, Health, InfoResponse, Limits, Ready
+from facescope.service.schemas import (
+    ErrorResponse,
+    Health,
+    InfoResponse,
+    LicencedModel,
+    Limits,
+    Ready,
+)
 from facescope.service.settings import ServiceSettings
 
 _bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer fsk_...`")
@@ -114,6 +123,17 @@ def create_app(settings: ServiceSettings | None = None, *, warm_up: bool = True)
             fmr_choices=sorted(calibration.for_model(settings.model).thresholds),
             default_fmr=DEFAULT_FMR,
             default_fpir=DEFAULT_FPIR,
+            detector=detector_name(),
+            research_models=[
+                LicencedModel(
+                    key=gate.key,
+                    licence=gate.licence,
+                    provides=gate.provides,
+                    enabled=consent.is_enabled(gate.key, settings.data),
+                    enable_command=gate.enable_command,
+                )
+                for gate in consent.GATES.values()
+            ],
         )
 
     @app.get("/health", response_model=Health, tags=["service"], summary="Liveness")

@@ -18,6 +18,7 @@ from facescope.service.schemas import (
     CollectionCreate,
     CollectionDetail,
     CollectionOut,
+    DecisionRuleOut,
     Deleted,
     EnrollResponse,
     OperatingPoint,
@@ -123,9 +124,12 @@ def get_collection(request: Request, collection: CollectionName) -> CollectionDe
     with context.collections.use(collection) as gallery:  # one snapshot (the lock is re-entrant)
         summary = _collection_out(context, collection)
         points = [OperatingPoint(fmr=f, threshold=t) for f, t in gallery.operating_points.items()]
-        open_set = gallery.open_set_threshold()
+        rule = gallery.identification_rule()
     return CollectionDetail(
-        **summary.model_dump(), operating_points=points, open_set_threshold=open_set
+        **summary.model_dump(),
+        operating_points=points,
+        open_set_threshold=rule.threshold,
+        open_set_rule=DecisionRuleOut(**rule.to_dict()),
     )
 
 

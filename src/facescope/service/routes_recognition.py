@@ -9,14 +9,20 @@ from fastapi import APIRouter, Query, Request
 
 from facescope import api
 from facescope.errors import NoFaceError
-from facescope.gallery.gallery import DEFAULT_FPIR
-from facescope.match.thresholds import DEFAULT_FMR, FUSION, load_calibration
+from facescope.match.thresholds import (
+    DEFAULT_FMR,
+    DEFAULT_FPIR,
+    FUSION,
+    load_calibration,
+    verification_rule,
+)
 from facescope.pipeline import embed_faces
 from facescope.service.context import ServiceContext
 from facescope.service.errors import ApiError
 from facescope.service.routes_gallery import CollectionName, check_subject, ctx
 from facescope.service.schemas import (
     CandidateOut,
+    DecisionRuleOut,
     DetectedFace,
     DetectResponse,
     EmbeddedFace,
@@ -35,7 +41,12 @@ router = APIRouter(prefix="/v1", tags=["recognition"])
 
 Fmr = Annotated[
     float,
-    Query(gt=0, lt=1, description="false-match rate of the threshold: 0.01, 0.001 or 0.0001"),
+    Query(
+        gt=0,
+        lt=1,
+        description="false-match rate of the 1:1 decision, within the calibrated range "
+        "(/v1/info fmr_choices; interpolated between them)",
+    ),
 ]
 
 
@@ -182,7 +193,7 @@ async def identify(
         faces = context.faces(rgb, "identify")
         probes = embed_faces(rgb, faces, model).vectors
         with context.collections.use(collection) as gallery:
-            threshold = gallery.open_set_threshold(fpir)
+            rule = gallery.identification_rule(fpir)
             subjects, templates = gallery.counts()
             found = (
                 gallery.identify_embeddings(faces.boxes, probes, top_k=top_k, fpir=fpir)
@@ -208,10 +219,11 @@ async def identify(
             collection=collection,
             model=model,
             fpir=fpir,
-            threshold=round(threshold, 6),
+            threshold=round(rule.threshold, 6),
             subjects=subjects,
             image=_size(rgb),
             faces=out,
+            decision_rule=DecisionRuleOut(**rule.to_dict()),
         )
 
     async with context.audited_async(caller, "identify", collection) as detail:
@@ -269,8 +281,8 @@ async def verify(
     if collection is None:
         upload = await read_upload(request, ["image_a", "image_b"])
         first, second = upload.image("image_a")[0], upload.image("image_b")[0]
-        # fail on an unknown threshold before any inference
-        load_calibration().for_model(model).threshold(fmr)
+        # fail on an uncalibrated FMR before any inference
+        verification_rule(load_calibration(), model, fmr)
         return await context.compute(_verify_pair, context, first, second, model, fmr)
     assert subject is not None
     check_subject(subject)
@@ -329,6 +341,8 @@ def _verify_out(
     collection: str | None = None,
     subject: str | None = None,
 ) -> VerifyResponse:
+    rule = result.decision_rule
+    assert rule is not None  # every verify states its rule
     return VerifyResponse(
         same_person=result.same_person,
         score=round(result.score, 6),
@@ -344,4 +358,5 @@ def _verify_out(
         comparisons=result.comparisons,
         collection=collection,
         subject=subject,
+        decision_rule=DecisionRuleOut(**rule.to_dict()),
     )

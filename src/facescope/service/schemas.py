@@ -71,6 +71,26 @@ class PadResponse(BaseModel):
     calibrated: bool = Field(description="whether the threshold was set on real captures")
 
 
+class DecisionRuleOut(BaseModel):
+    """The rule a decision applied (``facescope.types.DecisionRule``; docs/thresholds.md)."""
+
+    mode: str = Field(description="1:1 (verification) or 1:N (open-set identification)")
+    rate: str = Field(description="the error rate held: fmr (1:1) or fpir (1:N)")
+    target: float = Field(description="its value")
+    gallery_size: int | None = Field(description="subjects searched (1:N); null for 1:1")
+    comparisons: int = Field(description="comparisons sharing the decision")
+    per_comparison_fmr: float = Field(description="1 - (1 - target) ** (1 / comparisons)")
+    model: str
+    threshold: float = Field(description="accept when score >= threshold")
+    calibration: str = Field(description="the data the thresholds were calibrated on")
+    calibration_file: str = Field("", description="the thresholds file they were read from")
+    calibrated_fmr: list[float] = Field(description="lowest and highest calibrated FMR")
+    interpolated: bool = Field(description="between calibrated points (log10 FMR)")
+    extrapolated: bool = Field(description="outside the calibrated points (1:N only)")
+    note: str = ""
+    text: str = Field(description="the rule in one line, for people")
+
+
 class CandidateOut(BaseModel):
     identity: str
     score: float
@@ -92,6 +112,7 @@ class IdentifyResponse(BaseModel):
     subjects: int
     image: ImageSize
     faces: list[IdentifiedFace]
+    decision_rule: DecisionRuleOut = Field(description="the 1:N rule that set the threshold")
 
 
 class VerifyResponse(BaseModel):
@@ -109,6 +130,7 @@ class VerifyResponse(BaseModel):
     )
     collection: str | None = None
     subject: str | None = None
+    decision_rule: DecisionRuleOut = Field(description="the 1:1 rule that set the threshold")
 
 
 class OperatingPoint(BaseModel):
@@ -129,6 +151,7 @@ class CollectionDetail(CollectionOut):
         description="calibrated 1:1 thresholds (false-match rate -> cosine threshold)"
     )
     open_set_threshold: float = Field(description="identify's threshold at FPIR 1%")
+    open_set_rule: DecisionRuleOut = Field(description="identify's rule at FPIR 1% for its size")
 
 
 class CollectionCreate(BaseModel):
@@ -202,6 +225,16 @@ class Limits(BaseModel):
     request_timeout_s: float
 
 
+class LicencedModel(BaseModel):
+    """An opt-in model under its own licence, and whether this service's data folder enabled it."""
+
+    key: str
+    licence: str
+    provides: str
+    enabled: bool
+    enable_command: str
+
+
 class InfoResponse(BaseModel):
     version: str
     auth_required: bool
@@ -211,6 +244,8 @@ class InfoResponse(BaseModel):
     fmr_choices: list[float]
     default_fmr: float
     default_fpir: float
+    detector: str = "retinaface"
+    research_models: list[LicencedModel] = Field(default_factory=list)
 
 
 class Health(BaseModel):

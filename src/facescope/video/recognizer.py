@@ -29,7 +29,7 @@ import numpy.typing as npt
 
 from facescope._deprecation import renamed_argument, renamed_attribute
 from facescope.align.template import warp_to_template
-from facescope.detect.yunet import DetectOptions
+from facescope.detect.faces import DetectOptions
 from facescope.errors import InvalidImageError
 from facescope.gallery.gallery import DEFAULT_FPIR, Gallery
 from facescope.io.video import Frame, VideoSource

@@ -363,6 +363,7 @@
     box.replaceChildren();
     const fpir = response ? response.fpir : state.info?.default_fpir || DEFAULT_FPIR;
     const threshold = response ? response.threshold : state.detail?.open_set_threshold;
+    const rule = response ? response.decision_rule : state.detail?.open_set_rule;
     if (threshold === undefined || threshold === null) {
       box.append("The threshold appears once the collection has loaded.");
       return;
@@ -377,6 +378,16 @@
           "A face whose best score is below it is reported as unknown.",
       ),
     );
+    if (rule) {
+      box.append(
+        el(
+          "span",
+          { class: "small block", dataset: { testid: "identify-rule" } },
+          `Rule: ${rule.text}. The threshold rises with the number of people enrolled, so ` +
+            "that strangers stay at this rate (calibrated on " + `${rule.calibration}).`,
+        ),
+      );
+    }
     if (!response) {
       box.append(el("span", { class: "muted small block" }, "Before any search, for this collection."));
     }
@@ -449,13 +460,14 @@
       );
     }
     const threshold = response.threshold;
+    const ruleText = response.decision_rule ? ` (rule: ${response.decision_rule.text})` : "";
     response.faces.forEach((face, index) => {
       const recognised = face.identity !== null;
       const verdict = recognised
-        ? `score ${fmtScore(face.score)} ≥ threshold ${fmtScore(threshold)}`
+        ? `score ${fmtScore(face.score)} ≥ threshold ${fmtScore(threshold)}${ruleText}`
         : face.score === null
           ? "nobody to compare with"
-          : `best score ${fmtScore(face.score)} < threshold ${fmtScore(threshold)}`;
+          : `best score ${fmtScore(face.score)} < threshold ${fmtScore(threshold)}${ruleText}`;
       const candidates = el("table", { class: "candidates" });
       for (const candidate of face.candidates) {
         const above = candidate.score >= threshold;
@@ -722,6 +734,7 @@
             `is raised so that the ${response.comparisons} comparisons together keep this rate.`
           : ""),
     );
+    setText("compare-rule", response.decision_rule ? `Rule: ${response.decision_rule.text}` : "");
     $("compare-result").hidden = false;
     for (const [side, field] of [["a", "image_a"], ["b", "image_b"]]) {
       const bitmap = state.compareFiles[`${side}Bitmap`];
