@@ -101,3 +101,19 @@ def test_scrfd_finds_the_faces_of_a_group_photo_with_retinaface_like_landmarks(
     # the same faces, the same landmark order (eye on the image's left first)
     assert np.abs(rows[:, 4:14] - reference[:, 4:14]).max() < 0.15 * side
     assert (rows[:, 4] < rows[:, 6]).all() and (rows[:, 10] < rows[:, 12]).all()
+
+
+def test_dark_faces_are_corrected_before_arcface_as_before_sface(enabled: Path) -> None:
+    from facescope.align.photometric import normalise_crops
+    from facescope.embed.recognizers import get_recognizer
+
+    recognizer = get_recognizer("arcface")
+    crops = _crops()
+    session = recognizer._session  # type: ignore[attr-defined]
+    # a well-lit crop: exactly the network's features
+    np.testing.assert_array_equal(recognizer.features_from_crops(crops[:1]), session.run(crops[:1]))  # type: ignore[attr-defined]
+    dark = np.round(crops[:1] * 0.12).astype(np.uint8)
+    np.testing.assert_array_equal(
+        recognizer.features_from_crops(dark),  # type: ignore[attr-defined]
+        session.run(normalise_crops(dark)),
+    )

@@ -58,3 +58,12 @@ def warp_to_template(
         borderMode=cv2.BORDER_REPLICATE,
     )
     return np.asarray(warped, dtype=np.uint8)
+
+
+def warp_faces(
+    image: npt.NDArray[np.uint8], landmarks5: npt.NDArray[np.floating]
+) -> npt.NDArray[np.uint8]:
+    """(n, 112, 112, 3) ArcFace crops of every face whose (n, 5, 2) landmarks are given."""
+    if len(landmarks5) == 0:
+        return np.zeros((0, CROP_SIZE, CROP_SIZE, 3), np.uint8)
+    return np.stack([warp_to_template(image, points) for points in landmarks5])

@@ -29,6 +29,7 @@ import numpy.typing as npt
 from facescope._lazy import Lazy
 from facescope.detect import scrfd
 from facescope.detect.retinaface import RetinaFaceDetector
+from facescope.detect.rows import X_COLUMNS, Y_COLUMNS, nms
 from facescope.detect.scrfd import SCRFDDetector
 from facescope.detect.yunet import YuNetDetector
 from facescope.types import Faces
@@ -209,7 +210,7 @@ def _find(
     finer = SMALLEST_RESOLVED_FACE / max(wanted, 1.0)
     if finer > scale * 1.25:
         rows.append(_detect_tiled(detector, bgr, min(finer, 4.0), opts))
-    found = _nms(np.concatenate(rows), opts.nms_threshold)
+    found = nms(np.concatenate(rows), opts.nms_threshold)
 
     if len(found) == 0 and max(height, width) <= TIGHT_CROP_MAX_SIDE:
         found = _detect_tight_crop(detector, bgr, opts.crop_score_threshold)
@@ -247,15 +248,10 @@ def _detect_tiled(
     return np.concatenate(rows) if rows else np.zeros((0, 15), np.float32)
 
 
-#: Columns of YuNet's rows that hold x and y coordinates (2 and 3 are width, height).
-_X_COLUMNS = [0, 4, 6, 8, 10, 12]
-_Y_COLUMNS = [1, 5, 7, 9, 11, 13]
-
-
 def _shift(rows: npt.NDArray[np.float32], dx: float, dy: float) -> None:
     """Move detections by (dx, dy) in place."""
-    rows[:, _X_COLUMNS] += dx
-    rows[:, _Y_COLUMNS] += dy
+    rows[:, X_COLUMNS] += dx
+    rows[:, Y_COLUMNS] += dy
 
 
 def _tile_starts(length: int, tile: float, step: float) -> list[int]:
@@ -282,14 +278,6 @@ def _detect_tight_crop(
         # a tight crop holds one face: keep the most confident
         rows = rows[np.argsort(-rows[:, 14])[:1]]
     return rows
-
-
-def _nms(rows: npt.NDArray[np.float32], iou_threshold: float) -> npt.NDArray[np.float32]:
-    if len(rows) <= 1:
-        return rows
-    boxes = [[float(r[0]), float(r[1]), float(r[2]), float(r[3])] for r in rows]
-    keep = cv2.dnn.NMSBoxes(boxes, rows[:, 14].tolist(), 0.0, iou_threshold)
-    return np.asarray(rows[np.asarray(keep, dtype=int).reshape(-1)], dtype=np.float32)
 
 
 def _to_faces(rows: npt.NDArray[np.float32], width: int, height: int) -> Faces:

@@ -15,15 +15,14 @@ in the image), left eye, nose tip, right mouth corner, left mouth corner.
 from __future__ import annotations
 
 import math
-import os
 import threading
 from functools import lru_cache
 from typing import Any
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 
+from facescope.detect.rows import nms, onnx_threads
 from facescope.models.registry import verified_bytes
 
 MODEL_KEY = "retinaface_mnet025"
@@ -81,16 +80,7 @@ def decode(
     points = anchor[:, None, :2] + points.reshape(-1, 5, 2) * VARIANCE_CENTRE * anchor[:, None, 2:]
     rows = np.column_stack([xy, size, points.reshape(-1, 10), scores[keep]]).astype(np.float32)
     rows = rows[np.isfinite(rows).all(axis=1)]
-    if len(rows) > 1:
-        boxes = [[float(r[0]), float(r[1]), float(r[2]), float(r[3])] for r in rows]
-        chosen = cv2.dnn.NMSBoxes(boxes, rows[:, 14].tolist(), 0.0, NMS_IOU)
-        rows = rows[np.asarray(chosen, dtype=int).reshape(-1)]
-    return np.asarray(rows, dtype=np.float32)
-
-
-def _threads() -> int | None:
-    value = os.environ.get("FACESCOPE_THREADS")
-    return int(value) if value else None
+    return nms(rows, NMS_IOU)
 
 
 class RetinaFaceDetector:
@@ -99,7 +89,7 @@ class RetinaFaceDetector:
     def __init__(self, intra_op_threads: int | None = None) -> None:
         import onnxruntime as ort
 
-        threads = _threads() if intra_op_threads is None else intra_op_threads
+        threads = onnx_threads() if intra_op_threads is None else intra_op_threads
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads is not None:

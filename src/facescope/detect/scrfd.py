@@ -22,14 +22,13 @@ are distances from the cell centre in units of the stride.
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from typing import Any, Final
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 
+from facescope.detect.rows import nms, onnx_threads
 from facescope.models import consent
 from facescope.models.registry import verified_bytes
 
@@ -101,16 +100,7 @@ def decode(
     found = np.concatenate(rows)
     found = found[np.isfinite(found).all(axis=1)]
     found = found[np.argsort(-found[:, 14], kind="stable")[:TOP_K]]
-    if len(found) > 1:
-        boxes = [[float(r[0]), float(r[1]), float(r[2]), float(r[3])] for r in found]
-        chosen = cv2.dnn.NMSBoxes(boxes, found[:, 14].tolist(), 0.0, NMS_IOU)
-        found = found[np.asarray(chosen, dtype=int).reshape(-1)]
-    return np.asarray(found, dtype=np.float32)
-
-
-def _threads() -> int | None:
-    value = os.environ.get("FACESCOPE_THREADS")
-    return int(value) if value else None
+    return nms(found, NMS_IOU)
 
 
 class SCRFDDetector:
@@ -126,7 +116,7 @@ class SCRFDDetector:
         import onnxruntime as ort
 
         consent.require(GATE)
-        threads = _threads() if intra_op_threads is None else intra_op_threads
+        threads = onnx_threads() if intra_op_threads is None else intra_op_threads
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads is not None:

@@ -26,7 +26,8 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from facescope.align.template import CROP_SIZE, warp_to_template
+from facescope.align.photometric import normalise_crops
+from facescope.align.template import CROP_SIZE, warp_faces
 from facescope.errors import ModelFileError
 from facescope.models import consent
 from facescope.models.registry import verified_bytes
@@ -103,13 +104,11 @@ class ArcFaceRecognizer:
     def features(
         self, rgb: npt.NDArray[np.uint8], landmarks5: npt.NDArray[np.float32]
     ) -> npt.NDArray[np.float32]:
-        crops = (
-            np.stack([warp_to_template(rgb, points) for points in landmarks5])
-            if len(landmarks5)
-            else np.zeros((0, CROP_SIZE, CROP_SIZE, 3), np.uint8)
-        )
-        return self.features_from_crops(crops)
+        return self.features_from_crops(warp_faces(rgb, landmarks5))
 
     def features_from_crops(self, crops: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
-        """Raw features for (n, 112, 112, 3) RGB crops already on the ArcFace template."""
-        return self._session.run(crops)
+        """Raw features for (n, 112, 112, 3) RGB crops already on the ArcFace template.
+
+        Dark faces are brightened first (:mod:`facescope.align.photometric`), as for SFace.
+        """
+        return self._session.run(normalise_crops(crops))

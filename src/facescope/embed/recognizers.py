@@ -29,7 +29,7 @@ from facescope.align.photometric import (
     normalise_crops,
     normalise_illumination,
 )
-from facescope.align.template import ARCFACE_TEMPLATE_112, similarity_transform, warp_to_template
+from facescope.align.template import ARCFACE_TEMPLATE_112, similarity_transform, warp_faces
 from facescope.errors import ModelNotAvailableError
 from facescope.models import consent
 from facescope.models.registry import MODEL_FILES, verified_path
@@ -103,12 +103,7 @@ class SFaceRecognizer:
     def features(
         self, rgb: npt.NDArray[np.uint8], landmarks5: npt.NDArray[np.float32]
     ) -> npt.NDArray[np.float32]:
-        crops = (
-            np.stack([warp_to_template(rgb, points) for points in landmarks5])
-            if len(landmarks5)
-            else np.zeros((0, 112, 112, 3), np.uint8)
-        )
-        return self.features_from_crops(crops)
+        return self.features_from_crops(warp_faces(rgb, landmarks5))
 
     def features_from_crops(self, crops: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
         """Raw features for (n, 112, 112, 3) RGB crops already on the ArcFace template.
