@@ -95,3 +95,16 @@ def test_a_128_d_row_in_an_arcface_gallery_is_damage(tmp_path: Path) -> None:
             again.templates()
     finally:
         again.close()
+
+
+def test_an_arcface_gallery_needs_the_licence_accepted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from facescope.gallery import Gallery
+    from facescope.models.consent import DATA_ENV, LicenceNotAcceptedError
+
+    monkeypatch.setenv(DATA_ENV, str(tmp_path / "data"))
+    with pytest.raises(LicenceNotAcceptedError, match="facescope models enable arcface-mbf"):
+        Gallery.open(tmp_path / "g", model="arcface")
+    with pytest.raises(ValueError, match="gallery model must be one of sface, dlib, arcface"):
+        Gallery.open(tmp_path / "g", model="facenet")

@@ -63,6 +63,9 @@ DEFAULT_MODEL = "sface"
 EXPORT_FORMAT = "facescope-gallery/1"
 DB_NAME = "gallery.sqlite3"
 
+#: Models a gallery can hold templates of (``arcface`` needs its licence accepted).
+GALLERY_MODELS = ("sface", "dlib", "arcface")
+
 
 @dataclass(frozen=True)
 class EnrollResult:
@@ -147,7 +150,8 @@ class Gallery:
             uri: a folder (``./facescope-data``), ``sqlite:///path/to/file.sqlite3``,
                 or ``postgresql://user@host:port/db?schema=NAME`` (PostgreSQL with
                 pgvector; one schema per gallery).
-            model: the recognition model of its templates (``sface`` or ``dlib``),
+            model: the recognition model of its templates (``sface``, ``dlib`` or the
+                opt-in, licence-gated ``arcface``: SQLite galleries only),
                 fixed when the gallery is created; None opens an existing gallery
                 with its own model and creates a new one with ``sface``.
             thresholds: thresholds file (default: bundled calibration).
@@ -157,8 +161,10 @@ class Gallery:
                 :class:`~facescope.spectral.SpectralThresholds` or the path of its JSON
                 file); see :attr:`spectral_thresholds`. None keeps the single threshold.
         """
-        if model is not None and model not in ("sface", "dlib"):
-            raise ValueError(f"gallery model must be 'sface' or 'dlib', got {model!r}")
+        if model is not None and model not in GALLERY_MODELS:
+            raise ValueError(
+                f"gallery model must be one of {', '.join(GALLERY_MODELS)}, got {model!r}"
+            )
         spectral = (
             SpectralThresholds.load(spectral_thresholds)
             if isinstance(spectral_thresholds, str | os.PathLike)
