@@ -51,9 +51,9 @@ SYNTH_CACHE = ROOT / "out/pad/train_features_p2_s0_b0.npz"
 Features = dict[str, np.ndarray]
 
 
-def _save(path: Path, features: Features, **arrays: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, **arrays, **{f"f:{g}": x for g, x in features.items()})
+def _save(target: Path, features: Features, /, **arrays: np.ndarray) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(target, **arrays, **{f"f:{g}": x for g, x in features.items()})
 
 
 def _load(path: Path) -> tuple[Features, dict[str, np.ndarray]]:
