@@ -29,6 +29,20 @@ if TYPE_CHECKING:
 EXIT_MODEL_PROBLEM = 1
 
 
+def _status_fields(s: ModelStatus) -> dict[str, Any]:
+    """The JSON fields of one model file's status (default and opt-in alike)."""
+    return {
+        "model": s.spec.key,
+        "task": s.spec.task,
+        "package": f"{s.spec.distribution}=={s.spec.version}",
+        "installed": s.installed_version,
+        "sha256": s.spec.sha256,
+        "licence": s.spec.licence,
+        "status": s.status,
+        "detail": s.detail,
+    }
+
+
 @dataclass(frozen=True)
 class OptIn:
     """A licence-gated model file: its status, and whether its licence is accepted here."""
@@ -39,16 +53,8 @@ class OptIn:
     detail: str
 
     def to_dict(self) -> dict[str, Any]:
-        s = self.status
         return {
-            "model": s.spec.key,
-            "task": s.spec.task,
-            "package": f"{s.spec.distribution}=={s.spec.version}",
-            "installed": s.installed_version,
-            "sha256": s.spec.sha256,
-            "licence": s.spec.licence,
-            "status": s.status,
-            "detail": s.detail,
+            **_status_fields(self.status),
             "opt_in": True,
             "gate": self.gate,
             "enabled": self.enabled,
@@ -86,16 +92,7 @@ class Inventory:
         return entries
 
     def _entry(self, s: ModelStatus) -> dict[str, Any]:
-        entry: dict[str, Any] = {
-            "model": s.spec.key,
-            "task": s.spec.task,
-            "package": f"{s.spec.distribution}=={s.spec.version}",
-            "installed": s.installed_version,
-            "sha256": s.spec.sha256,
-            "licence": s.spec.licence,
-            "status": s.status,
-            "detail": s.detail,
-        }
+        entry = _status_fields(s)
         converted = [c for c in self.built if c.spec.source == s.spec.key]
         if converted:
             entry["converted"] = [
