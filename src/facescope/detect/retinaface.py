@@ -22,8 +22,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from facescope.detect.rows import nms, onnx_threads
+from facescope.detect.rows import nms
 from facescope.models.registry import verified_bytes
+from facescope.models.runtime import cpu_session
 
 MODEL_KEY = "retinaface_mnet025"
 #: Per-channel means subtracted from BGR input (the network's training normalisation).
@@ -87,15 +88,8 @@ class RetinaFaceDetector:
     """One ONNX Runtime session of RetinaFace MobileNet-0.25 (``run`` is thread-safe)."""
 
     def __init__(self, intra_op_threads: int | None = None) -> None:
-        import onnxruntime as ort
-
-        threads = onnx_threads() if intra_op_threads is None else intra_op_threads
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads is not None:
-            options.intra_op_num_threads = threads
-        self._session: Any = ort.InferenceSession(
-            verified_bytes(MODEL_KEY), sess_options=options, providers=["CPUExecutionProvider"]
+        self._session: Any = cpu_session(
+            verified_bytes(MODEL_KEY), "RetinaFace", intra_op_threads=intra_op_threads
         )
         self._lock = threading.Lock()
 

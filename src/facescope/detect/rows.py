@@ -1,11 +1,9 @@
-"""What every detector network shares: its (n, 15) rows, their NMS, its thread count.
+"""What every detector network shares: its (n, 15) rows and their NMS.
 
 A row is YuNet's layout: ``x, y, w, h``, five landmarks ``x, y``, score.
 """
 
 from __future__ import annotations
-
-import os
 
 import cv2
 import numpy as np
@@ -23,9 +21,3 @@ def nms(rows: npt.NDArray[np.float32], iou_threshold: float) -> npt.NDArray[np.f
     boxes = [[float(r[0]), float(r[1]), float(r[2]), float(r[3])] for r in rows]
     keep = cv2.dnn.NMSBoxes(boxes, rows[:, 14].tolist(), 0.0, iou_threshold)
     return np.asarray(rows[np.asarray(keep, dtype=int).reshape(-1)], dtype=np.float32)
-
-
-def onnx_threads() -> int | None:
-    """ONNX Runtime intra-op threads from ``FACESCOPE_THREADS`` (None: its default)."""
-    value = os.environ.get("FACESCOPE_THREADS")
-    return int(value) if value else None

@@ -28,9 +28,10 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from facescope.detect.rows import nms, onnx_threads
+from facescope.detect.rows import nms
 from facescope.models import consent
 from facescope.models.registry import verified_bytes
+from facescope.models.runtime import cpu_session
 
 MODEL_KEY: Final = "scrfd_500m"
 #: The consent gate that enables the weights (shared with the ArcFace recogniser).
@@ -113,16 +114,9 @@ class SCRFDDetector:
     """
 
     def __init__(self, intra_op_threads: int | None = None) -> None:
-        import onnxruntime as ort
-
         consent.require(GATE)
-        threads = onnx_threads() if intra_op_threads is None else intra_op_threads
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads is not None:
-            options.intra_op_num_threads = threads
-        self._session: Any = ort.InferenceSession(
-            verified_bytes(MODEL_KEY), sess_options=options, providers=["CPUExecutionProvider"]
+        self._session: Any = cpu_session(
+            verified_bytes(MODEL_KEY), "SCRFD-500M", intra_op_threads=intra_op_threads
         )
         self._input: str = self._session.get_inputs()[0].name
         self._names: list[str] = [o.name for o in self._session.get_outputs()]

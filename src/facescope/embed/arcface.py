@@ -20,7 +20,6 @@ is raised to errors (batched features equal one-at-a-time ones, ``tests/embed``)
 
 from __future__ import annotations
 
-import os
 from typing import Any, Final
 
 import numpy as np
@@ -28,9 +27,9 @@ import numpy.typing as npt
 
 from facescope.align.photometric import normalise_crops
 from facescope.align.template import CROP_SIZE, warp_faces
-from facescope.errors import ModelFileError
 from facescope.models import consent
 from facescope.models.registry import verified_bytes
+from facescope.models.runtime import cpu_session
 
 #: Registry key of the weights, and the consent gate that enables them.
 MODEL_KEY: Final = "arcface_mbf"
@@ -50,20 +49,10 @@ class ArcFaceSession:
     """
 
     def __init__(self, model: bytes, intra_op_threads: int | None = None) -> None:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # the graph declares a batch of 1 on its output: batches run right, but warn
-        options.log_severity_level = 3
-        if intra_op_threads is not None:
-            options.intra_op_num_threads = intra_op_threads
-        try:
-            self._session: Final[Any] = ort.InferenceSession(
-                model, sess_options=options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # ORT raises its own exception hierarchy
-            raise ModelFileError(f"ONNX Runtime cannot load the ArcFace model: {exc}") from exc
+        self._session: Final[Any] = cpu_session(
+            model, "the ArcFace model", intra_op_threads=intra_op_threads, quiet=True
+        )
         self._input: Final[str] = self._session.get_inputs()[0].name
 
     def run(self, crops: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
@@ -84,11 +73,6 @@ class ArcFaceSession:
         return features
 
 
-def _threads() -> int | None:
-    value = os.environ.get("FACESCOPE_THREADS")
-    return int(value) if value else None
-
-
 class ArcFaceRecognizer:
     """InsightFace ArcFace MobileFaceNet (WebFace600K), 512-d; licence-gated, opt-in."""
 
@@ -99,7 +83,7 @@ class ArcFaceRecognizer:
     def __init__(self) -> None:
         # consent first: without it the weights are not even read
         consent.require(GATE)
-        self._session = ArcFaceSession(verified_bytes(MODEL_KEY), intra_op_threads=_threads())
+        self._session = ArcFaceSession(verified_bytes(MODEL_KEY))
 
     def features(
         self, rgb: npt.NDArray[np.uint8], landmarks5: npt.NDArray[np.float32]

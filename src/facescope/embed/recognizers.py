@@ -33,6 +33,7 @@ from facescope.align.template import ARCFACE_TEMPLATE_112, similarity_transform,
 from facescope.errors import ModelNotAvailableError
 from facescope.models import consent
 from facescope.models.registry import MODEL_FILES, verified_path
+from facescope.models.runtime import onnx_threads
 
 #: Feature length of the bundled recognisers (sface, dlib). Per model: :func:`embedding_dim`.
 FEATURE_DIM = 128
@@ -57,11 +58,6 @@ class Recognizer(Protocol):
     ) -> npt.NDArray[np.float32]:
         """Return raw (n, d) features for the faces with these landmarks (d: embedding_dim)."""
         ...
-
-
-def _threads() -> int | None:
-    value = os.environ.get("FACESCOPE_THREADS")
-    return int(value) if value else None
 
 
 #: Environment variable choosing SFace's arithmetic: "fp32" (default) or "int8".
@@ -94,7 +90,7 @@ class SFaceRecognizer:
         # that `facescope models` fills (see facescope.models.converted)
         self._session = SFaceSession(
             verified_path("sface"),
-            intra_op_threads=_threads(),
+            intra_op_threads=onnx_threads(),
             precision=precision,
             source_sha256=MODEL_FILES["sface"].sha256,
         )

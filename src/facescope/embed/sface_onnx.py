@@ -28,6 +28,7 @@ import numpy as np
 from facescope.errors import ModelFileError
 from facescope.models import converted as converted_models
 from facescope.models.registry import sha256_of
+from facescope.models.runtime import cpu_session
 
 __all__ = [
     "CROP_SIZE",
@@ -125,7 +126,6 @@ class SFaceSession:
                 shipped calibration is missing or made for another file), or ONNX
                 Runtime cannot load the graph.
         """
-        import onnxruntime as ort
 
         if intra_op_threads is not None and (
             isinstance(intra_op_threads, bool)
@@ -155,18 +155,11 @@ class SFaceSession:
                 raise ModelFileError(f"cannot read SFace model {self._model_path}: {exc}") from exc
         converted = converted_models.load(converted_key(precision), self._model_path, source_sha256)
 
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if intra_op_threads is not None:
-            options.intra_op_num_threads = intra_op_threads
-        try:
-            self._session: Final[Any] = ort.InferenceSession(
-                converted, sess_options=options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # ORT raises its own exception hierarchy
-            raise ModelFileError(
-                f"ONNX Runtime cannot load the converted SFace model {self._model_path}: {exc}"
-            ) from exc
+        self._session: Final[Any] = cpu_session(
+            converted,
+            f"the converted SFace model {self._model_path}",
+            intra_op_threads=intra_op_threads,
+        )
         logger.debug(
             "SFace %s session ready from %s in %.2f s (intra_op_threads=%s)",
             precision,
