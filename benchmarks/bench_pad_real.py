@@ -51,7 +51,13 @@ SPOOF = TESTDATA / "antispoof"
 NUAA = SPOOF / "nuaa_train"
 CACHE = ROOT / "out/pad_real"
 SYNTH_CACHE = ROOT / "out/pad/train_features_p2_s0_b0.npz"
+#: The model shipped before issue 21 (trained on synthetic attacks), kept for comparison.
+BEFORE = ROOT / "tests/data/pad_model_before_issue21.json"
+#: The cue groups of the shipped recipe (scripts/fit_pad.py).
+SHIPPED_GROUPS = ["stem"]
 Features = dict[str, np.ndarray]
+#: The synthetic training set (features, species, source), or None.
+SyntheticSet = tuple[Features, np.ndarray, np.ndarray] | None
 
 
 def _save(target: Path, features: Features, /, **arrays: np.ndarray) -> None:
@@ -67,7 +73,7 @@ def _load(path: Path) -> tuple[Features, dict[str, np.ndarray]]:
 
 def nuaa_features(console: Console) -> tuple[Features, dict[str, np.ndarray]]:
     """Cue features of every nuaa_train frame with a face (cached), and its labels."""
-    path = CACHE / "nuaa_train_features.npz"
+    path = CACHE / "nuaa_train_features_v2.npz"  # v2: with the stem group
     if path.is_file():
         return _load(path)
     with open(NUAA / "labels.csv", newline="") as handle:
@@ -98,7 +104,7 @@ def pair_features(frames: int) -> tuple[Features, dict[str, np.ndarray]]:
     """Cue features of the live/replay webcam pair's frames and the three photos (cached)."""
     from facescope.pad.presentation import video_crops
 
-    path = CACHE / f"pair_features_f{frames}.npz"
+    path = CACHE / f"pair_features_v2_f{frames}.npz"
     if path.is_file():
         return _load(path)
     crops, species, source = [], [], []
@@ -120,7 +126,7 @@ def pair_features(frames: int) -> tuple[Features, dict[str, np.ndarray]]:
 def synthetic_training_set() -> tuple[Features, np.ndarray, np.ndarray] | None:
     """The shipped model's synthetic training crops (features, species, source), if cached.
 
-    ``scripts/fit_pad.py`` caches the features of every synthetic crop; the shipped model
+    ``scripts/fit_pad_synthetic.py`` caches the features of every synthetic crop; the shipped model
     trains on all but the last three celebrities (its threshold identities), as here.
     """
     if not SYNTH_CACHE.is_file():
@@ -211,7 +217,7 @@ def _fit(
     labels = species
     if synthetic is not None:
         x_syn, y_syn, s_syn = synthetic
-        features = _join(features, x_syn)
+        features = _join(features, {g: x_syn[g] for g in features})
         labels = np.concatenate([species, y_syn])
         sources = np.concatenate([sources, 1000 + s_syn])  # source faces, never a subject
         weight = np.concatenate([weight, np.ones(len(y_syn))])
@@ -360,6 +366,39 @@ def _pair_summary(scores: np.ndarray, meta: dict[str, np.ndarray], threshold: fl
     return out
 
 
+def shipped_on_pair(model: PADModel, pair: Features, meta: dict[str, np.ndarray]) -> dict:
+    """The shipped model's decisions (live / uncertain / attack) per frame and per file.
+
+    A video's decision averages its frames' fused logits, as :func:`facescope.pad.check`
+    does; the uncertain band applies (the model is not calibrated for that webcam).
+    """
+    band = model.uncertain_band or (model.threshold, model.threshold)
+    logits = model.fused_logits({g: pair[g] for g in model.groups})
+    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+    live = (probs / probs.sum(axis=1, keepdims=True))[:, model.classes.index(BONA_FIDE)]
+
+    def decide(p: float) -> str:
+        if band[0] <= p < band[1]:
+            return "uncertain"
+        return "live" if p >= model.threshold else "attack"
+
+    out = {}
+    for source in sorted(set(meta["source"].tolist())):
+        pick = meta["source"] == source
+        mean_logit = logits[pick].mean(axis=0)
+        q = np.exp(mean_logit - mean_logit.max())
+        p_file = float((q / q.sum())[model.classes.index(BONA_FIDE)])
+        frames = [decide(float(p)) for p in live[pick]]
+        out[source] = {
+            "label": str(meta["species"][pick][0]),
+            "mean_live": float(live[pick].mean()),
+            "file_live": p_file,
+            "decision": decide(p_file),
+            "frames": {k: frames.count(k) for k in ("live", "uncertain", "attack")},
+        }
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, default=None, help="default: the shipped model")
@@ -376,6 +415,7 @@ def main() -> None:
         console.print(f"[yellow]{NUAA} not found: skipped[/]")
         return
     model = load_model(args.model)
+    before = load_model(BEFORE)
     features, meta = nuaa_features(console)
     species, subject = meta["species"], meta["subject"]
     pair, pair_meta = pair_features(args.frames)
@@ -384,31 +424,42 @@ def main() -> None:
     pair_sources = sorted(set(pair_meta["source"].tolist()))
     pair_counts = {s: int((pair_meta["source"] == s).sum()) for s in pair_sources}
     result: dict = {"counts": counts, "missed": meta["missed"].tolist(), "pair_counts": pair_counts}
+    hand_made = [g for g in features if g not in SHIPPED_GROUPS]
 
-    # 1. the shipped model at its shipped threshold
-    live = model.live_probability(features)
-    shipped = {"all": metrics(live, species, model.threshold)}
+    # 1. the model shipped before issue 21 at its threshold (nuaa_train is unseen by it)
+    live = before.live_probability(features)
+    shipped = {"all": metrics(live, species, before.threshold)}
     for person in sorted(set(subject.tolist())):
         pick = subject == person
-        shipped[person] = metrics(live[pick], species[pick], model.threshold)
-    result["shipped"] = shipped
-    result["shipped_pair"] = _pair_summary(model.live_probability(pair), pair_meta,
-                                           model.threshold)  # fmt: skip
-    console.print("\n### Shipped model on nuaa_train (prints), shipped threshold\n")
+        shipped[person] = metrics(live[pick], species[pick], before.threshold)
+    result["before"] = shipped
+    result["before_pair"] = _pair_summary(before.live_probability(pair), pair_meta,
+                                          before.threshold)  # fmt: skip
+    console.print("\n### Model shipped before issue 21 on nuaa_train (prints), its threshold\n")
     rows = [["all", *_iso(shipped["all"])]]
     rows += [[p, *_iso(m)] for p, m in shipped.items() if p != "all"]
     console.print(_md(["subject", *_ISO], rows))
 
+    # 1b. the shipped model on the pair (never trained on): frames and whole videos
+    result["shipped_pair"] = shipped_on_pair(model, pair, pair_meta)
+    console.print("\n### Shipped model on the replay pair and photos (never trained on)\n")
+    console.print(_md(["source", "mean p(live)", "frames live / uncertain / attack",
+                       "whole-file decision"],
+                      [[k, f"{v['mean_live']:.3f}", "{live} / {uncertain} / {attack}".format(
+                          **v["frames"]), v["decision"]]
+                       for k, v in result["shipped_pair"].items()]))  # fmt: skip
+
     # 2. cue groups: shipped group heads, their signed share of the fusion, refitted heads
-    synthetic_auc = model.meta.get("metrics", {}).get("per_group_auc", {})
-    group_p = model.group_proba(features)
-    shares = fused_contribution(model, features)
+    model_before = before
+    synthetic_auc = model_before.meta.get("metrics", {}).get("per_group_auc", {})
+    group_p = model_before.group_proba({g: features[g] for g in hand_made})
+    shares = fused_contribution(model_before, {g: features[g] for g in hand_made})
     session = meta["session"]
     refit = group_loso(features, species, subject_folds(subject, session, cross_session=False))
     refit_x = group_loso(features, species, subject_folds(subject, session, cross_session=True))
     bona = species == BONA_FIDE
     groups = {}
-    for g in model.groups:
+    for g in model_before.groups:
         head_auc = roc_auc(group_p[g][bona, 0], group_p[g][~bona, 0])
         share_auc = roc_auc(shares[g][bona], shares[g][~bona])
         groups[g] = {"synthetic_auc": synthetic_auc.get(g), "real_auc": head_auc,
@@ -416,6 +467,10 @@ def main() -> None:
                      "real_refit_cross_session_auc": refit_x[g],
                      "inverted_head": head_auc < 0.5,
                      "inverted_in_fusion": share_auc < 0.5}  # fmt: skip
+    for g in SHIPPED_GROUPS:  # learned cues: no head of the earlier model to compare
+        groups[g] = {"synthetic_auc": None, "real_auc": None, "fusion_share_auc": None,
+                     "real_refit_loso_auc": refit[g],
+                     "real_refit_cross_session_auc": refit_x[g]}  # fmt: skip
     result["groups"] = groups
     console.print("\n### Cue groups on nuaa_train\n")
     console.print(_md(
@@ -423,28 +478,34 @@ def main() -> None:
          "real AUC (its signed share of the fusion)", "real AUC (head refit on real, LOSO)",
          "the same, cross-session LOSO"],
         [[g, f"{v['synthetic_auc']:.3f}" if v["synthetic_auc"] is not None else "",
-          f"{v['real_auc']:.3f}", f"{v['fusion_share_auc']:.3f}",
+          "" if v["real_auc"] is None else f"{v['real_auc']:.3f}",
+          "" if v["fusion_share_auc"] is None else f"{v['fusion_share_auc']:.3f}",
           f"{v['real_refit_loso_auc']:.3f}", f"{v['real_refit_cross_session_auc']:.3f}"]
          for g, v in groups.items()],
     ))  # fmt: skip
 
     # 3. leave-one-subject-out training of the same fusion
-    variants: dict[str, tuple[Features, np.ndarray, np.ndarray] | None] = {"real only": None}
+    variants: dict[str, tuple[list[str], SyntheticSet]] = {
+        "stem only, real only (shipped recipe)": (SHIPPED_GROUPS, None),
+        "hand-made groups, real only": (hand_made, None),
+    }
     synth = None if args.no_synthetic else synthetic_training_set()
     if synth is not None:
-        variants["real + synthetic"] = synth
+        variants["hand-made groups, real + synthetic"] = (hand_made, synth)
     elif not args.no_synthetic:
-        console.print(f"[yellow]{SYNTH_CACHE} missing (run scripts/fit_pad.py): (b) skipped[/]")
+        console.print(f"[yellow]{SYNTH_CACHE} missing (run scripts/fit_pad_synthetic.py): "
+                      "(b) skipped[/]")  # fmt: skip
     result["loso"] = {}
     table = []
     protocols = {"LOSO": False, "LOSO cross-session": True}
     for protocol, cross in protocols.items():
         folds = subject_folds(subject, session, cross_session=cross)
-        for variant, extra in variants.items():
+        for variant, (chosen, extra) in variants.items():
             name = f"{protocol}, {variant}"
             console.print(f"\n{name} ({len(folds)} folds):")
             weight = 1.0 if extra is None else args.real_weight
-            fold = loso(features, species, subject, pair, folds, synthetic=extra,
+            fold = loso({g: features[g] for g in chosen}, species, subject,
+                        {g: pair[g] for g in chosen}, folds, synthetic=extra,
                         inner_folds=args.inner_folds, real_weight=weight,
                         console=console)  # fmt: skip
             pooled = metrics(fold["scores"], species, 0.5)
@@ -473,11 +534,12 @@ def main() -> None:
         table,
     ))  # fmt: skip
     console.print("\n### Replay pair and photos: mean p(live)\n")
-    sources = list(result["shipped_pair"]["mean_live"])
-    pair_rows = [["shipped", *[f"{result['shipped_pair']['mean_live'][s]:.3f}" for s in sources],
-                  f"{result['shipped_pair']['video_auc']:.3f}",
-                  _pct(result["shipped_pair"]["video_bpcer"]),
-                  _pct(result["shipped_pair"]["video_apcer"])]]  # fmt: skip
+    sources = list(result["before_pair"]["mean_live"])
+    pair_rows = [["before issue 21", *[f"{result['before_pair']['mean_live'][s]:.3f}"
+                                       for s in sources],
+                  f"{result['before_pair']['video_auc']:.3f}",
+                  _pct(result["before_pair"]["video_bpcer"]),
+                  _pct(result["before_pair"]["video_apcer"])]]  # fmt: skip
     for name, v in result["loso"].items():
         pair_rows.append([f"{name} (mean over {v['folds']} folds)",
                           *[f"{v['pair']['mean_live'][s]:.3f}" for s in sources],
@@ -490,7 +552,8 @@ def main() -> None:
         "of the fold models' nested thresholds, on the folds' mean p(live))"
     )
     if args.explore:
-        result["explore"] = explore(features, species, subject, session)
+        result["explore"] = explore({g: features[g] for g in hand_made}, species, subject,
+                                    session)  # fmt: skip
         console.print("\n### Exploratory (cross-session LOSO, real only, threshold 0.5; "
                       "subsets chosen after seeing the group table: optimistic)\n")  # fmt: skip
         console.print(_md(["variant", "AUC", "EER", "ACER @ 0.5", "BPCER @ APCER 5%"],

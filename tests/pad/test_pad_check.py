@@ -12,7 +12,7 @@ from skimage import data as skdata
 
 from facescope.errors import InvalidImageError, NoFaceError
 from facescope.pad import check, check_crops
-from facescope.pad.cues import CUES, PADError
+from facescope.pad.cues import PADError
 from facescope.pad.face import face_crop
 from facescope.pad.heatmap import GRID, overlay
 from facescope.pad.model import MODEL_ENV, shipped_model
@@ -28,20 +28,33 @@ def astronaut_crop() -> np.ndarray:
 
 def test_shipped_model_is_provenanced() -> None:
     model = shipped_model()
-    assert model.species == ("print", "replay")
+    assert model.species == ("print",)  # real prints only: no real replays to learn from
+    assert set(model.groups) == {"stem"} and model.patch is not None
     assert 0.0 < model.threshold < 1.0
-    assert model.meta["calibrated_on_real"] is False
+    assert model.meta["calibrated_on_real"] is False and not model.calibrated
+    assert "NUAA" in model.meta["data"] and "NUAA" in model.meta["trained_on"]
     assert model.meta["script"].startswith("python scripts/fit_pad.py")
     assert model.thresholds.to_json()["format"] == "facescope-thresholds/2"
-    assert set(model.groups) <= set(CUES) and model.patch is not None
+    band = model.uncertain_band
+    assert band is not None and band[0] <= model.threshold <= band[1]
+    # the band holds until the model is calibrated for a camera
+    assert model.with_threshold(0.5, calibrated_on_real=True).uncertain_band is None
 
 
 def test_check_reports_every_part_of_the_decision() -> None:
     result = check(skdata.astronaut())
     assert 0.0 <= result.live_probability <= 1.0
-    assert result.is_live == (result.live_probability >= result.threshold)
+    band = shipped_model().uncertain_band
+    assert band is not None and result.uncertain_band == band
+    if band[0] <= result.live_probability < band[1]:
+        assert result.decision == "uncertain"
+    else:
+        assert result.decision == ("live" if result.live_probability >= result.threshold
+                                   else "attack")  # fmt: skip
+    assert result.is_live == (result.decision == "live")
     assert result.attack_type in {"none", "print", "replay", "unknown"}
     assert (result.attack_type == "none") == result.is_live
+    assert result.calibrated is False and result.to_dict()["calibrated"] is False
     assert sum(result.attack_probabilities.values()) == pytest.approx(
         1.0 - result.live_probability, abs=1e-6
     )
@@ -50,7 +63,8 @@ def test_check_reports_every_part_of_the_decision() -> None:
     assert result.heatmap is not None and result.heatmap.shape == (GRID, GRID)
     assert np.all((result.heatmap >= 0) & (result.heatmap <= 1))
     assert ("LIVE" in result.explanation) == result.is_live
-    assert "facescope pad calibrate" in result.explanation  # the shipped threshold is synthetic
+    assert "Not calibrated for this camera" in result.explanation
+    assert "facescope pad calibrate" in result.explanation
     assert result.box is not None and result.frames == 1
     json.dumps(result.to_dict())  # JSON-ready
 

@@ -20,6 +20,9 @@ def test_pad_endpoint_matches_the_library(service: Any, data: Path) -> None:
     expected = check(data / "obama_1.jpg")
     assert body["live_probability"] == pytest.approx(expected.live_probability, abs=1e-4)
     assert body["is_live"] == expected.is_live and body["calibrated"] is False
+    assert body["decision"] == expected.decision in {"live", "attack", "uncertain"}
+    assert body["uncertain_band"] == pytest.approx(list(expected.uncertain_band or ()), abs=1e-4)
+    assert "NUAA" in body["threshold_source"] or "held out" in body["threshold_source"]
     assert len(body["heatmap"]) == 6 and body["explanation"] == expected.explanation
     assert {e["cue"] for e in body["evidence"]} == {e.cue for e in expected.evidence}
 

@@ -304,6 +304,134 @@ def test_ui_api_key(page: Any, data: Path, tmp_path: Path) -> None:
         expect(page.get_by_test_id("api-key")).to_have_value(token)
 
 
+def test_ui_liveness(
+    page: Any, data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Liveness tab: the verdict of POST /v1/pad, its calibration status, the boxed face."""
+    from PIL import Image
+    from playwright.sync_api import expect
+
+    import facescope.pad
+
+    monkeypatch.delenv("FACESCOPE_PAD_MODEL", raising=False)  # the shipped, uncalibrated model
+    photo = data / "obama_1.jpg"
+    expected = facescope.pad.check(photo)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with _serve(tmp_path / "data") as base_url:
+        page.goto(base_url + "/")
+        expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=TIMEOUT)
+        tab = page.get_by_test_id("tab-liveness")
+        expect(tab).to_have_attribute("role", "tab")
+        expect(tab).to_have_attribute("aria-controls", "view-liveness")
+        # keyboard-reachable: a focusable tab that Enter opens
+        tab.focus()
+        page.keyboard.press("Enter")
+        expect(tab).to_have_attribute("aria-selected", "true")
+        expect(page.get_by_test_id("view-liveness")).to_be_visible()
+        expect(page.get_by_test_id("view-identify")).to_be_hidden()
+
+        page.get_by_test_id("liveness-file").set_input_files(photo)
+        result = page.get_by_test_id("liveness-result")
+        expect(result).to_be_visible(timeout=TIMEOUT)
+        badge = page.get_by_test_id("liveness-badge")
+        assert expected.decision in {"live", "attack", "uncertain"}
+        expect(badge).to_have_text(expected.decision.upper())
+        expect(result).to_have_attribute("data-decision", expected.decision)
+        calibration = page.get_by_test_id("liveness-calibration")
+        expect(calibration).to_contain_text("Not calibrated for this camera")
+        expect(calibration).to_contain_text("facescope pad calibrate")
+        shown = float(page.get_by_test_id("liveness-probability").inner_text())
+        assert abs(shown - expected.live_probability) <= 0.005
+        threshold = float(page.get_by_test_id("liveness-threshold").inner_text())
+        assert abs(threshold - expected.threshold) <= 0.005
+        band = page.get_by_test_id("liveness-band")
+        if expected.decision == "uncertain":
+            expect(band).to_contain_text("not reliable")
+        else:
+            expect(band).to_be_hidden()
+        expect(page.get_by_test_id("liveness-explanation")).to_have_text(expected.explanation)
+        expect(page.get_by_test_id("liveness-cue")).to_have_count(len(expected.evidence))
+        colour = {"live": (22, 163, 74), "attack": (220, 38, 38), "uncertain": (245, 158, 11)}
+        assert _box_pixels(page, "liveness-canvas", colour[expected.decision]) > 200, (
+            "no face box drawn"
+        )
+        _shot(page, "liveness.png")
+
+        # a flat grey image has no face: the server's 422 is shown, the verdict is not
+        grey = tmp_path / "grey.png"
+        Image.new("RGB", (320, 240), (128, 128, 128)).save(grey)
+        page.get_by_test_id("liveness-file").set_input_files(grey)
+        error = page.get_by_test_id("liveness-error")
+        expect(error).to_be_visible(timeout=TIMEOUT)
+        expect(error).to_contain_text("422")
+        expect(error).to_contain_text("no_face")
+        expect(result).to_be_hidden()
+
+        # not an image at all
+        page.get_by_test_id("liveness-file").set_input_files(
+            {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"hello"}
+        )
+        expect(error).to_contain_text("not a recognised image format", timeout=TIMEOUT)
+        expect(result).to_be_hidden()
+
+
+def test_ui_liveness_uncertain_and_calibrated(page: Any, data: Path, tmp_path: Path) -> None:
+    """The uncertain band, a calibrated threshold and server text shown as text (never markup)."""
+    from playwright.sync_api import expect
+
+    answer: dict[str, Any] = {
+        "image": {"width": 400, "height": 500},
+        "box": [100.0, 120.0, 260.0, 320.0],
+        "live_probability": 0.4321,
+        "threshold": 0.5,
+        "is_live": False,
+        "decision": "uncertain",
+        "uncertain_band": [0.2, 0.8],
+        "attack_type": "unknown",
+        "attack_probabilities": {"print": 0.5679},
+        "evidence": [
+            {
+                "cue": "<b>moire</b>",
+                "value": 0.3,
+                "unit": "",
+                "indicates": "attack",
+                "why": "screen pattern",
+                "weight": -1.25,
+            }
+        ],
+        "heatmap": None,
+        "explanation": "<img src=x onerror=alert(1)> uncertain",
+        "calibrated": True,
+        "threshold_source": "site captures <2024>",
+    }
+    with _serve(tmp_path / "data") as base_url:
+        page.route(
+            "**/v1/pad",
+            lambda route: route.fulfill(
+                status=200, content_type="application/json", body=json.dumps(answer)
+            ),
+        )
+        page.goto(base_url + "/")
+        expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=TIMEOUT)
+        page.get_by_test_id("tab-liveness").click()
+        page.get_by_test_id("liveness-file").set_input_files(data / "obama_1.jpg")
+        expect(page.get_by_test_id("liveness-badge")).to_have_text("UNCERTAIN", timeout=TIMEOUT)
+        expect(page.get_by_test_id("liveness-probability")).to_have_text("0.432")
+        expect(page.get_by_test_id("liveness-band")).to_contain_text("[0.200, 0.800)")
+        expect(page.get_by_test_id("liveness-calibration")).to_have_text(
+            "Calibrated on this deployment's captures (site captures <2024>)"
+        )
+        explanation = page.get_by_test_id("liveness-explanation")
+        expect(explanation).to_have_text("<img src=x onerror=alert(1)> uncertain")
+        assert explanation.locator("img").count() == 0
+        cue = page.get_by_test_id("liveness-cue")
+        expect(cue).to_have_count(1)
+        expect(cue).to_contain_text("<b>moire</b>")
+        expect(cue).to_contain_text("-1.25")
+        assert cue.locator("b").count() == 0
+        assert _box_pixels(page, "liveness-canvas", (245, 158, 11)) > 200
+
+
 def _drop(page: Any, testid: str, photo: Path) -> None:
     """Drop `photo` onto the element, as a file dragged from the desktop would be."""
     transfer = page.evaluate_handle(
@@ -320,17 +448,23 @@ def _drop(page: Any, testid: str, photo: Path) -> None:
 
 def _green_pixels(page: Any) -> int:
     """Pixels of the identify canvas in the 'recognised' box colour (#16a34a)."""
+    return _box_pixels(page, "identify-canvas", (22, 163, 74))
+
+
+def _box_pixels(page: Any, canvas_id: str, rgb: tuple[int, int, int]) -> int:
+    """Pixels of the canvas `canvas_id` in the box colour `rgb`."""
     count: int = page.evaluate(
-        """() => {
-            const canvas = document.getElementById("identify-canvas");
+        """([id, [r, g, b]]) => {
+            const canvas = document.getElementById(id);
             const context = canvas.getContext("2d");
             const { data } = context.getImageData(0, 0, canvas.width, canvas.height);
             let n = 0;
             for (let i = 0; i < data.length; i += 4) {
-                if (Math.abs(data[i] - 22) < 8 && Math.abs(data[i + 1] - 163) < 8
-                    && Math.abs(data[i + 2] - 74) < 8) n += 1;
+                if (Math.abs(data[i] - r) < 8 && Math.abs(data[i + 1] - g) < 8
+                    && Math.abs(data[i + 2] - b) < 8) n += 1;
             }
             return n;
-        }"""
+        }""",
+        [canvas_id, list(rgb)],
     )
     return count

@@ -1,8 +1,9 @@
-"""``facescope pad``: check a photo or video (the default), ``pad calibrate``, ``pad train``."""
+"""``facescope pad``: check photos, videos, folders (default), ``pad calibrate``, ``pad train``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -11,8 +12,18 @@ from rich.console import RenderableType
 from rich.markup import escape
 from rich.table import Table
 
-from facescope.cli._common import JsonOption, PadModelOption, bars, friendly, skipped
-from facescope.cli.output import emit, plain
+from facescope.cli._common import (
+    EXIT_BAD_INPUT,
+    JsonOption,
+    PadModelOption,
+    bars,
+    fail,
+    friendly,
+    skipped,
+)
+from facescope.cli.output import emit, plain, to_document
+from facescope.errors import FacescopeError
+from facescope.io.files import media_files
 from facescope.pad.deployment import DEFAULT_BPCER, DEFAULT_REAL_WEIGHT, MIN_CALIBRATION
 
 if TYPE_CHECKING:
@@ -22,10 +33,15 @@ if TYPE_CHECKING:
 _COLOURS = {"live": "green", "attack": "red", "unclear": "yellow"}
 #: At most this many skipped files are named; the rest are counted.
 SHOWN_SKIPPED = 10
+#: Said once per run when a result's threshold was not set on the deployment's camera.
+NOT_CALIBRATED = (
+    "not calibrated for this camera: the threshold was set on other cameras' captures; "
+    "run `facescope pad calibrate` with ~50 captures from yours"
+)
 
 
 class _CheckByDefault(typer.core.TyperGroup):
-    """`facescope pad FILE` runs `pad check FILE`; `pad calibrate` / `pad train` stay commands."""
+    """`facescope pad FILE...` runs `pad check FILE...`; `pad calibrate` / `train` stay commands."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
@@ -35,7 +51,8 @@ class _CheckByDefault(typer.core.TyperGroup):
 
 pad_app = typer.Typer(
     cls=_CheckByDefault,
-    help="Presentation-attack detection: `facescope pad FILE [--explain]`, calibrate, train.",
+    help="Presentation-attack detection: `facescope pad FILE|FOLDER... [--explain]`, calibrate, "
+    "train.",
     no_args_is_help=True,
 )
 
@@ -47,14 +64,20 @@ def _report_skipped(items: list[tuple[str, str]]) -> None:
         skipped(f"... and {len(items) - SHOWN_SKIPPED} more")
 
 
+def _verdict(result: PADResult) -> str:
+    if getattr(result, "decision", None) == "uncertain":
+        return "[yellow]UNCERTAIN[/]"
+    return "[green]LIVE[/]" if result.is_live else "[red]ATTACK[/]"
+
+
 def _checked(
     result: PADResult, source: Path, explain: bool, heatmap: Path | None
 ) -> Iterator[RenderableType]:
-    verdict = "[green]LIVE[/]" if result.is_live else "[red]ATTACK[/]"
-    kind = "" if result.is_live else f", most likely {escape(result.attack_type)}"
+    uncertain = getattr(result, "decision", None) == "uncertain"
+    kind = "" if result.is_live or uncertain else f", most likely {escape(result.attack_type)}"
     yield (
-        f"{escape(str(source))}: {verdict} (p(live) {result.live_probability:.3f}, threshold "
-        f"{result.threshold:.3f}{kind}; {result.frames} frame(s))"
+        f"{escape(str(source))}: {_verdict(result)} (p(live) {result.live_probability:.3f}, "
+        f"threshold {result.threshold:.3f}{kind}; {result.frames} frame(s))"
     )
     if explain:
         table = Table("cue", "value", "indicates", "pull", "why")
@@ -68,24 +91,140 @@ def _checked(
         yield f"heatmap: {escape(str(heatmap))}"
 
 
+def _uncalibrated(results: Iterable[PADResult]) -> Iterator[RenderableType]:
+    """The one line, once per run, that the threshold was not set on this camera."""
+    if any(getattr(result, "calibrated", True) is False for result in results):
+        yield f"[yellow]{escape(NOT_CALIBRATED)}[/]"
+
+
+@dataclass(frozen=True)
+class Checked:
+    """Several files checked (path, result, heatmap written) and those skipped (path, reason)."""
+
+    results: list[tuple[Path, PADResult, Path | None]]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``facescope pad FILE FILE ... --json`` document."""
+        return {
+            "results": [
+                {"path": str(path), **to_document(result)} for path, result, _ in self.results
+            ],
+            "skipped": [{"path": path, "reason": reason} for path, reason in self.skipped],
+        }
+
+
+def _checked_all(done: Checked, explain: bool) -> Iterator[RenderableType]:
+    for path, result, heatmap in done.results:
+        yield from _checked(result, path, explain, heatmap)
+    yield from _uncalibrated(result for _, result, _ in done.results)
+
+
+def _files(sources: list[Path]) -> list[Path]:
+    """Files given, plus the photos and videos inside folders given (sorted, as everywhere)."""
+    files = media_files(sources)
+    if not files:
+        raise FacescopeError(
+            "no photos or videos in " + ", ".join(str(source) for source in sources)
+        )
+    return files
+
+
+def _reason(exc: Exception, path: Path) -> str:
+    """The error's message without the file name it often starts with."""
+    reason = str(exc)
+    prefix = f"{path}: "
+    return reason[len(prefix) :] if reason.startswith(prefix) else reason
+
+
+def _heatmap_paths(files: list[Path], folder: Path | None) -> list[Path | None]:
+    """``FOLDER/<stem>_heatmap.png`` per file (``<stem>-2_heatmap.png`` on a clash)."""
+    if folder is None:
+        return [None] * len(files)
+    if folder.is_file():
+        raise FacescopeError(f"--heatmap {folder}: with several files it names a folder")
+    taken: set[str] = set()
+    paths: list[Path | None] = []
+    for path in files:
+        name, n = f"{path.stem}_heatmap.png", 1
+        while name in taken:
+            n += 1
+            name = f"{path.stem}-{n}_heatmap.png"
+        taken.add(name)
+        paths.append(folder / name)
+    return paths
+
+
 @pad_app.command("check")
 @friendly
 def pad_check(
-    source: Annotated[Path, typer.Argument(help="A photo or a video file.")],
+    sources: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Photos, videos or folders (their photos and videos, sub-folders included).",
+            show_default=False,
+        ),
+    ],
     explain: Annotated[
         bool, typer.Option("--explain", help="Show every cue and the explanation.")
     ] = False,
     heatmap: Annotated[
-        Path | None, typer.Option(help="Write the face beside its attack heatmap (PNG).")
+        Path | None,
+        typer.Option(
+            help="Write the face beside its attack heatmap: a PNG for one file; with several "
+            "files or a folder, a folder that gets <stem>_heatmap.png per file."
+        ),
     ] = None,
     model: PadModelOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Live or attack: probability, attack type, evidence, heatmap, explanation."""
+    """Live or attack: probability, attack type, evidence, heatmap, explanation.
+
+    Photos, videos and folders, several at once; progress (files, video frames) on stderr.
+    A file that cannot be checked is skipped with its reason: exit 0 if any was checked, 2 if none.
+    One file (not a folder): one JSON document, exit 2 on bad input, 3 without a face.
+    Several: --json prints {"results": [{"path": ..., ...}], "skipped": [{"path", "reason"}]}.
+    """
     from facescope.pad.deployment import check_file
 
-    result = check_file(source, model=model, heatmap=heatmap)
-    emit(result, as_json=as_json, render=lambda r: _checked(r, source, explain, heatmap))
+    if len(sources) == 1 and not sources[0].is_dir():
+        source = sources[0]
+        with bars() as progress:
+            frames = progress.counter(f"{source.name}: frames")
+            result = check_file(source, model=model, heatmap=heatmap, progress=frames)
+
+        def render(r: PADResult) -> Iterator[RenderableType]:
+            yield from _checked(r, source, explain, heatmap)
+            yield from _uncalibrated([r])
+
+        emit(result, as_json=as_json, render=render)
+        return
+
+    files = _files(sources)
+    heatmaps = _heatmap_paths(files, heatmap)
+    done = Checked([])
+    with bars() as progress:
+        overall = progress.counter("files")
+        frames = progress.counter("frames")
+        overall(0, len(files))
+        for k, (path, target) in enumerate(zip(files, heatmaps, strict=True)):
+            overall(k, len(files), f"files: {path.name}")
+
+            def step(n: int, total: int, name: str = path.name) -> None:
+                frames(n, total, f"{name}: frames")
+
+            try:
+                result = check_file(path, model=model, heatmap=target, progress=step)
+            except (FacescopeError, ValueError, OSError) as exc:
+                done.skipped.append((str(path), _reason(exc, path)))
+            else:
+                done.results.append((path, result, target))
+        overall(len(files), len(files), "files")
+    _report_skipped(done.skipped)
+    if not done.results:
+        fail(f"none of the {len(files)} file(s) could be checked")
+        raise typer.Exit(EXIT_BAD_INPUT)
+    emit(done, as_json=as_json, render=lambda d: _checked_all(d, explain))
 
 
 def _calibrated(done: Calibration) -> Iterator[RenderableType]:

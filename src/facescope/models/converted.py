@@ -114,6 +114,14 @@ CONVERTED_MODELS: dict[str, ConvertedModel] = {
             inputs=("facescope.embed/sface_int8_calibration.json",),
             reference_sha256="351357a4080a3aa6f883f8f3634e23705c9a6cf1c102f35cb2cebf50511e51a0",
         ),
+        ConvertedModel(
+            key="sface_stem",
+            task="SFace's first two blocks: the learned texture cue of PAD (facescope.pad.stem)",
+            source="sface",
+            converter_version=1,
+            builder="facescope.embed.converters:build_sface_stem",
+            reference_sha256="545b07699281f3d80e9f34a099b1984fbb4cf1f3f3ae0d026f4d519775a73f14",
+        ),
     )
 }
 

@@ -58,14 +58,18 @@ def check_file(
     *,
     model: str | os.PathLike[str] | None = None,
     heatmap: str | os.PathLike[str] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> PADResult:
-    """:func:`~facescope.pad.check` a photo or video with the model at `model`; draw `heatmap`."""
+    """:func:`~facescope.pad.check` a photo or video with the model at `model`; draw `heatmap`.
+
+    `progress(done, total)` follows the frames read from a video.
+    """
     import cv2
 
     from facescope.pad.cues import PADError
     from facescope.pad.presentation import check
 
-    result = check(source, model=model_at(model))
+    result = check(source, model=model_at(model), progress=progress)
     if heatmap is not None:
         target = Path(heatmap)
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ CUE_MEANING = {
     "sharpness": "fine detail, which recapture loses",
     "specular": "highlights and glare",
     "colour": "colour gamut and contrast, which prints and screens compress",
+    "stem": "fine colour texture as seen by the face recogniser's first layers",
 }
 SPECIES_NAMES = {"print": "a printed photo", "replay": "a screen replay", "mask": "a mask"}
 UNCLEAR_MARGIN = 0.15
@@ -58,49 +59,85 @@ def explain(
     *,
     live_probability: float,
     threshold: float,
-    is_live: bool,
+    decision: str,
     attack_type: str,
     attack_share: float,
     evidence: Sequence[Evidence],
     heat: npt.NDArray[np.float64] | None,
-    calibrated_on_real: bool,
+    calibrated: bool,
+    band: tuple[float, float] | None = None,
+    trained_on: str = "",
+    species: Sequence[str] = (),
     frames: int = 1,
 ) -> str:
-    """A short paragraph a non-specialist can read, generated from the evidence only."""
+    """A short paragraph a non-specialist can read, generated from the evidence only.
+
+    It never contradicts the verdict: the image cues are listed by their pull on the
+    fused decision (``Evidence.weight``), those that carried it first and those it
+    outweighed after; cues outside the fusion (a video's blinks, motion and pulse) are
+    named as such, not as reasons.
+    """
     where = f"over {frames} frames " if frames > 1 else ""
-    if is_live:
+    scores = f"live probability {live_probability:.2f}, threshold {threshold:.2f}"
+    if decision == "uncertain" and band is not None:
         head = (
-            f"Judged LIVE {where}(live probability {live_probability:.2f}, "
-            f"threshold {threshold:.2f})."
+            f"UNCERTAIN {where}({scores}): the score lies in {band[0]:.2f}-{band[1]:.2f}, "
+            "where this model, on cameras it was not calibrated for, is wrong too often "
+            "to decide. Calibrate it, or ask for another capture."
         )
+    elif decision == "live":
+        head = f"Judged LIVE {where}({scores})."
     else:
-        kind = SPECIES_NAMES.get(attack_type, "an attack of unknown type")
-        share = (
-            f" ({100 * attack_share:.0f}% of the attack probability)"
-            if attack_type != "unknown"
-            else ""
-        )
-        head = (
-            f"Judged a PRESENTATION ATTACK {where}(live probability {live_probability:.2f}, "
-            f"threshold {threshold:.2f}); most likely {kind}{share}."
-        )
-    ranked = sorted(evidence, key=lambda e: -abs(e.weight))
-    toward_attack = [e for e in ranked if e.indicates == "attack"][:3]
-    toward_live = [e for e in ranked if e.indicates == "live"][:3]
+        kind = SPECIES_NAMES.get(attack_type)
+        if kind is not None:
+            what = f"; most likely {kind} ({100 * attack_share:.0f}% of the attack probability)"
+        elif len(species) == 1:
+            trained = {"print": "printed-photo", "replay": "screen-replay"}.get(
+                species[0], species[0]
+            )
+            what = (
+                f"; this model was trained on {trained} attacks only, so it does not name the kind"
+            )
+        else:
+            what = "; the kind of attack is unclear"
+        head = f"Judged a PRESENTATION ATTACK {where}({scores}){what}."
+    fused = [e for e in evidence if e.weight != 0.0]
+    other = [e for e in evidence if e.weight == 0.0]
+    towards_live = live_probability >= threshold
+    carried = sorted(
+        (e for e in fused if (e.weight > 0) == towards_live), key=lambda e: -abs(e.weight)
+    )
+    against = sorted(
+        (e for e in fused if (e.weight > 0) != towards_live), key=lambda e: -abs(e.weight)
+    )
     parts = [head]
-    if toward_attack:
-        parts.append("Pointing to an attack: " + "; ".join(_phrase(e) for e in toward_attack) + ".")
-    if toward_live:
-        parts.append("Pointing to a live face: " + "; ".join(_phrase(e) for e in toward_live) + ".")
-    unclear = [e.cue for e in evidence if e.indicates == "unclear"]
-    if unclear:
-        parts.append("Inconclusive: " + ", ".join(c.replace("_", " ") for c in unclear) + ".")
-    if heat is not None and not is_live:
-        parts.append(f"The attack heatmap is strongest in the {region(heat)} of the face.")
-    if not calibrated_on_real:
+    side = "live" if towards_live else "an attack"
+    if carried:
         parts.append(
-            "The threshold was set on synthetic attacks, not on your camera: calibrate it with "
-            "`facescope pad calibrate` before relying on the decision."
+            f"The score leans to {side} because of: "
+            + "; ".join(_phrase(e) for e in carried[:3])
+            + "."
+        )
+    if against:
+        parts.append(
+            "Outweighed, pointing the other way: "
+            + "; ".join(_phrase(e) for e in against[:3])
+            + "."
+        )
+    if other:
+        parts.append(
+            "Not part of the decision (shown for review): "
+            + "; ".join(_phrase(e) for e in other)
+            + "."
+        )
+    if heat is not None and decision == "attack":
+        parts.append(f"The attack heatmap is strongest in the {region(heat)} of the face.")
+    if not calibrated:
+        basis = f" ({trained_on})" if trained_on else ""
+        parts.append(
+            f"Not calibrated for this camera: the threshold was set on other captures{basis}. "
+            "Calibrate it with `facescope pad calibrate` and ~50 bona fide captures from "
+            "your camera before relying on the decision."
         )
     return " ".join(parts)
 

@@ -131,6 +131,30 @@ class PADModel:
         return self.fusion.classes_
 
     @property
+    def calibrated(self) -> bool:
+        """Whether the threshold was set on the deployment's own real captures.
+
+        ``facescope pad calibrate`` and ``pad train`` set it; the shipped model, whose
+        threshold comes from other cameras' captures, is not calibrated.
+        """
+        return bool(self.meta.get("calibrated_on_real", False))
+
+    @property
+    def uncertain_band(self) -> tuple[float, float] | None:
+        """The p(live) interval ``[low, high)`` answered ``uncertain``; None when none.
+
+        It applies only until the model is :attr:`calibrated`: on held-out people and
+        sessions, live faces scored below `low` and attacks at or above `high` in at most
+        about 1% of cases (``scripts/fit_pad.py``), so only decisions outside the band
+        are confident on an unknown camera.
+        """
+        band = self.meta.get("uncertain_band")
+        if self.calibrated or not band:
+            return None
+        low, high = (float(v) for v in band)
+        return (low, high) if low < high else None
+
+    @property
     def species(self) -> tuple[str, ...]:
         """The attack species the model tells apart."""
         return tuple(c for c in self.classes if c != BONA_FIDE)

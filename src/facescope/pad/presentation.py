@@ -13,13 +13,15 @@ import numpy.typing as npt
 from facescope.io import ImageInput
 from facescope.io.files import is_video_path
 from facescope.pad.cues import PADError
-from facescope.pad.explain import Evidence, explain, indication
+from facescope.pad.explain import Evidence, explain
 from facescope.pad.face import face_crop
 from facescope.pad.heatmap import GRID, patch_features
 from facescope.pad.model import BONA_FIDE, PADModel, default_model, load_model, stack
 from facescope.pad.train import crop_features_and_stats
 from facescope.types import Box, as_box
 
+#: A cue whose pull on the fused live log-odds is smaller than this decides nothing.
+PULL_MARGIN = 0.25
 #: Frames sampled from a video (evenly over at most `max_seconds`).
 VIDEO_FRAMES = 24
 
@@ -31,7 +33,7 @@ class PADResult:
     live_probability: float
     threshold: float
     is_live: bool
-    attack_type: str  # "none" when live; else a species, or "unknown"
+    attack_type: str  # "none" when live; else a species, or "unknown" (also when uncertain)
     attack_probabilities: dict[str, float]
     evidence: list[Evidence]
     heatmap: npt.NDArray[np.float64] | None
@@ -39,6 +41,16 @@ class PADResult:
     box: Box | None  # the face judged (the last sampled, in a video), x1, y1, x2, y2
     frames: int = 1
     crop: npt.NDArray[np.uint8] | None = field(default=None, repr=False)
+    #: "live", "attack", or "uncertain" (inside the model's uncertain band)
+    decision: str = ""
+    #: whether the threshold was set on this deployment's own captures
+    calibrated: bool = False
+    uncertain_band: tuple[float, float] | None = None
+    threshold_source: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.decision:
+            object.__setattr__(self, "decision", "live" if self.is_live else "attack")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready view (no pixels)."""
@@ -46,6 +58,12 @@ class PADResult:
             "live_probability": round(self.live_probability, 4),
             "threshold": round(self.threshold, 4),
             "is_live": self.is_live,
+            "decision": self.decision,
+            "calibrated": self.calibrated,
+            "uncertain_band": None
+            if self.uncertain_band is None
+            else [round(v, 4) for v in self.uncertain_band],
+            "threshold_source": self.threshold_source,
             "attack_type": self.attack_type,
             "attack_probabilities": {k: round(v, 4) for k, v in self.attack_probabilities.items()},
             "evidence": [e.to_dict() for e in self.evidence],
@@ -76,13 +94,19 @@ def _group_evidence(
         )
         start += n_classes
         p_live = float(per_group[g][:, live].mean())
-        says = indication(p_live)
+        # what the cue does to *this* decision: the sign of its pull on the fused
+        # log-odds (a group the fusion reads inverted says the opposite of its own p)
+        says = (
+            "unclear"
+            if abs(contribution) < PULL_MARGIN
+            else ("live" if contribution > 0 else "attack")
+        )
         key = {k: float(np.mean([s[k] for s in stats])) for k in stats[0] if k in _KEYS.get(g, ())}
         detail = ", ".join(f"{k.replace('_', ' ')} {v:.3g}" for k, v in key.items())
-        verdict = {"live": "looks like a live face", "attack": "looks like a recapture"}.get(
-            says, "does not decide"
+        verdict = {"live": "pulls towards live", "attack": "pulls towards an attack"}.get(
+            says, "barely pulls either way"
         )
-        why = f"{verdict} (its own live probability {p_live:.2f}" + (
+        why = f"{verdict} (pull {contribution:+.2f}; its own live probability {p_live:.2f}" + (
             f"; {detail})" if detail else ")"
         )
         evidence.append(Evidence(g, p_live, "p(live)", says, why, contribution))
@@ -117,35 +141,48 @@ def _decide(
     extra: Sequence[Evidence] = (),
     box: Box | None = None,
 ) -> PADResult:
-    features, stats = crop_features_and_stats(crops)
+    features, stats = crop_features_and_stats(crops, groups=list(model.groups))
     per_group = model.group_proba(features)
     logits = model.fusion_logits(per_group).mean(axis=0)  # average over frames
     p = np.exp(logits - logits.max())
     p /= p.sum()
     probabilities = {c: float(v) for c, v in zip(model.classes, p, strict=True)}
     live_p = probabilities[BONA_FIDE]
-    is_live = live_p >= model.threshold
+    band = model.uncertain_band
+    if band is not None and band[0] <= live_p < band[1]:
+        decision = "uncertain"
+    else:
+        decision = "live" if live_p >= model.threshold else "attack"
     attacks = {c: v for c, v in probabilities.items() if c != BONA_FIDE}
     mass = sum(attacks.values())
     best = max(attacks, key=lambda c: attacks[c])
     share = attacks[best] / mass if mass > 0 else 0.0
-    attack_type = "none" if is_live else (best if share >= 0.6 else "unknown")
+    if decision == "live":
+        attack_type = "none"
+    elif decision == "attack" and share >= 0.6 and len(attacks) > 1:
+        attack_type = best
+    else:  # uncertain, or a model that knows one species only (it cannot name the kind)
+        attack_type = "unknown"
     evidence = _group_evidence(model, per_group, stats) + list(extra)
     heat = _heat(model, crops)
+    source = str(model.meta.get("threshold_source", ""))
     text = explain(
         live_probability=live_p,
         threshold=model.threshold,
-        is_live=is_live,
+        decision=decision,
         attack_type=attack_type,
         attack_share=share,
         evidence=evidence,
         heat=heat,
-        calibrated_on_real=bool(model.meta.get("calibrated_on_real", False)),
+        calibrated=model.calibrated,
+        band=band,
+        trained_on=str(model.meta.get("trained_on", "")),
+        species=model.species,
         frames=len(crops),
     )
     return PADResult(
-        live_p, model.threshold, bool(is_live), attack_type, attacks, evidence, heat, text, box,
-        len(crops), crops[len(crops) // 2],
+        live_p, model.threshold, decision == "live", attack_type, attacks, evidence, heat, text,
+        box, len(crops), crops[len(crops) // 2], decision, model.calibrated, band, source,
     )  # fmt: skip
 
 
@@ -202,6 +239,7 @@ def check(
     model: PADModel | str | os.PathLike[str] | None = None,
     video_cues: bool = True,
     frames: int = VIDEO_FRAMES,
+    progress: Callable[[int, int], None] | None = None,
 ) -> PADResult:
     """Presentation-attack detection on one image (the largest face) or one video file.
 
@@ -209,11 +247,12 @@ def check(
     attack type, the evidence per cue, a 6x6 patch heatmap of attack
     probability over the aligned face and a plain-language explanation. Videos
     (by file suffix) average the image cues over `frames` sampled frames and add
-    the liveness cues of :mod:`facescope.pad.video` as evidence.
+    the liveness cues of :mod:`facescope.pad.video` as evidence. `progress(done, total)`
+    is called as video frames are read (not for a photo).
     """
     pad = _resolve(model)
     if _is_video(source):
-        crops, box = video_crops(source, frames=frames)  # type: ignore[arg-type]
+        crops, box = video_crops(source, frames=frames, progress=progress)  # type: ignore[arg-type]
         extra = _video_evidence(source) if video_cues else []  # type: ignore[arg-type]
         return _decide(pad, crops, extra=extra, box=box)
     crop, found, _ = face_crop(source)

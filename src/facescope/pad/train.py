@@ -26,6 +26,8 @@ from facescope.pad.model import (
     pad_thresholds,
     stack,
 )
+from facescope.pad.stem import GROUP as STEM
+from facescope.pad.stem import stem_features
 
 Progress = Callable[[int, int], None]
 
@@ -53,27 +55,46 @@ def synthetic_crop(
 
 
 def crop_features(
-    crops: Sequence[npt.NDArray[np.uint8]], *, progress: Progress | None = None
+    crops: Sequence[npt.NDArray[np.uint8]],
+    *,
+    progress: Progress | None = None,
+    groups: Sequence[str] | None = None,
 ) -> dict[str, npt.NDArray[np.float64]]:
-    """Each cue group's vectors for a list of aligned crops, (n, d) per group."""
-    return crop_features_and_stats(crops, progress=progress)[0]
+    """Each cue group's vectors for a list of aligned crops, (n, d) per group.
+
+    `groups` None measures every group: the hand-made cues of
+    :data:`facescope.pad.cues.CUES` and the learned ``stem`` cue
+    (:mod:`facescope.pad.stem`); otherwise only those named (a model's
+    ``groups``).
+    """
+    return crop_features_and_stats(crops, progress=progress, groups=groups)[0]
 
 
 def crop_features_and_stats(
-    crops: Sequence[npt.NDArray[np.uint8]], *, progress: Progress | None = None
+    crops: Sequence[npt.NDArray[np.uint8]],
+    *,
+    progress: Progress | None = None,
+    groups: Sequence[str] | None = None,
 ) -> tuple[dict[str, npt.NDArray[np.float64]], list[dict[str, float]]]:
     """:func:`crop_features` plus each crop's readable cue statistics (for evidence)."""
-    rows: dict[str, list[npt.NDArray[np.float64]]] = {g: [] for g in CUES}
+    wanted = [*CUES, STEM] if groups is None else list(groups)
+    unknown = [g for g in wanted if g not in CUES and g != STEM]
+    if unknown:
+        raise PADError(f"unknown PAD cue group(s) {unknown}; known: {sorted([*CUES, STEM])}")
+    hand_made = [g for g in wanted if g in CUES]
+    rows: dict[str, list[npt.NDArray[np.float64]]] = {g: [] for g in hand_made}
     stats: list[dict[str, float]] = []
     for k, crop in enumerate(crops):
-        values = measure(crop)
+        values = measure(crop, hand_made)
         for group, cue in values.items():
             rows[group].append(cue.vector)
         stats.append({name: v for cue in values.values() for name, v in cue.stats.items()})
         if progress is not None:
             progress(k + 1, len(crops))
     features = {g: np.asarray(v, np.float64).reshape(len(crops), -1) for g, v in rows.items()}
-    return features, stats
+    if STEM in wanted:
+        features[STEM] = stem_features(np.asarray(crops, np.uint8).reshape(-1, CROP, CROP, 3))
+    return {g: features[g] for g in wanted}, stats
 
 
 def _folds(sources: npt.NDArray[np.int64], k: int, seed: int) -> npt.NDArray[np.int64]:

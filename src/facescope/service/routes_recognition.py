@@ -127,9 +127,11 @@ async def embed(
     response_model=PadResponse,
     summary="Live face or presentation attack (print, replay)? With evidence and explanation",
     description=(
-        "Presentation-attack detection on the largest face. The shipped threshold was set "
-        "on synthetic attacks: calibrate it for your camera (`facescope pad calibrate`, then "
-        "start the service with FACESCOPE_PAD_MODEL set). Needs read permission; audited."
+        "Presentation-attack detection on the largest face: live, attack, or uncertain. "
+        "The shipped model was trained on real print attacks of another camera; until it is "
+        "calibrated for yours (`facescope pad calibrate`, then start the service with "
+        "FACESCOPE_PAD_MODEL set) scores in its uncertain band are answered `uncertain`. "
+        "Needs read permission; audited."
     ),
     openapi_extra=openapi_body(["image"]),
 )
@@ -152,18 +154,22 @@ async def pad(request: Request) -> PadResponse:
             live_probability=result["live_probability"],
             threshold=result["threshold"],
             is_live=result["is_live"],
+            decision=result["decision"],
+            uncertain_band=result["uncertain_band"],
             attack_type=result["attack_type"],
             attack_probabilities=result["attack_probabilities"],
             evidence=[PadEvidence(**e) for e in result["evidence"]],
             heatmap=result["heatmap"],
             explanation=result["explanation"],
-            calibrated=bool(model.meta.get("calibrated_on_real", False)),
+            calibrated=result["calibrated"],
+            threshold_source=result["threshold_source"],
         )
 
     async with context.audited_async(caller, "pad", None) as detail:
         detail["source"] = filename
         response = await context.compute(work)
         detail["is_live"] = response.is_live
+        detail["decision"] = response.decision
     return response
 
 

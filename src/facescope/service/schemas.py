@@ -62,13 +62,24 @@ class PadResponse(BaseModel):
     box: list[float] | None = Field(description="the face judged (the largest)")
     live_probability: float
     threshold: float = Field(description="decision threshold on live_probability")
-    is_live: bool
+    is_live: bool = Field(description="decision == 'live'")
+    decision: str = Field(
+        description="live, attack, or uncertain: the score lies in the model's uncertain band "
+        "(only until the model is calibrated for this camera)"
+    )
+    uncertain_band: list[float] | None = Field(
+        description="[low, high) of live_probability answered uncertain; null once calibrated"
+    )
     attack_type: str = Field(description="none, print, replay or unknown")
     attack_probabilities: dict[str, float]
     evidence: list[PadEvidence]
     heatmap: list[list[float]] | None = Field(description="6x6 attack probability over the face")
     explanation: str
-    calibrated: bool = Field(description="whether the threshold was set on real captures")
+    calibrated: bool = Field(
+        description="whether the threshold was calibrated on this deployment's own captures "
+        "(facescope pad calibrate); false for the shipped model"
+    )
+    threshold_source: str = Field(description="where the threshold comes from")
 
 
 class DecisionRuleOut(BaseModel):

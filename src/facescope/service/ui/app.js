@@ -17,6 +17,7 @@
     compareFiles: { a: null, b: null },
     enrolFiles: [],
     lastIdentify: null, // the last identify response shown
+    livenessRun: 0, // counts liveness checks: only the latest one's answer is shown
   };
 
   const $ = (id) => document.getElementById(id);
@@ -178,11 +179,11 @@
     }
   }
 
-  const COLORS = { match: "#16a34a", unknown: "#f59e0b", neutral: "#2563eb" };
+  const COLORS = { match: "#16a34a", unknown: "#f59e0b", attack: "#dc2626", neutral: "#2563eb" };
 
   /**
    * Draw `bitmap` scaled into its container, then a box and label per face.
-   * faces: [{box: [x1, y1, x2, y2], label, kind: "match"|"unknown"|"neutral"}]
+   * faces: [{box: [x1, y1, x2, y2], label, kind: "match"|"unknown"|"attack"|"neutral"}]
    */
   const drawn = new Map(); // canvas -> the arguments of its last drawing, to redraw on resize
 
@@ -747,6 +748,115 @@
     }
   }
 
+  // ---- Liveness ------------------------------------------------------------------
+
+  /** decision -> badge text, badge class and the box colour (COLORS) drawn around the face. */
+  const PAD_DECISIONS = {
+    live: { badge: "LIVE", kind: "match" },
+    attack: { badge: "ATTACK", kind: "attack" },
+    uncertain: { badge: "UNCERTAIN", kind: "unknown" },
+  };
+
+  /** +0.42 / -0.31: a cue's pull on the live log-odds, sign first. */
+  const fmtPull = (weight) => `${weight > 0 ? "+" : ""}${weight.toFixed(2)}`;
+
+  async function liveness(file) {
+    const run = ++state.livenessRun;
+    showError("liveness-error", null);
+    $("liveness-result").hidden = true;
+    $("liveness-empty").hidden = true;
+    setStatus("liveness-status", `Checking ${file.name}…`, true);
+    const canvas = $("liveness-canvas");
+    const [bitmap, result] = await Promise.allSettled([
+      decode(file),
+      (async () => api("POST", "/v1/pad", { form: imageForm({ image: file }) }))(),
+    ]);
+    if (run !== state.livenessRun) return; // a newer photo was chosen meanwhile
+    const image = bitmap.status === "fulfilled" ? bitmap.value : null;
+    if (result.status === "rejected") {
+      setStatus("liveness-status", "");
+      showError("liveness-error", result.reason);
+      if (image) drawFaces(canvas, image, []);
+      else $("liveness-canvas-wrap").hidden = true;
+      $("liveness-empty").hidden = false;
+      return;
+    }
+    const response = result.value;
+    const decision = Object.hasOwn(PAD_DECISIONS, response.decision) ? response.decision : "uncertain";
+    const shown = PAD_DECISIONS[decision];
+    setStatus("liveness-status", `${file.name}: ${shown.badge.toLowerCase()}.`);
+    $("liveness-status").dataset.done = "true";
+    if (image && response.box) {
+      drawFaces(canvas, image, [
+        { box: response.box, kind: shown.kind, label: `${shown.badge}  ${fmtScore(response.live_probability)}` },
+      ]);
+    } else if (image) {
+      drawFaces(canvas, image, []);
+    } else {
+      $("liveness-canvas-wrap").hidden = true;
+    }
+    renderLiveness(response, decision, shown);
+  }
+
+  function renderLiveness(response, decision, shown) {
+    const result = $("liveness-result");
+    result.dataset.decision = response.decision;
+    result.dataset.calibrated = String(response.calibrated);
+    const badge = $("liveness-badge");
+    badge.textContent = shown.badge;
+    badge.className = `pad-badge ${decision}`;
+    setText("liveness-probability", fmtScore(response.live_probability));
+    setText("liveness-threshold", fmtScore(response.threshold));
+    setText("liveness-attack-type", response.attack_type);
+
+    const band = $("liveness-band");
+    const [low, high] = response.uncertain_band || [];
+    if (response.decision === "uncertain" && low !== undefined && high !== undefined) {
+      band.textContent =
+        `The live probability ${fmtScore(response.live_probability)} lies in the band ` +
+        `[${fmtScore(low)}, ${fmtScore(high)}) where the model is not reliable on a camera ` +
+        "it has not been calibrated for, so it is answered neither live nor attack.";
+      band.hidden = false;
+    } else {
+      band.textContent = "";
+      band.hidden = true;
+    }
+
+    const calibration = $("liveness-calibration");
+    const source = response.threshold_source || "the shipped model";
+    if (response.calibrated) {
+      calibration.className = "calibration is-ok";
+      calibration.replaceChildren(`Calibrated on this deployment's captures (${source})`);
+    } else {
+      calibration.className = "calibration is-warn";
+      calibration.replaceChildren(
+        el("strong", {}, "Not calibrated for this camera"),
+        `: threshold from ${source}. Run `,
+        el("code", {}, "facescope pad calibrate"),
+        " with ~50 captures from your camera and restart the service with ",
+        el("code", {}, "FACESCOPE_PAD_MODEL"),
+        ".",
+      );
+    }
+
+    setText("liveness-explanation", response.explanation);
+    $("liveness-evidence").replaceChildren(
+      ...(response.evidence || []).map((item) =>
+        el(
+          "tr",
+          { "data-testid": "liveness-cue", "data-indicates": item.indicates },
+          el("td", { title: item.why }, item.cue),
+          el("td", {}, el("span", { class: `pill ${{ live: "ok", attack: "bad" }[item.indicates] || "warn"}` }, item.indicates)),
+          el("td", { class: "num" }, fmtPull(item.weight)),
+        ),
+      ),
+    );
+    if (!response.evidence?.length) {
+      $("liveness-evidence").append(el("tr", {}, el("td", { colspan: 3, class: "muted" }, "no evidence reported")));
+    }
+    result.hidden = false;
+  }
+
   // ---- tabs and start-up -----------------------------------------------------------
 
   function showView(view) {
@@ -793,6 +903,7 @@
     dropzone("enrol-drop", $("enrol-files"), chooseEnrolFiles);
     dropzone("compare-drop-a", $("compare-file-a"), (files) => chooseCompare("a", files[0]));
     dropzone("compare-drop-b", $("compare-file-b"), (files) => chooseCompare("b", files[0]));
+    dropzone("liveness-drop", $("liveness-file"), (files) => liveness(files[0]));
     $("enrol-form").addEventListener("submit", enrol);
     $("compare-form").addEventListener("submit", compare);
     $("people-refresh").addEventListener("click", loadPeople);
