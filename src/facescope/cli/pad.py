@@ -74,7 +74,12 @@ def _checked(
     result: PADResult, source: Path, explain: bool, heatmap: Path | None
 ) -> Iterator[RenderableType]:
     uncertain = getattr(result, "decision", None) == "uncertain"
-    kind = "" if result.is_live or uncertain else f", most likely {escape(result.attack_type)}"
+    if result.is_live or uncertain:
+        kind = ""
+    elif result.attack_type == "unknown":
+        kind = ", kind not named"
+    else:
+        kind = f", most likely {escape(result.attack_type)}"
     yield (
         f"{escape(str(source))}: {_verdict(result)} (p(live) {result.live_probability:.3f}, "
         f"threshold {result.threshold:.3f}{kind}; {result.frames} frame(s))"
