@@ -472,6 +472,8 @@ def main() -> None:
     parser.add_argument(
         "--min-size", type=float, help="detect_faces(min_size=...): default None, as shipped"
     )
+    parser.add_argument("--max-side", type=int, default=DetectOptions().max_side,
+                        help="DetectOptions(max_side=...): the single-pass working size")  # fmt: skip
     parser.add_argument("--save-scenes", type=Path, help="write the scenes, GT drawn, here")
     args = parser.parse_args()
     cv2.setNumThreads(1)
@@ -499,9 +501,10 @@ def main() -> None:
         "protocol": summary,
         "iou_match": IOU_MATCH,
         "min_size": args.min_size,
+        "max_side": args.max_side,
     }
     for detector in detectors:
-        options = DetectOptions(detector=detector)
+        options = DetectOptions(detector=detector, max_side=args.max_side)
         results[detector] = evaluate(detector, scenes, options, args.min_size)
 
     print(

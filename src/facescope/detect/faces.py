@@ -36,6 +36,11 @@ from facescope.types import Faces
 
 #: Smallest face side (working-scale pixels) YuNet finds reliably.
 SMALLEST_RESOLVED_FACE = 12.0
+#: The same per detector: RetinaFace MobileNet-0.25 found about half of the faces of
+#: 20-40 px and all from 40 px up (``benchmarks/bench_multiface.py``), so a `min_size`
+#: below 32 px makes it tile at a finer scale; SCRFD's smallest anchor is 16 px.
+SMALLEST_RESOLVED: dict[str, float] = {"yunet": SMALLEST_RESOLVED_FACE, "retinaface": 32.0,
+                                       "scrfd": 16.0}  # fmt: skip
 #: Images smaller than this (longest side) are upscaled to it, at most MAX_UPSCALE times.
 MIN_WORKING_SIDE = 320
 MAX_UPSCALE = 4.0
@@ -204,10 +209,11 @@ def _find(
     if longest < MIN_WORKING_SIDE:
         # small images are upscaled: faces in them are small too
         scale = min(MAX_UPSCALE, MIN_WORKING_SIDE / longest)
-    wanted = SMALLEST_RESOLVED_FACE / scale if min_size is None else float(min_size)
+    smallest = SMALLEST_RESOLVED.get(detector_name(opts), SMALLEST_RESOLVED_FACE)
+    wanted = smallest / scale if min_size is None else float(min_size)
 
     rows = [_detect_at_scale(detector, bgr, scale, opts.score_threshold)]
-    finer = SMALLEST_RESOLVED_FACE / max(wanted, 1.0)
+    finer = smallest / max(wanted, 1.0)
     if finer > scale * 1.25:
         rows.append(_detect_tiled(detector, bgr, min(finer, 4.0), opts))
     found = nms(np.concatenate(rows), opts.nms_threshold)
