@@ -472,8 +472,12 @@ def main() -> None:
     parser.add_argument(
         "--min-size", type=float, help="detect_faces(min_size=...): default None, as shipped"
     )
-    parser.add_argument("--max-side", type=int, default=DetectOptions().max_side,
-                        help="DetectOptions(max_side=...): the single-pass working size")  # fmt: skip
+    parser.add_argument(
+        "--max-side",
+        type=int,
+        default=DetectOptions().max_side,
+        help="DetectOptions(max_side=...): the single-pass working size",
+    )
     parser.add_argument("--save-scenes", type=Path, help="write the scenes, GT drawn, here")
     args = parser.parse_args()
     cv2.setNumThreads(1)
