@@ -16,8 +16,10 @@ from facescope.errors import (
     ModelNotAvailableError,
     NoFaceError,
     VideoError,
+    WeatherError,
 )
 from facescope.io.image import load_image
+from facescope.restoration.auto import restore
 from facescope.types import Candidate, Embeddings, Faces, Identification, VerifyResult
 
 __version__ = "0.1.0"
@@ -55,6 +57,7 @@ __all__ = [
     "VerifyResult",
     "VideoError",
     "VideoRecognizer",
+    "WeatherError",
     "align",
     "analyze",
     "calibrate",
@@ -63,6 +66,7 @@ __all__ = [
     "enroll",
     "identify",
     "load_image",
+    "restore",
     "track",
     "verify",
 ]

@@ -32,7 +32,13 @@ from facescope.match.thresholds import (
     load_calibration,
     verification_rule,
 )
-from facescope.pipeline import embed_faces, embed_largest_faces, find_faces, largest
+from facescope.pipeline import (
+    embed_faces,
+    embed_largest_faces,
+    find_faces,
+    find_faces_restoring,
+    largest,
+)
 from facescope.types import Embeddings, Faces, Identification, VerifyResult, as_box
 
 MODELS = (*RECOGNIZER_NAMES, FUSION)
@@ -92,6 +98,7 @@ def embed(
     *,
     model: str = "sface",
     assume_aligned: bool | None = None,
+    restore: str = "none",
 ) -> Embeddings:
     """Embed every face in an image: (n, 128) L2-normalised float32, with raw norms.
 
@@ -100,12 +107,15 @@ def embed(
         faces: faces to embed; detected when None.
         model: ``"sface"`` (fast, default) or ``"dlib"``.
         assume_aligned: as in :func:`detect`.
+        restore: ``"none"`` (default), ``"auto"`` (restore the crops where the
+            degradation detectors find weather; clean faces pass untouched) or a named
+            method of :data:`facescope.restoration.auto.METHODS`. Needs ``sface``/``arcface``.
     """
     _check_model(model, allow_fusion=False)
     rgb = load_image(image)
     if faces is None:
-        faces = find_faces(rgb, assume_aligned=assume_aligned)
-    return embed_faces(rgb, faces, model)
+        rgb, faces = find_faces_restoring(rgb, restore, assume_aligned=assume_aligned)
+    return embed_faces(rgb, faces, model, restore=restore)
 
 
 def verify(
@@ -116,6 +126,7 @@ def verify(
     fmr: float = DEFAULT_FMR,
     thresholds: str | None = None,
     assume_aligned: bool | None = None,
+    restore: str = "none",
 ) -> VerifyResult:
     """Decide whether two photos (or faces) show the same person.
 
@@ -129,6 +140,7 @@ def verify(
     keeps the whole decision at `fmr` (the rule the gallery uses for a gallery
     of that size). ``result.decision_rule`` states the rule applied
     (:func:`facescope.match.thresholds.verification_rule`; docs/thresholds.md).
+    `restore` restores both photos' faces before embedding (as in :func:`embed`).
 
     Raises:
         NoFaceError: an image has no detectable face.
@@ -138,8 +150,8 @@ def verify(
     calibration = load_calibration(thresholds)
     verification_rule(calibration, model, fmr)  # refuse an uncalibrated FMR before inference
     needed = _models_for(model, calibration)
-    left, boxes_a = _side(a, needed, "first image", assume_aligned)
-    right, boxes_b = _side(b, needed, "second image", assume_aligned)
+    left, boxes_a = _side(a, needed, "first image", assume_aligned, restore)
+    right, boxes_b = _side(b, needed, "second image", assume_aligned, restore)
     return verify_faces(
         left, right, model=model, fmr=fmr, calibration=calibration, boxes=(boxes_a, boxes_b)
     )
@@ -207,6 +219,7 @@ def identify(
     fpir: float = DEFAULT_FPIR,
     thresholds: str | None = None,
     fmr: float | None = None,
+    restore: str = "none",
 ) -> list[Identification]:
     """Say who each face in `image` is, among `known` people (open set).
 
@@ -226,6 +239,8 @@ def identify(
         fmr: deprecated: a per-comparison FMR. Given, it keeps the old fixed
             threshold at that FMR, stated as the equivalent FPIR
             ``1 - (1 - fmr) ** N``; use `fpir`.
+        restore: restore the probe's faces (and the known people's photos) before
+            embedding, as in :func:`embed`.
 
     Returns:
         One Identification per face, in the order of :func:`detect` (left to
@@ -251,15 +266,14 @@ def identify(
     gallery_names: list[str] = []
     gallery: dict[str, list[npt.NDArray[np.float32]]] = {m: [] for m in needed}
     for name, samples in known.items():
-        templates = _gallery_templates(name, samples, needed)
+        templates = _gallery_templates(name, samples, needed, restore)
         for m in needed:
             gallery[m].append(templates[m].vectors)
         gallery_names.extend([name] * len(templates[needed[0]]))
-    rgb = load_image(image)
-    faces = find_faces(rgb)
+    rgb, faces = find_faces_restoring(load_image(image), restore)
     if len(faces) == 0:
         return []
-    probe = {m: embed_faces(rgb, faces, m).vectors for m in needed}
+    probe = {m: embed_faces(rgb, faces, m, restore=restore).vectors for m in needed}
     per_model = {m: probe[m] @ np.concatenate(gallery[m]).T for m in needed}
     scores = calibration.fuse(per_model) if model == FUSION else per_model[model]
     return [
@@ -308,7 +322,11 @@ def _models_for(model: str, calibration: Calibration) -> list[str]:
 
 
 def _side(
-    source: FaceInput, models: list[str], label: str, assume_aligned: bool | None
+    source: FaceInput,
+    models: list[str],
+    label: str,
+    assume_aligned: bool | None,
+    restore: str = "none",
 ) -> tuple[dict[str, Embeddings], npt.NDArray[np.float32] | None]:
     """One side of a comparison: embeddings of every face per model, and their boxes.
 
@@ -319,11 +337,11 @@ def _side(
     if isinstance(source, Mapping):  # checked by verify_faces
         return {m: Embeddings(e.vectors[:1], e.norms[:1], m) for m, e in source.items()}, None
     rgb = load_image(source)
-    faces = find_faces(rgb, assume_aligned=assume_aligned)
+    rgb, faces = find_faces_restoring(rgb, restore, assume_aligned=assume_aligned)
     if len(faces) == 0:
         name = os.fspath(source) if isinstance(source, str | os.PathLike) else label
         raise NoFaceError(f"{name}: no face found")
-    return {m: embed_faces(rgb, faces, m) for m in models}, faces.boxes
+    return {m: embed_faces(rgb, faces, m, restore=restore) for m in models}, faces.boxes
 
 
 def _embedding_rows(
@@ -344,22 +362,27 @@ def _embedding_rows(
     }
 
 
-def _largest_face(image: ImageInput, models: list[str], label: str) -> dict[str, Embeddings]:
+def _largest_face(
+    image: ImageInput, models: list[str], label: str, restore: str = "none"
+) -> dict[str, Embeddings]:
     """Embeddings of the largest face of an enrolment photo (a known person's)."""
-    rgb = load_image(image)
-    face = largest(find_faces(rgb))
+    rgb, faces = find_faces_restoring(load_image(image), restore)
+    face = largest(faces)
     if len(face) == 0:
         name = os.fspath(image) if isinstance(image, str | os.PathLike) else label
         raise NoFaceError(f"{name}: no face found")
-    return {m: embed_faces(rgb, face, m) for m in models}
+    return {m: embed_faces(rgb, face, m, restore=restore) for m in models}
 
 
-def _gallery_templates(name: str, samples: KnownFaces, models: list[str]) -> dict[str, Embeddings]:
+def _gallery_templates(
+    name: str, samples: KnownFaces, models: list[str], restore: str = "none"
+) -> dict[str, Embeddings]:
     if isinstance(samples, Embeddings | Mapping):
         return _embedding_rows(samples, models, f"embeddings of {name!r}")
     rows: dict[str, list[Embeddings]] = {m: [] for m in models}
     for index, sample in enumerate(samples):
-        for m, found in _largest_face(sample, models, f"photo {index} of {name!r}").items():
+        label = f"photo {index} of {name!r}"
+        for m, found in _largest_face(sample, models, label, restore).items():
             rows[m].append(found)
     if not rows[models[0]]:
         raise ValueError(f"known identity {name!r} has no photos")

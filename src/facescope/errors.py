@@ -96,6 +96,10 @@ class EngineNotAvailableError(FacescopeError):
     """An optional execution engine (Ray) is not installed; the message says how to install it."""
 
 
+class WeatherError(FacescopeError, ValueError):
+    """A weather synthesis or restoration request that cannot be carried out (bad input)."""
+
+
 class VideoError(FacescopeError, ValueError):
     """A video cannot be opened, read or written; the message names the input."""
 

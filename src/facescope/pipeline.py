@@ -13,11 +13,12 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from facescope.align.template import ARCFACE_TEMPLATE_112, CROP_SIZE, warp_to_template
+from facescope.align.template import ARCFACE_TEMPLATE_112, CROP_SIZE, warp_faces, warp_to_template
 from facescope.detect.faces import DetectOptions, detect_faces
 from facescope.embed.recognizers import OPT_IN_RECOGNIZER_NAMES, embedding_dim, get_recognizer
-from facescope.errors import InvalidImageError
+from facescope.errors import InvalidImageError, WeatherError
 from facescope.io.image import ImageInput, load_image
+from facescope.restoration.auto import check_method, restore_crops, restore_image
 from facescope.types import Embeddings, Faces
 
 #: Sizes (height, width) of common pre-aligned crop formats and the template
@@ -66,11 +67,55 @@ def find_faces(
     return detect_faces(rgb, min_size=min_size, max_faces=max_faces, options=options)
 
 
-def embed_faces(rgb: npt.NDArray[np.uint8], faces: Faces, model: str) -> Embeddings:
-    """Embed the given faces of one image with one recogniser."""
+def embed_faces(
+    rgb: npt.NDArray[np.uint8], faces: Faces, model: str, *, restore: str = "none"
+) -> Embeddings:
+    """Embed the given faces of one image with one recogniser.
+
+    `restore` (:data:`facescope.restoration.auto.METHODS`): ``"none"`` embeds the faces as
+    they are; ``"auto"`` or a named method restores each aligned crop between the warp
+    and the recogniser (``auto`` only where the degradation detectors find weather).
+    Restoration works on the ArcFace-112 crop, so it needs ``sface`` or ``arcface``.
+    """
     recognizer = get_recognizer(model)
-    raw = recognizer.features(rgb, faces.landmarks5)
-    return normalise(raw, model)
+    if check_method(restore) == "none":
+        raw = recognizer.features(rgb, faces.landmarks5)
+        return normalise(raw, model)
+    if model not in _CROP_MODELS:
+        raise WeatherError(
+            f"restore={restore!r} restores the aligned 112x112 crop, which {model!r} does not "
+            "read; use model 'sface' or 'arcface', or restore='none'"
+        )
+    crops = aligned_crops(rgb, faces)
+    restored, _ = restore_crops(crops, restore)
+    return normalise(recognizer.features_from_crops(restored), model)  # type: ignore[attr-defined]
+
+
+def aligned_crops(rgb: npt.NDArray[np.uint8], faces: Faces) -> npt.NDArray[np.uint8]:
+    """(n, 112, 112, 3) ArcFace crops of `faces` (an aligned 112 crop is used as it is)."""
+    if len(faces) == 1 and faces.aligned and rgb.shape[:2] == (CROP_SIZE, CROP_SIZE):
+        return rgb[None]
+    return warp_faces(rgb, faces.landmarks5)
+
+
+def find_faces_restoring(
+    rgb: npt.NDArray[np.uint8],
+    restore: str,
+    *,
+    assume_aligned: bool | None = None,
+    options: DetectOptions | None = None,
+) -> tuple[npt.NDArray[np.uint8], Faces]:
+    """(image, faces): with `restore` other than "none", an image where no face is found
+    is restored whole and searched again (heavy haze or blur can hide a face from the
+    detector); the image returned is the one the faces were found in."""
+    faces = find_faces(rgb, assume_aligned=assume_aligned, options=options)
+    if len(faces) or check_method(restore) == "none":
+        return rgb, faces
+    restored = restore_image(rgb, restore)
+    if not restored.applied:
+        return rgb, faces
+    image = np.ascontiguousarray(restored.image)
+    return image, find_faces(image, assume_aligned=assume_aligned, options=options)
 
 
 def normalise(raw: npt.NDArray[np.float32], model: str) -> Embeddings:

@@ -179,6 +179,7 @@ def _session(tmp: Path, *, as_json: bool) -> dict[str, Any]:
         str(tmp / "trained.json"),
     )  # fmt: skip
     found["audit pad"] = run("audit", "pad", "--gallery", str(people))
+    found["restore images"] = run("restore", obama, "--out", str(tmp / "restored"))
     found["audit invert"] = run(
         "audit", "invert", "--embeddings", str(tmp / "export.json"), "--budget", "16",
         "--pool", "32",

@@ -24,6 +24,7 @@ from facescope.cli import (
     models,
     pad,
     recognition,
+    restore,
     service,
     video,
 )
@@ -47,6 +48,7 @@ gallery.register(app)
 evaluate.register(app)
 audit.register(app)
 pad.register(app)
+restore.register(app)
 
 
 def main() -> None:

@@ -79,6 +79,13 @@ def friendly(command: F) -> F:
 # ---- options shared by several commands ------------------------------------------------
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+RestoreOption = Annotated[
+    str,
+    typer.Option(
+        help="Restore faces degraded by weather before embedding: none, auto (only what the "
+        "degradation detectors find; clean faces pass untouched), dehaze, deblur, denoise."
+    ),
+]
 ModelOption = Annotated[
     str, typer.Option("--model", "-m", help="sface (fast), dlib, or fusion (most accurate).")
 ]
@@ -205,3 +212,16 @@ def advancing(label: str, total: int) -> Iterator[Callable[[int], None]]:
             update(done, total)
 
         yield advance
+
+
+class DefaultCommandGroup(typer.core.TyperGroup):
+    """A command group whose first argument, when it is not a sub-command, is handed to
+    :attr:`default_command`: ``facescope pad FILE`` runs ``pad check FILE`` while ``pad
+    calibrate`` stays a command. Subclass and set ``default_command``."""
+
+    default_command = ""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = [self.default_command, *args]
+        return list(super().parse_args(ctx, args))

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from facescope.cli._common import (
     EXIT_BAD_INPUT,
+    DefaultCommandGroup,
     JsonOption,
     PadModelOption,
     bars,
@@ -40,13 +41,10 @@ NOT_CALIBRATED = (
 )
 
 
-class _CheckByDefault(typer.core.TyperGroup):
+class _CheckByDefault(DefaultCommandGroup):
     """`facescope pad FILE...` runs `pad check FILE...`; `pad calibrate` / `train` stay commands."""
 
-    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
-            args = ["check", *args]
-        return list(super().parse_args(ctx, args))
+    default_command = "check"
 
 
 pad_app = typer.Typer(

@@ -22,6 +22,7 @@ from facescope.cli._common import (
     JsonOption,
     LargestFaceOption,
     ModelOption,
+    RestoreOption,
     ThresholdsOption,
     advancing,
     bars,
@@ -141,6 +142,7 @@ def verify(
     model: ModelOption = "sface",
     fmr: FmrOption = DEFAULT_FMR,
     thresholds: ThresholdsOption = None,
+    restore: RestoreOption = "none",
     as_json: JsonOption = False,
 ) -> None:
     """Are two photos the same person? Every face pair is compared; the best pair decides.
@@ -148,8 +150,9 @@ def verify(
     Exit 0 either way; 3 if a photo has no face.
     """
     result = api.verify(
-        image_a, image_b, model=model, fmr=fmr, thresholds=str(thresholds) if thresholds else None
-    )
+        image_a, image_b, model=model, fmr=fmr,
+        thresholds=str(thresholds) if thresholds else None, restore=restore,
+    )  # fmt: skip
     emit(Verdict(result), as_json=as_json, render=_verdict)
 
 
@@ -206,6 +209,7 @@ def identify(
         Path | None,
         typer.Option(help="Per-spectrum-pair thresholds (JSON) for cross-spectral matching."),
     ] = None,
+    restore: RestoreOption = "none",
     as_json: JsonOption = False,
 ) -> None:
     """Who is in these photos? Searches the gallery (or --known); unknown when nobody matches.
@@ -230,15 +234,17 @@ def identify(
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)  # said once, above
                 found = api.identify(
-                    path, embeddings, model=chosen, top_k=top_k, fpir=fpir, fmr=fmr
-                )
+                    path, embeddings, model=chosen, top_k=top_k, fpir=fpir, fmr=fmr,
+                    restore=restore,
+                )  # fmt: skip
             output.append({"image": str(path), "faces": [f.to_dict() for f in found]})
     else:
         if fmr is not None:
             raise ValueError("--fmr applies to --known only; a gallery holds --fpir")
         with Gallery.open(gallery, model=model, spectral_thresholds=spectral_thresholds) as opened:
             for path in images:
-                found = opened.identify(path, top_k=top_k, fpir=fpir, probe_spectrum=probe_spectrum)
+                found = opened.identify(path, top_k=top_k, fpir=fpir,
+                                        probe_spectrum=probe_spectrum, restore=restore)  # fmt: skip
                 output.append({"image": str(path), "faces": [f.to_dict() for f in found]})
     emit(output, as_json=as_json, render=_identified)
 

@@ -49,7 +49,7 @@ from facescope.match.thresholds import (
     verification_rule,
 )
 from facescope.match.thresholds import DEFAULT_FPIR as DEFAULT_FPIR  # re-exported
-from facescope.pipeline import embed_faces, find_faces
+from facescope.pipeline import embed_faces, find_faces, find_faces_restoring
 from facescope.quality import DEFAULT_MIN_QUALITY
 from facescope.spectral.spectrum import Spectrum, guess_spectrum, parse_spectrum
 from facescope.spectral.thresholds import SpectralThresholds
@@ -342,10 +342,13 @@ class Gallery:
         top_k: int = 5,
         fpir: float = DEFAULT_FPIR,
         probe_spectrum: Spectrum | str | None = None,
+        restore: str = "none",
     ) -> list[Identification]:
         """Identify every face in `image`; `identity` is None for people not enrolled.
 
         One result per face, left to right (the order of :func:`facescope.detect`).
+        `restore` ("auto", a method, or "none") restores the probe's faces before
+        embedding (:func:`facescope.embed`); the enrolled templates are not touched.
 
         `probe_spectrum` (vis, nir, thermal) matters only with
         :attr:`spectral_thresholds` set; then None guesses it from `image`
@@ -354,13 +357,12 @@ class Gallery:
         probe = None if probe_spectrum is None else parse_spectrum(probe_spectrum)
         if self._store.count()[1] == 0:
             raise EmptyGalleryError("the gallery is empty: enrol someone first")
-        rgb = load_image(image)
-        faces = find_faces(rgb)
+        rgb, faces = find_faces_restoring(load_image(image), restore)
         if len(faces) == 0:
             return []
         if probe is None and self._spectral is not None:
             probe = guess_spectrum(rgb)
-        probes = embed_faces(rgb, faces, self.model).vectors
+        probes = embed_faces(rgb, faces, self.model, restore=restore).vectors
         return self.identify_embeddings(
             faces.boxes, probes, top_k=top_k, fpir=fpir, probe_spectrum=probe
         )

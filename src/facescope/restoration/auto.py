@@ -1,0 +1,164 @@
+"""Gated restoration: restore only what the detectors find; clean faces pass untouched.
+
+``method="auto"`` asks the degradation detectors (:mod:`.detectors`) what an image
+carries (judged on its largest face's aligned crop) and applies, in this order, only
+the classical methods (:mod:`.classical`) that raised SFace's TAR on the fit half of
+``benchmarks/bench_weather.py`` (:data:`REMEDY`):
+
+* haze or snow -> :func:`~.classical.dehaze` (dark channel prior in linear light; snow's
+  veil and flakes are lifted like haze);
+* long motion blur -> :func:`~.classical.deblur` (Richardson-Lucy, cepstrum kernel),
+  only when the estimated kernel is at least :data:`DEBLUR_MIN_LENGTH` of the side;
+* noise -> :func:`~.classical.denoise` (light non-local means; it never brightens).
+
+Rain, low light and JPEG are detected (JPEG is not) and reported, but nothing classical
+raised recognition there (every brightening of dark faces lowered it), so ``auto``
+leaves them as they are. An image with nothing detected is returned as the very
+same pixels. A named method (``"dehaze"``, ``"deblur"``, ``"denoise"``) is applied
+without asking the detectors; ``"none"`` returns the input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from facescope.align.template import CROP_SIZE, warp_to_template
+from facescope.detect.faces import detect_faces
+from facescope.errors import WeatherError
+from facescope.restoration import classical
+from facescope.restoration.detectors import Assessment, DegradationDetectors, shipped_detectors
+from facescope.restoration.measures import check_image
+
+#: What ``method=`` accepts.
+METHODS: Final[tuple[str, ...]] = ("auto", "none", "dehaze", "deblur", "denoise")
+#: The method each detected kind calls for under ``auto`` (kinds without one: left alone).
+REMEDY: Final[dict[str, str]] = {
+    "haze": "dehaze",
+    "snow": "dehaze",
+    "motion_blur": "deblur",
+    "noise": "denoise",
+}
+#: Deblurring only pays for long blur: the motion kernel estimated on the face is at least
+#: this fraction of the image side (Richardson-Lucy lowered TAR at motion-blur severity 3,
+#: about 0.06 of the side, and raised it at severity 5, about 0.12; fit half of
+#: benchmarks/bench_weather.py).
+DEBLUR_MIN_LENGTH: Final[float] = 0.08
+#: The order methods are applied in (the reverse of how the degradations arise).
+ORDER: Final[tuple[str, ...]] = ("dehaze", "deblur", "denoise")
+_APPLY: Final[dict[str, Callable[[npt.NDArray[np.uint8]], npt.NDArray[np.uint8]]]] = {
+    "dehaze": classical.dehaze,
+    "deblur": classical.deblur,
+    "denoise": classical.denoise,
+}
+
+
+@dataclass(frozen=True)
+class Restored:
+    """A restored image, what was applied, and what the detectors saw (``auto`` only)."""
+
+    image: npt.NDArray[np.uint8]
+    applied: tuple[str, ...]
+    assessment: Assessment | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready view (no pixels)."""
+        return {
+            "applied": list(self.applied),
+            "detected": None if self.assessment is None else self.assessment.to_dict(),
+            "shape": list(self.image.shape),
+        }
+
+
+def check_method(method: object) -> str:
+    """`method` if it is one of :data:`METHODS`, else a WeatherError naming them."""
+    if not isinstance(method, str) or method not in METHODS:
+        raise WeatherError(f"unknown restoration method {method!r}; known: {', '.join(METHODS)}")
+    return method
+
+
+def plan(assessment: Assessment) -> tuple[str, ...]:
+    """The methods ``auto`` applies for what was detected, in :data:`ORDER`."""
+    wanted = {REMEDY[k] for k in assessment.present if k in REMEDY}
+    if assessment.measures.get("motion_length", 1.0) < DEBLUR_MIN_LENGTH:
+        wanted.discard("deblur")
+    return tuple(m for m in ORDER if m in wanted)
+
+
+def restore_image(
+    image: npt.NDArray[np.uint8],
+    method: str = "auto",
+    *,
+    detectors: DegradationDetectors | None = None,
+) -> Restored:
+    """Restore one image (a face crop or a photo; RGB or grey uint8) with `method`."""
+    method = check_method(method)
+    original = image
+    rgb = check_image(image)
+    if method == "none":
+        return Restored(original, ())
+    assessment = None
+    if method == "auto":
+        assessment = (detectors or shipped_detectors()).assess(_face_view(rgb))
+        steps = plan(assessment)
+    else:
+        steps = (method,)
+    if not steps:
+        return Restored(original, (), assessment)  # nothing found: the same pixels back
+    out = rgb
+    for step in steps:
+        out = _APPLY[step](out)
+    if original.ndim == 2:
+        out = np.asarray(out.mean(axis=2).round(), np.uint8) if out.ndim == 3 else out
+    return Restored(out, steps, assessment)
+
+
+def _face_view(rgb: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """What the detectors judge: the largest face's aligned crop, or the image itself.
+
+    The detectors were fitted on aligned face crops; on whole photos bright objects
+    (a white shirt, a flag) passed for snow. Weather covers the whole scene, so the
+    face's crop tells what the photo carries. An aligned 112x112 crop is used as it is;
+    a photo with no face found is judged whole.
+    """
+    if rgb.shape[:2] == (CROP_SIZE, CROP_SIZE) or max(rgb.shape[:2]) < 2 * CROP_SIZE:
+        return rgb
+    faces = detect_faces(rgb)
+    if len(faces) == 0:
+        return rgb
+    biggest = int(np.argmax(faces.areas))
+    return warp_to_template(rgb, faces.landmarks5[biggest])
+
+
+def restore(image: npt.NDArray[np.uint8], method: str = "auto") -> npt.NDArray[np.uint8]:
+    """The restored image (see :func:`restore_image` for what was applied and why)."""
+    return restore_image(image, method).image
+
+
+def restore_crops(
+    crops: npt.NDArray[np.uint8], method: str = "auto"
+) -> tuple[npt.NDArray[np.uint8], list[tuple[str, ...]]]:
+    """Restore each aligned crop of an (n, 112, 112, 3) batch; also what each got."""
+    check_method(method)
+    if method == "none" or len(crops) == 0:
+        return crops, [()] * len(crops)
+    done = [restore_image(c, method) for c in crops]
+    return np.stack([d.image for d in done]), [d.applied for d in done]
+
+
+__all__ = [
+    "DEBLUR_MIN_LENGTH",
+    "METHODS",
+    "ORDER",
+    "REMEDY",
+    "Restored",
+    "check_method",
+    "plan",
+    "restore",
+    "restore_crops",
+    "restore_image",
+]

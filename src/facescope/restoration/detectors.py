@@ -1,0 +1,154 @@
+"""Degradation detectors: which kinds of weather an image carries, and how likely each is.
+
+One binary :class:`~facescope.heads.LogisticHead` per kind over the measurements of
+:func:`facescope.restoration.measures.measure`, fitted by ``scripts/fit_weather_detectors.py``
+on clean faces and their synthetic degradations (:func:`facescope.weather.degrade`),
+split by person, and shipped as ``detectors.json`` (``facescope-weather-detectors/1``:
+the heads as ``facescope-head/1`` documents and one threshold per kind). Each threshold
+keeps false alarms on clean faces of held-out people at about 1%: restoring a clean face
+harms recognition, so a detector must rather miss mild weather than fire on a clean face.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from facescope._json import write_json
+from facescope.errors import WeatherError
+from facescope.heads import HeadError, LogisticHead
+from facescope.restoration.measures import FEATURES, measure
+
+#: The kinds the detectors tell (the names of :data:`facescope.weather.KINDS`).
+DETECTED: Final[tuple[str, ...]] = ("haze", "motion_blur", "noise", "low_light", "rain", "snow")
+DETECTORS_FORMAT: Final[str] = "facescope-weather-detectors/1"
+SHIPPED: Final[str] = "detectors.json"
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """What the detectors found in one image."""
+
+    probabilities: dict[str, float]
+    thresholds: dict[str, float]
+    measures: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def present(self) -> tuple[str, ...]:
+        """The kinds whose probability reaches their threshold, most likely first."""
+        hits = [k for k, p in self.probabilities.items() if p >= self.thresholds[k]]
+        return tuple(sorted(hits, key=lambda k: -self.probabilities[k]))
+
+    @property
+    def clean(self) -> bool:
+        return not self.present
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "present": list(self.present),
+            "probabilities": {k: round(v, 4) for k, v in self.probabilities.items()},
+            "thresholds": {k: round(v, 4) for k, v in self.thresholds.items()},
+            "measures": {k: round(v, 5) for k, v in self.measures.items()},
+        }
+
+
+@dataclass(frozen=True)
+class DegradationDetectors:
+    """One head and one threshold per detected kind, with the provenance of the fit."""
+
+    heads: dict[str, LogisticHead]
+    thresholds: dict[str, float]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def probabilities(self, features: npt.ArrayLike) -> dict[str, npt.NDArray[np.float64]]:
+        """Per kind, p(present) for rows of :func:`measure` values, (n,)."""
+        x = np.atleast_2d(np.asarray(features, np.float64))
+        return {k: head.predict_proba(x)[:, head.classes_.index("present")]
+                for k, head in self.heads.items()}  # fmt: skip
+
+    def assess(self, image: npt.NDArray[np.uint8]) -> Assessment:
+        """Measure `image` and say which kinds are present."""
+        values = measure(image)
+        probs = {k: float(v[0]) for k, v in self.probabilities(values).items()}
+        return Assessment(probs, dict(self.thresholds), dict(zip(FEATURES, values.tolist(),
+                                                                 strict=True)))  # fmt: skip
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": DETECTORS_FORMAT,
+            "features": list(FEATURES),
+            "heads": {k: h.to_json() for k, h in self.heads.items()},
+            "thresholds": self.thresholds,
+            "provenance": self.meta,
+        }
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        return write_json(path, self.to_dict(), indent=None)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str = "detectors") -> DegradationDetectors:
+        if data.get("format") != DETECTORS_FORMAT:
+            raise WeatherError(f"{source} is not a {DETECTORS_FORMAT} document")
+        if list(data.get("features", [])) != list(FEATURES):
+            raise WeatherError(f"{source} was fitted on other measurements than {FEATURES}")
+        try:
+            heads = {k: LogisticHead.from_json(h, f"{source}, {k}")
+                     for k, h in data["heads"].items()}  # fmt: skip
+            thresholds = {k: float(v) for k, v in data["thresholds"].items()}
+        except (HeadError, KeyError, TypeError, ValueError) as exc:
+            raise WeatherError(f"{source} is not a valid detectors file: {exc}") from None
+        if set(heads) != set(thresholds):
+            raise WeatherError(f"{source}: heads {sorted(heads)} and thresholds differ")
+        return cls(heads, thresholds, dict(data.get("provenance") or {}))
+
+
+def load_detectors(path: str | os.PathLike[str] | None = None) -> DegradationDetectors:
+    """The detectors at `path`, or the shipped ones."""
+    try:
+        if path is None:
+            text = resources.files("facescope.restoration").joinpath(SHIPPED).read_text("utf-8")
+            where = f"the shipped {SHIPPED}"
+        else:
+            text = Path(path).read_text(encoding="utf-8")
+            where = str(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise WeatherError(f"cannot read degradation detectors {path or SHIPPED}: {exc}") from exc
+    try:
+        return DegradationDetectors.from_dict(json.loads(text), where)
+    except json.JSONDecodeError as exc:
+        raise WeatherError(f"{where} is not JSON: {exc}") from exc
+
+
+_SHARED: DegradationDetectors | None = None
+
+
+def shipped_detectors() -> DegradationDetectors:
+    """The shipped detectors, loaded once."""
+    global _SHARED
+    if _SHARED is None:
+        _SHARED = load_detectors()
+    return _SHARED
+
+
+def assess_degradation(image: npt.NDArray[np.uint8]) -> Assessment:
+    """Which kinds of weather `image` (a face crop or a photo) carries, with probabilities."""
+    return shipped_detectors().assess(image)
+
+
+__all__ = [
+    "DETECTED",
+    "DETECTORS_FORMAT",
+    "Assessment",
+    "DegradationDetectors",
+    "assess_degradation",
+    "load_detectors",
+    "shipped_detectors",
+]

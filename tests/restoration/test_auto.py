@@ -1,0 +1,149 @@
+"""Gated restoration: detectors, ``restore(method="auto")`` and the recogniser's hook."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from skimage import data as skdata
+
+import facescope as fs
+from facescope.errors import WeatherError
+from facescope.restoration.auto import METHODS, plan, restore_image
+from facescope.restoration.detectors import (
+    DETECTED,
+    Assessment,
+    DegradationDetectors,
+    load_detectors,
+    shipped_detectors,
+)
+from facescope.restoration.measures import FEATURES, measure
+from facescope.weather import degrade
+
+
+@pytest.fixture(scope="module")
+def crop() -> np.ndarray:
+    rgb = skdata.astronaut()
+    return fs.align(rgb)[0]
+
+
+def _cos(a: np.ndarray, b: np.ndarray) -> float:
+    ea = fs.embed(a, assume_aligned=True).vectors[0]
+    eb = fs.embed(b, assume_aligned=True).vectors[0]
+    return float(ea @ eb)
+
+
+def test_shipped_detectors_cover_every_kind_and_are_provenanced() -> None:
+    detectors = shipped_detectors()
+    assert set(detectors.heads) == set(DETECTED) == set(detectors.thresholds)
+    assert detectors.meta["script"].startswith("python scripts/fit_weather_detectors.py")
+    metrics = detectors.meta["metrics"]
+    for kind in DETECTED:  # thresholds hold false alarms on clean faces of held-out people
+        assert metrics[kind]["clean_false_alarm"] <= 0.02
+        assert 0.5 <= detectors.thresholds[kind] < 1.0
+
+
+def test_measure_is_finite_for_odd_inputs(crop: np.ndarray) -> None:
+    for image in (crop, crop[:, :, 0], np.zeros((8, 8, 3), np.uint8), skdata.astronaut()):
+        values = measure(image)
+        assert values.shape == (len(FEATURES),) and np.all(np.isfinite(values))
+
+
+def test_clean_face_passes_through_untouched(crop: np.ndarray) -> None:
+    done = restore_image(crop, "auto")
+    assert done.assessment is not None and done.assessment.clean, done.assessment.to_dict()
+    assert done.applied == () and done.image is crop
+    assert fs.restore(crop) is crop
+
+
+@pytest.mark.parametrize(("kind", "remedy"), [("haze", "dehaze"), ("noise", "denoise")])
+def test_auto_restores_what_it_detects(crop: np.ndarray, kind: str, remedy: str) -> None:
+    degraded = degrade(crop, kind, 4, seed=1)
+    done = restore_image(degraded, "auto")
+    assert done.assessment is not None and kind in done.assessment.present
+    assert remedy in done.applied
+    error_before = np.mean((degraded.astype(float) - crop) ** 2)
+    error_after = np.mean((done.image.astype(float) - crop) ** 2)
+    assert error_after < error_before
+    assert _cos(done.image, crop) > _cos(degraded, crop)  # closer to the clean identity
+
+
+def test_dark_faces_are_reported_but_never_brightened(crop: np.ndarray) -> None:
+    dark = degrade(crop, "low_light", 3, seed=2)
+    done = restore_image(dark, "auto")
+    assert done.assessment is not None and "low_light" in done.assessment.present
+    assert done.applied == () and done.image is dark  # nothing raised recognition there
+    denoised = fs.restore(dark, "denoise")  # asked for by name: denoised, not brightened
+    assert abs(float(denoised.mean()) - float(dark.mean())) < 1.5
+
+
+def test_photos_are_judged_on_their_face(data: Path) -> None:
+    from facescope.io import load_image
+
+    photo = load_image(data / "obama_1.jpg")  # a white shirt and bright background
+    done = restore_image(photo, "auto")
+    assert done.applied == () and done.image is photo
+    hazy = degrade(photo, "haze", 3, seed=5)
+    assert restore_image(hazy, "auto").applied == ("dehaze",)
+
+
+def test_named_methods_and_grey_images(crop: np.ndarray) -> None:
+    grey = crop[:, :, 1].copy()
+    for method in METHODS:
+        out = fs.restore(grey, method)
+        assert out.shape == grey.shape and out.dtype == np.uint8
+    assert fs.restore(crop, "none") is crop
+    assert restore_image(crop, "dehaze").applied == ("dehaze",)
+
+
+def test_bad_inputs_are_refused(crop: np.ndarray, tmp_path: Path) -> None:
+    with pytest.raises(WeatherError, match="unknown restoration method"):
+        fs.restore(crop, "sharpen")
+    with pytest.raises(WeatherError, match="too small"):
+        fs.restore(np.zeros((4, 4, 3), np.uint8))
+    with pytest.raises(WeatherError, match="uint8"):
+        fs.restore(crop.astype(np.float32))  # type: ignore[arg-type]
+    with pytest.raises(WeatherError, match="numpy array"):
+        fs.restore("crop.png")  # type: ignore[arg-type]
+    bad = tmp_path / "detectors.json"
+    bad.write_text(json.dumps({"format": "facescope-weather-detectors/1", "features": ["x"]}))
+    with pytest.raises(WeatherError, match="other measurements"):
+        load_detectors(bad)
+    bad.write_text("{not json")
+    with pytest.raises(WeatherError, match="not JSON"):
+        load_detectors(bad)
+
+
+def test_plan_orders_the_remedies() -> None:
+    probs = dict.fromkeys(DETECTED, 0.0) | {"noise": 0.9, "haze": 0.9, "rain": 0.99}
+    found = Assessment(probs, dict.fromkeys(DETECTED, 0.5))
+    assert plan(found) == ("dehaze", "denoise")  # rain has no classical remedy
+    assert json.loads(json.dumps(found.to_dict()))["present"][0] == "rain"
+
+
+def test_detectors_round_trip(tmp_path: Path) -> None:
+    detectors = shipped_detectors()
+    path = detectors.save(tmp_path / "d.json")
+    again = load_detectors(path)
+    x = np.linspace(0, 1, len(FEATURES))
+    for kind, p in detectors.probabilities(x).items():
+        np.testing.assert_allclose(again.probabilities(x)[kind], p)
+    assert isinstance(again, DegradationDetectors)
+
+
+def test_recogniser_hook_keeps_clean_faces_and_needs_a_crop_model() -> None:
+    photo = skdata.astronaut()
+    plain = fs.embed(photo)
+    gated = fs.embed(photo, restore="auto")
+    np.testing.assert_array_equal(plain.vectors, gated.vectors)  # clean: the same crop
+    hazy = degrade(photo, "haze", 4, seed=3)
+    restored = fs.embed(hazy, restore="auto").vectors[0]
+    assert float(restored @ plain.vectors[0]) > float(fs.embed(hazy).vectors[0] @ plain.vectors[0])
+    with pytest.raises(WeatherError, match="sface"):
+        fs.embed(photo, model="dlib", restore="auto")
+    with pytest.raises(WeatherError, match="unknown restoration method"):
+        fs.embed(photo, restore="magic")
+    result = fs.verify(hazy, photo, restore="auto")
+    assert result.same_person
