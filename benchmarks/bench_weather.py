@@ -28,23 +28,17 @@ import argparse
 import csv
 import json
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 from rich.console import Console
-from rich.progress import track
+from rich.progress import Progress, TaskID, track
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTDATA = Path(os.environ.get("FACESCOPE_TESTDATA", ROOT / "../shared/testdata"))
 CACHE = ROOT / "out/weather"
-FMR = 1e-3
-#: The classical method tried for each kind in the "classical" column (applied whatever
-#: the detectors say); ``auto`` applies only its own remedies (restoration.auto.REMEDY).
-CLASSICAL = {"haze": "dehaze", "snow": "dehaze", "rain": "dehaze", "motion_blur": "deblur",
-             "noise": "denoise", "low_light": "denoise", "jpeg": "denoise"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -112,58 +106,9 @@ def subsample(mask: np.ndarray, identity: np.ndarray, per_identity: int) -> np.n
     return np.asarray(keep, np.int64)
 
 
-def _embed(crops: np.ndarray) -> np.ndarray:
-    from facescope.embed.recognizers import get_recognizer
-
-    raw = get_recognizer("sface").features_from_crops(np.ascontiguousarray(crops))  # type: ignore[attr-defined]
-    return raw / np.maximum(np.linalg.norm(raw, axis=1, keepdims=True), 1e-12)
-
-
-def _scores(probes: np.ndarray, gallery: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, ...]:
-    sim = probes @ gallery.T
-    same = ids[:, None] == ids[None, :]
-    off = ~np.eye(len(ids), dtype=bool)
-    return sim[same & off], sim[~same]
-
-
-def _verification(genuine: np.ndarray, impostor: np.ndarray, shipped: float) -> dict:
-    from facescope.match.metrics import equal_error_rate, rates_at, threshold_at_fmr
-
-    t = threshold_at_fmr(impostor, FMR)
-    eer, _ = equal_error_rate(genuine, impostor)
-    fmr_shipped, fnmr_shipped = rates_at(genuine, impostor, shipped)
-    return {"tar": float((genuine >= t).mean()), "eer": float(eer),
-            "fmr_at_shipped": fmr_shipped, "tar_at_shipped": 1 - fnmr_shipped}  # fmt: skip
-
-
-def _psnr_ssim(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
-
-    psnr = float(
-        np.mean([peak_signal_noise_ratio(x, y, data_range=255) for x, y in zip(a, b, strict=True)])
-    )
-    ssim = float(np.mean([structural_similarity(x, y, channel_axis=2, data_range=255)
-                          for x, y in zip(a, b, strict=True)]))  # fmt: skip
-    return psnr, ssim
-
-
-def run_condition(
-    clean: np.ndarray, clean_emb: np.ndarray, ids: np.ndarray, probes: np.ndarray, shipped: float
-) -> dict:
-    """Recognition, identity similarity and pixel fidelity of `probes` against clean crops."""
-    emb = _embed(probes)
-    genuine, impostor = _scores(emb, clean_emb, ids)
-    out = _verification(genuine, impostor, shipped)
-    out["identity_cosine"] = float(np.mean(np.sum(emb * clean_emb, axis=1)))
-    out["psnr"], out["ssim"] = _psnr_ssim(probes, clean)
-    return out
-
-
 def main() -> None:
-    from facescope.match.thresholds import load_calibration
-    from facescope.restoration.auto import restore_image
-    from facescope.restoration.detectors import shipped_detectors
-    from facescope.weather import KINDS, degrade
+    from facescope.weather import KINDS
+    from facescope.weather.evaluate import evaluate_weather
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--per-identity", type=int, default=20)
@@ -177,87 +122,38 @@ def main() -> None:
         help="which half of the people to measure on (choices are made on fit)",
     )
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--report", type=Path, default=None, help="HTML reports, one per set")
     args = parser.parse_args()
     console = Console(stderr=True)
-    shipped = load_calibration().for_model("sface").threshold(FMR)
-    detectors = shipped_detectors()
-    result: dict = {"fmr": FMR, "shipped_threshold": shipped, "half": args.half, "sets": {}}
+    result: dict = {"half": args.half, "sets": {}}
     for name in args.sets:
         data = load_crops(name)
         if data is None:
             console.print(f"[yellow]{name}: not found under {TESTDATA}: skipped[/]")
             continue
         fit, evaluation = split(data.identity)
-        pick = subsample(evaluation if args.half == "evaluation" else fit, data.identity,
-                         args.per_identity)  # fmt: skip
-        clean, ids = data.crops[pick], data.identity[pick]
-        clean_emb = _embed(clean)
-        console.print(f"{name}: {len(pick)} {args.half} crops of {len(set(ids.tolist()))} people")
-        rows: dict = {}
-        base = run_condition(clean, clean_emb, ids, clean, shipped)
-        start = time.perf_counter()
-        gated = [restore_image(c, "auto", detectors=detectors) for c in clean]
-        auto_ms = 1000 * (time.perf_counter() - start) / len(clean)
-        rows["clean"] = {"degraded": base,
-                         "auto": run_condition(clean, clean_emb, ids,
-                                               np.stack([g.image for g in gated]), shipped),
-                         "auto_touched": float(np.mean([bool(g.applied) for g in gated])),
-                         "auto_ms": auto_ms}  # fmt: skip
-        for kind in args.kinds:
-            for severity in args.severities:
-                key = f"{kind}/{severity}"
-                degraded = np.stack([degrade(c, kind, severity, seed=i)
-                                     for i, c in enumerate(clean)])  # fmt: skip
-                row = {"degraded": run_condition(clean, clean_emb, ids, degraded, shipped)}
-                remedy = CLASSICAL.get(kind)
-                if remedy is not None:
-                    start = time.perf_counter()
-                    fixed = np.stack([restore_image(c, remedy).image for c in degraded])
-                    row["classical_ms"] = 1000 * (time.perf_counter() - start) / len(clean)
-                    row["classical"] = run_condition(clean, clean_emb, ids, fixed, shipped)
-                    row["classical_method"] = remedy
-                start = time.perf_counter()
-                gated = [restore_image(c, "auto", detectors=detectors) for c in degraded]
-                row["auto_ms"] = 1000 * (time.perf_counter() - start) / len(clean)
-                restored = np.stack([g.image for g in gated])
-                row["auto"] = run_condition(clean, clean_emb, ids, restored, shipped)
-                detected = [kind in (g.assessment.present if g.assessment else ()) for g in gated]
-                row["detected"] = float(np.mean(detected))
-                row["auto_applied"] = sorted({s for g in gated for s in g.applied})
-                rows[key] = row
-                a = row["auto"]["tar"]
-                console.print(f"  {key}: TAR degraded {row['degraded']['tar']:.3f}, "
-                              f"auto {a:.3f}, detected {row['detected']:.2f}")  # fmt: skip
-        result["sets"][name] = rows
-        _print_table(console, name, rows)
+        half = evaluation if args.half == "evaluation" else fit
+        pick = subsample(half, data.identity, args.per_identity)
+        with Progress(console=console) as bar:
+            task = bar.add_task(f"{name} ({args.half} half)", total=None)
+
+            def step(k: int, n: int, task: TaskID = task) -> None:
+                bar.update(task, completed=k, total=n)
+
+            done = evaluate_weather(
+                data.crops[pick], data.identity[pick], kinds=args.kinds,
+                severities=args.severities, name=f"{name}, {args.half} half", progress=step,
+            )  # fmt: skip
+        result["sets"][name] = done.to_dict()
+        print("\n### " + done.markdown() + "\n", flush=True)
+        if args.report:
+            from facescope.weather.evaluate import write_weather_report
+
+            console.print(f"wrote {write_weather_report(done, args.report / name)}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=1))
         console.print(f"wrote {args.json}")
-
-
-def _print_table(console: Console, name: str, rows: dict) -> None:
-    clean = rows["clean"]["degraded"]["tar"]
-    lines = [f"\n### {name} (TAR @ FMR 1e-3; clean {clean:.3f}; auto on clean "
-             f"{rows['clean']['auto']['tar']:.3f}, touched {rows['clean']['auto_touched']:.0%})\n",
-             "| kind/severity | degraded | classical | auto | recovered by auto | detected | "
-             "FMR @ shipped (degraded) | identity cos degraded / auto | PSNR degraded / auto |",
-             "|" + " --- |" * 9]  # fmt: skip
-    for key, row in rows.items():
-        if key == "clean":
-            continue
-        d, a = row["degraded"], row["auto"]
-        c = row.get("classical")
-        lost = clean - d["tar"]
-        recovered = "" if lost <= 0.005 else f"{(a['tar'] - d['tar']) / lost:+.0%}"
-        classical = "" if c is None else f"{c['tar']:.3f}"
-        lines.append(
-            f"| {key} | {d['tar']:.3f} | {classical} | "
-            f"{a['tar']:.3f} | {recovered} | {row['detected']:.0%} | {d['fmr_at_shipped']:.2%} | "
-            f"{d['identity_cosine']:.3f} / {a['identity_cosine']:.3f} | "
-            f"{d['psnr']:.1f} / {a['psnr']:.1f} |"
-        )
-    print("\n".join(lines), flush=True)
 
 
 if __name__ == "__main__":

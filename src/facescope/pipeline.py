@@ -91,6 +91,15 @@ def embed_faces(
     return normalise(recognizer.features_from_crops(restored), model)  # type: ignore[attr-defined]
 
 
+def embed_aligned_crops(crops: npt.NDArray[np.uint8], model: str = "sface") -> Embeddings:
+    """Embed (n, 112, 112, 3) RGB crops already on the ArcFace template (sface, arcface)."""
+    if model not in _CROP_MODELS:
+        raise ValueError(f"{model!r} does not read aligned 112x112 crops; use sface or arcface")
+    recognizer = get_recognizer(model)
+    raw = recognizer.features_from_crops(np.ascontiguousarray(crops))  # type: ignore[attr-defined]
+    return normalise(raw, model)
+
+
 def aligned_crops(rgb: npt.NDArray[np.uint8], faces: Faces) -> npt.NDArray[np.uint8]:
     """(n, 112, 112, 3) ArcFace crops of `faces` (an aligned 112 crop is used as it is)."""
     if len(faces) == 1 and faces.aligned and rgb.shape[:2] == (CROP_SIZE, CROP_SIZE):

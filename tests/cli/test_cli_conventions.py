@@ -170,6 +170,7 @@ def _session(tmp: Path, *, as_json: bool) -> dict[str, Any]:
     scores = tmp / "scores.csv"
     scores.write_text("score,attack,species\n0.9,0,\n0.8,0,\n0.2,1,print\n0.6,1,replay\n")
     found["eval pad"] = run("eval", "pad", str(scores))
+    found["eval weather"] = run("eval", "weather", str(people), "--kind", "haze", "--severity", "3")
 
     # presentation attacks and privacy
     found["pad check"] = run("pad", "check", obama)

@@ -12,8 +12,8 @@ from rich.console import RenderableType
 from rich.markup import escape
 from rich.table import Table
 
-from facescope.cli._common import JsonOption, ReportOption, bars, friendly, note
-from facescope.cli.output import emit
+from facescope.cli._common import JsonOption, ReportOption, bars, friendly, note, skipped
+from facescope.cli.output import emit, plain
 from facescope.evaluate.defaults import DEFAULT_BOOT, DEFAULT_PAD_THRESHOLD, MODELS
 from facescope.report.html import percent
 
@@ -171,6 +171,45 @@ def eval_pad(
     if page is not None:
         note(f"wrote {page}")
     emit(metrics, as_json=as_json, render=_pad_metrics)
+
+
+@eval_app.command("weather")
+@friendly
+def eval_weather(
+    dataset: Annotated[
+        str, typer.Argument(help="Folder per identity, folder with labels.csv, or a CSV.")
+    ],
+    kinds: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--kind",
+            help="Weather kinds (repeat; default all): rain, snow, haze, "
+            "low_light, motion_blur, noise, jpeg.",
+        ),
+    ] = None,
+    severities: Annotated[
+        list[int] | None, typer.Option("--severity", help="Severities 1-5 (repeat; default 1 3 5).")
+    ] = None,
+    per_identity: Annotated[int, typer.Option(help="Photos per person.")] = 20,
+    report: ReportOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Recognition in synthetic weather: degraded, classically restored, and auto-restored."""
+    from facescope.weather.evaluate import dataset_crops, evaluate_weather, write_weather_report
+
+    with bars() as progress:
+        crops, ids, missed = dataset_crops(
+            dataset, per_identity=per_identity, progress=progress.counter("aligning faces")
+        )
+        done = evaluate_weather(
+            crops, ids, kinds=kinds, severities=severities or (1, 3, 5), name=str(dataset),
+            progress=progress.counter("conditions"),
+        )  # fmt: skip
+    for path, reason in missed[:10]:
+        skipped(f"{path}: {reason}")
+    if report is not None:
+        note(f"wrote {write_weather_report(done, report)}")
+    emit(done, as_json=as_json, render=lambda d: iter([plain(d.markdown())]))
 
 
 def register(app: typer.Typer) -> None:
