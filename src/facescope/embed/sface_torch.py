@@ -4,8 +4,9 @@
 (:mod:`facescope.embed.sface_onnx`, built by
 :mod:`facescope.embed.converters.sface_fp32`) written out as a ``torch.nn.Module``, so a
 learned restorer can be trained with an identity loss through it. The graph is a plain
-MobileNet-v1-style chain, no residuals (MXNet's MobileFaceNet-like ``mobilefacenet``
-variant that SFace ships):
+MobileNet-v1-style chain of depthwise and pointwise convolutions (no residuals, no
+expansion, no global depthwise conv) with an insightface-style "E" embedding head (BN,
+dropout, fully connected, BN), all from MXNet:
 
 * input ``(x - 127.5) * 0.0078125`` (the graph's ``Sub`` and ``Mul`` nodes);
 * ``conv_1``: 3x3 conv 3 -> 32, stride 1, + BatchNorm + PReLU;
@@ -156,6 +157,9 @@ class SFaceTorch(_ModuleBase):  # type: ignore[misc, unused-ignore]
     Raises:
         ModelNotAvailableError: PyTorch is not installed (on construction).
     """
+
+    input_mean: torch.Tensor
+    input_scale: torch.Tensor
 
     def __init__(self) -> None:
         super().__init__()
@@ -473,4 +477,4 @@ def _state_from_graph(graph: Any, arrays: Mapping[str, np.ndarray]) -> dict[str,
     found_ops = {op: n for op, n in lookup.counts.items() if op != "Constant"}
     if found_ops != expected_ops:  # nodes off the chain walked above
         raise _mismatch(f"op counts {found_ops}, expected {expected_ops}")
-    return {name: np.ascontiguousarray(value) for name, value in state.items()}
+    return {name: np.array(value, copy=True, order="C") for name, value in state.items()}
