@@ -101,7 +101,7 @@ def test_named_methods_and_grey_images(crop: np.ndarray) -> None:
 def test_bad_inputs_are_refused(crop: np.ndarray, tmp_path: Path) -> None:
     with pytest.raises(WeatherError, match="unknown restoration method"):
         fs.restore(crop, "sharpen")
-    with pytest.raises(WeatherError, match="too small"):
+    with pytest.raises(WeatherError, match="at least 8x8"):
         fs.restore(np.zeros((4, 4, 3), np.uint8))
     with pytest.raises(WeatherError, match="uint8"):
         fs.restore(crop.astype(np.float32))  # type: ignore[arg-type]

@@ -54,6 +54,18 @@ def skipped(message: str) -> None:
     errors.print(f"[yellow]skipped:[/] {escape(message)}", highlight=False)
 
 
+#: At most this many skipped files are named by :func:`report_skipped`; the rest are counted.
+SHOWN_SKIPPED = 10
+
+
+def report_skipped(items: list[tuple[str, str]]) -> None:
+    """Name the first :data:`SHOWN_SKIPPED` skipped files with their reason; count the rest."""
+    for path, reason in items[:SHOWN_SKIPPED]:
+        skipped(f"{path}: {reason}")
+    if len(items) > SHOWN_SKIPPED:
+        skipped(f"... and {len(items) - SHOWN_SKIPPED} more")
+
+
 def note(message: str) -> None:
     """Print an informational line (``wrote FILE``) on standard error."""
     errors.print(escape(message), highlight=False)

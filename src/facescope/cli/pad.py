@@ -20,7 +20,7 @@ from facescope.cli._common import (
     bars,
     fail,
     friendly,
-    skipped,
+    report_skipped,
 )
 from facescope.cli.output import emit, plain, to_document
 from facescope.errors import FacescopeError
@@ -32,8 +32,6 @@ if TYPE_CHECKING:
     from facescope.pad.presentation import PADResult
 
 _COLOURS = {"live": "green", "attack": "red", "unclear": "yellow"}
-#: At most this many skipped files are named; the rest are counted.
-SHOWN_SKIPPED = 10
 #: Said once per run when a result's threshold was not set on the deployment's camera.
 NOT_CALIBRATED = (
     "not calibrated for this camera: the threshold was set on other cameras' captures; "
@@ -53,13 +51,6 @@ pad_app = typer.Typer(
     "train.",
     no_args_is_help=True,
 )
-
-
-def _report_skipped(items: list[tuple[str, str]]) -> None:
-    for path, reason in items[:SHOWN_SKIPPED]:
-        skipped(f"{path}: {reason}")
-    if len(items) > SHOWN_SKIPPED:
-        skipped(f"... and {len(items) - SHOWN_SKIPPED} more")
 
 
 def _verdict(result: PADResult) -> str:
@@ -223,7 +214,7 @@ def pad_check(
             else:
                 done.results.append((path, result, target))
         overall(len(files), len(files), "files")
-    _report_skipped(done.skipped)
+    report_skipped(done.skipped)
     if not done.results:
         fail(f"none of the {len(files)} file(s) could be checked")
         raise typer.Exit(EXIT_BAD_INPUT)
@@ -266,7 +257,7 @@ def pad_calibrate(
         done = calibrate_on_captures(
             bona_fide, out=out, bpcer=bpcer, model=model, progress=progress.stages()
         )
-    _report_skipped(done.skipped)
+    report_skipped(done.skipped)
     emit(done, as_json=as_json, render=_calibrated)
 
 
@@ -311,7 +302,7 @@ def pad_train(
             bona_fide, attack or [], out=out, bpcer=bpcer, real_weight=real_weight,
             synthetic=synthetic, seed=seed, progress=progress.stages(),
         )  # fmt: skip
-    _report_skipped(done.skipped)
+    report_skipped(done.skipped)
     emit(done, as_json=as_json, render=_trained)
 
 

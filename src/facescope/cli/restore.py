@@ -11,12 +11,9 @@ import typer
 from rich.console import RenderableType
 from rich.markup import escape
 
-from facescope.cli._common import DefaultCommandGroup, JsonOption, counter, friendly, skipped
+from facescope.cli._common import DefaultCommandGroup, JsonOption, counter, friendly, report_skipped
 from facescope.cli.output import emit
 from facescope.errors import FacescopeError
-
-#: At most this many skipped files are named; the rest are counted.
-SHOWN_SKIPPED = 10
 
 
 class _RunByDefault(DefaultCommandGroup):
@@ -105,10 +102,7 @@ def restore_images(
                 continue
             results.append({"path": str(path), "out": str(target), **done.to_dict()})
         progress(len(files), len(files))
-    for item in missed[:SHOWN_SKIPPED]:
-        skipped(f"{item['path']}: {item['reason']}")
-    if len(missed) > SHOWN_SKIPPED:
-        skipped(f"... and {len(missed) - SHOWN_SKIPPED} more")
+    report_skipped([(item["path"], item["reason"]) for item in missed])
     if not results:
         raise ValueError("no image could be restored")
     emit(RestoredFiles(results, missed), as_json=as_json, render=_rendered)

@@ -32,7 +32,7 @@ from facescope.detect.faces import detect_faces
 from facescope.errors import WeatherError
 from facescope.restoration import classical
 from facescope.restoration.detectors import Assessment, DegradationDetectors, shipped_detectors
-from facescope.restoration.measures import check_image
+from facescope.restoration.measures import as_rgb
 
 #: What ``method=`` accepts.
 METHODS: Final[tuple[str, ...]] = ("auto", "none", "dehaze", "deblur", "denoise")
@@ -98,7 +98,7 @@ def restore_image(
     """Restore one image (a face crop or a photo; RGB or grey uint8) with `method`."""
     method = check_method(method)
     original = image
-    rgb = check_image(image)
+    rgb = as_rgb(image)
     if method == "none":
         return Restored(original, ())
     assessment = None

@@ -30,6 +30,7 @@ from facescope.errors import WeatherError
 
 __all__ = [
     "MotionKernel",
+    "check_image",
     "deblur",
     "dehaze",
     "denoise",
@@ -55,7 +56,7 @@ MIN_NOISE_SIGMA = 0.5
 # --------------------------------------------------------------------------- helpers
 
 
-def _check_image(image: object, what: str = "image") -> UInt8Array:
+def check_image(image: object, what: str = "image") -> UInt8Array:
     """Validate an RGB (H, W, 3) or grey (H, W) uint8 image of at least 8x8."""
     if not isinstance(image, np.ndarray):
         raise WeatherError(f"{what} must be a numpy array, got {type(image).__name__}")
@@ -218,7 +219,7 @@ def dehaze(
     Raises:
         WeatherError: Bad image or parameter.
     """
-    image = _check_image(image)
+    image = check_image(image)
     omega, t_min, eps, patch, guided_radius = _check_haze_params(
         omega, t_min, eps, patch, guided_radius
     )
@@ -249,7 +250,7 @@ def estimate_transmission(image: UInt8Array) -> float:
     1 means clear air, lower means hazier; it is the mean of the transmission
     map :func:`dehaze` uses with its default parameters.
     """
-    image = _check_image(image)
+    image = check_image(image)
     _, _, transmission = _haze_model(image, 0.95, None, None, 1e-3)
     return float(np.clip(transmission.mean(), 0.0, 1.0))
 
@@ -378,7 +379,7 @@ def estimate_motion_kernel(image: UInt8Array) -> MotionKernel:
         A :class:`MotionKernel`; ``length`` 0 and ``confidence`` 0 when no
         blur can be searched for (too small an image or a flat one).
     """
-    image = _check_image(image)
+    image = check_image(image)
     grey = _grey(_to_unit(image))
     side = min(grey.shape)
     max_length = side / 4.0
@@ -448,7 +449,7 @@ def estimate_noise_sigma(image: UInt8Array) -> float:
     for colour images the median over the three channels (noise per channel).
     A clean photograph gives about 1-2.
     """
-    return _noise_sigma(_check_image(image))
+    return _noise_sigma(check_image(image))
 
 
 def denoise(
@@ -473,7 +474,7 @@ def denoise(
     Returns:
         The denoised image, same shape, uint8.
     """
-    image = _check_image(image)
+    image = check_image(image)
     if sigma is None:
         sigma = _noise_sigma(image)
     else:
@@ -566,7 +567,7 @@ def deblur(
     Returns:
         The deblurred image, same shape, uint8.
     """
-    image = _check_image(image)
+    image = check_image(image)
     if iterations is not None:
         iterations = _check_int(iterations, "iterations", low=1)
     if kernel is None:

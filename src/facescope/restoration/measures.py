@@ -30,8 +30,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from facescope.errors import WeatherError
 from facescope.restoration.classical import (
+    check_image,
     estimate_motion_kernel,
     estimate_noise_sigma,
     estimate_transmission,
@@ -61,19 +61,12 @@ FEATURES: Final[tuple[str, ...]] = (
 )
 
 
-def check_image(image: object, what: str = "image") -> npt.NDArray[np.uint8]:
-    """The image as an RGB uint8 array (grey is stacked), or a specific WeatherError."""
-    if not isinstance(image, np.ndarray):
-        raise WeatherError(f"{what} must be a numpy array, got {type(image).__name__}")
-    if image.dtype != np.uint8:
-        raise WeatherError(f"{what} must be uint8, got {image.dtype}")
-    if image.ndim == 2:
-        image = np.repeat(image[:, :, None], 3, axis=2)
-    if image.ndim != 3 or image.shape[2] not in (3, 4):
-        raise WeatherError(f"{what} must be (H, W) grey or (H, W, 3) RGB, got {image.shape}")
-    if min(image.shape[:2]) < 8:
-        raise WeatherError(f"{what} is too small to measure: {image.shape[:2]} (at least 8x8)")
-    return np.ascontiguousarray(image[:, :, :3])
+def as_rgb(image: object, what: str = "image") -> npt.NDArray[np.uint8]:
+    """The image checked (:func:`~facescope.restoration.classical.check_image`) as RGB."""
+    checked = check_image(image, what)
+    if checked.ndim == 2:
+        return np.ascontiguousarray(np.repeat(checked[:, :, None], 3, axis=2))
+    return checked
 
 
 def working_copy(rgb: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
@@ -132,7 +125,7 @@ def _blobs(grey: npt.NDArray[np.float32]) -> float:
 
 def measure(image: npt.NDArray[np.uint8]) -> npt.NDArray[np.float64]:
     """The :data:`FEATURES` of one image (RGB or grey uint8)."""
-    rgb = working_copy(check_image(image))
+    rgb = working_copy(as_rgb(image))
     grey8 = np.asarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), np.uint8)
     grey = grey8.astype(np.float32) / 255.0
     p01, p99 = np.percentile(grey, [1, 99])
@@ -174,4 +167,4 @@ def measure(image: npt.NDArray[np.uint8]) -> npt.NDArray[np.float64]:
     return out
 
 
-__all__ = ["FEATURES", "WORKING_SIDE", "check_image", "measure", "working_copy"]
+__all__ = ["FEATURES", "WORKING_SIDE", "as_rgb", "measure", "working_copy"]
