@@ -181,6 +181,10 @@ def _session(tmp: Path, *, as_json: bool) -> dict[str, Any]:
     )  # fmt: skip
     found["audit pad"] = run("audit", "pad", "--gallery", str(people))
     found["restore images"] = run("restore", obama, "--out", str(tmp / "restored"))
+    found["restore train"] = run(
+        "restore", "train", str(people), "--out", str(tmp / "restorer.npz"), "--steps", "2",
+        "--batch", "2",
+    )  # fmt: skip
     found["audit invert"] = run(
         "audit", "invert", "--embeddings", str(tmp / "export.json"), "--budget", "16",
         "--pool", "32",

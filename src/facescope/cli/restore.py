@@ -11,7 +11,14 @@ import typer
 from rich.console import RenderableType
 from rich.markup import escape
 
-from facescope.cli._common import DefaultCommandGroup, JsonOption, counter, friendly, report_skipped
+from facescope.cli._common import (
+    DefaultCommandGroup,
+    JsonOption,
+    bars,
+    counter,
+    friendly,
+    report_skipped,
+)
 from facescope.cli.output import emit
 from facescope.errors import FacescopeError
 
@@ -106,6 +113,52 @@ def restore_images(
     if not results:
         raise ValueError("no image could be restored")
     emit(RestoredFiles(results, missed), as_json=as_json, render=_rendered)
+
+
+@restore_app.command("train")
+@friendly
+def restore_train(
+    dataset: Annotated[
+        str, typer.Argument(help="Clean labelled photos: folder per person, labels.csv or CSV.")
+    ],
+    out: Annotated[Path, typer.Option(help="Where to write the weights (.npz).")],
+    steps: Annotated[int, typer.Option(help="Training steps.")] = 1500,
+    batch: Annotated[int, typer.Option(help="Crops per step.")] = 12,
+    kind: Annotated[
+        list[str] | None, typer.Option("--kind", help="Weather kinds to train on (repeat).")
+    ] = None,
+    per_identity: Annotated[int, typer.Option(help="Photos per person.")] = 100,
+    seed: Annotated[int, typer.Option(help="Seed of the synthesis and the weights.")] = 0,
+    as_json: JsonOption = False,
+) -> None:
+    """Train the learned restorer (needs the torch extra); use it with FACESCOPE_RESTORER=OUT."""
+    from facescope.restoration.learned import save_restorer, torch_available
+    from facescope.weather.evaluate import dataset_crops
+    from facescope.weather.train import TrainConfig, as_kinds, train_restorer
+
+    if not torch_available():
+        from facescope.restoration.learned import TORCH_HINT
+
+        raise ValueError(TORCH_HINT)
+    config = TrainConfig(steps=steps, batch=batch, kinds=as_kinds(kind), seed=seed)
+    with bars() as progress:
+        crops, _, missed = dataset_crops(
+            dataset, per_identity=per_identity, progress=progress.counter("aligning faces")
+        )
+        step = progress.counter("training")
+        model, info = train_restorer(crops, config,
+                                     progress=lambda k, n, _record: step(k, n))  # fmt: skip
+    report_skipped(missed)
+    meta = {"script": f"facescope restore train {dataset} --steps {steps} --batch {batch} "
+            f"--seed {seed}", "data": str(dataset), "training": info}  # fmt: skip
+    path = save_restorer(model, out, meta)
+    summary = {"weights": str(path), "crops": len(crops), "steps": steps,
+               "seconds": round(float(info["seconds"]), 1),
+               "last_losses": info["history"][-1] if info["history"] else {}}  # fmt: skip
+    emit(summary, as_json=as_json, render=lambda s: iter([
+        f"wrote {escape(s['weights'])} ({s['crops']} crops, {s['steps']} steps, "
+        f"{s['seconds']} s); use it: FACESCOPE_RESTORER={escape(s['weights'])} "
+        "facescope restore IN --out DIR --method learned"]))  # fmt: skip
 
 
 def register(app: typer.Typer) -> None:

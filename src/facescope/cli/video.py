@@ -11,7 +11,7 @@ from rich.console import RenderableType
 from rich.markup import escape
 from rich.table import Table
 
-from facescope.cli._common import JsonOption, counter, friendly, note, warn
+from facescope.cli._common import JsonOption, RestoreOption, counter, friendly, note, warn
 from facescope.cli.output import emit, print_json_line, write_document
 from facescope.gallery.gallery import DEFAULT_FPIR
 from facescope.video.pipeline import DEFAULT_STRIDE, VideoRun
@@ -58,6 +58,7 @@ def video(
         ),
     ] = None,
     as_json: JsonOption = False,
+    restore: RestoreOption = "none",
     jsonl: Annotated[
         bool, typer.Option(help="Print each track as a JSON line when it ends.")
     ] = False,
@@ -89,6 +90,7 @@ def video(
             max_frames=max_frames,
             on_track=print_json_line if jsonl else None,
             progress=progress,
+            restore=restore,
         )
     if document is not None:
         write_document(document, run)

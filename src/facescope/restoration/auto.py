@@ -35,7 +35,7 @@ from facescope.restoration.detectors import Assessment, DegradationDetectors, sh
 from facescope.restoration.measures import as_rgb
 
 #: What ``method=`` accepts.
-METHODS: Final[tuple[str, ...]] = ("auto", "none", "dehaze", "deblur", "denoise")
+METHODS: Final[tuple[str, ...]] = ("auto", "none", "dehaze", "deblur", "denoise", "learned")
 #: The method each detected kind calls for under ``auto`` (kinds without one: left alone).
 REMEDY: Final[dict[str, str]] = {
     "haze": "dehaze",
@@ -48,12 +48,25 @@ REMEDY: Final[dict[str, str]] = {
 #: about 0.06 of the side, and raised it at severity 5, about 0.12; fit half of
 #: benchmarks/bench_weather.py).
 DEBLUR_MIN_LENGTH: Final[float] = 0.08
+#: Kinds ``auto`` hands to the learned restorer (when torch and its weights are there),
+#: in place of the classical remedy: those where it raised TAR more than the classical
+#: method on the fit half of benchmarks/bench_weather.py.
+LEARNED_FOR: Final[frozenset[str]] = frozenset()
 #: The order methods are applied in (the reverse of how the degradations arise).
-ORDER: Final[tuple[str, ...]] = ("dehaze", "deblur", "denoise")
+ORDER: Final[tuple[str, ...]] = ("dehaze", "deblur", "denoise", "learned")
+
+
+def _learned(image: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    from facescope.restoration.learned import restore_learned
+
+    return restore_learned(image)
+
+
 _APPLY: Final[dict[str, Callable[[npt.NDArray[np.uint8]], npt.NDArray[np.uint8]]]] = {
     "dehaze": classical.dehaze,
     "deblur": classical.deblur,
     "denoise": classical.denoise,
+    "learned": _learned,
 }
 
 
@@ -83,10 +96,21 @@ def check_method(method: object) -> str:
 
 def plan(assessment: Assessment) -> tuple[str, ...]:
     """The methods ``auto`` applies for what was detected, in :data:`ORDER`."""
-    wanted = {REMEDY[k] for k in assessment.present if k in REMEDY}
+    learned = learned_ready() and any(k in LEARNED_FOR for k in assessment.present)
+    wanted = {REMEDY[k] for k in assessment.present if k in REMEDY
+              and not (learned and k in LEARNED_FOR)}  # fmt: skip
     if assessment.measures.get("motion_length", 1.0) < DEBLUR_MIN_LENGTH:
         wanted.discard("deblur")
+    if learned:
+        wanted.add("learned")
     return tuple(m for m in ORDER if m in wanted)
+
+
+def learned_ready() -> bool:
+    """Whether the learned method can run here (torch installed, weights shipped)."""
+    from facescope.restoration.learned import shipped_available
+
+    return shipped_available()
 
 
 def restore_image(

@@ -66,6 +66,7 @@ def process_video(
     max_frames: int | None = None,
     on_track: Callable[[TrackResult], None] | None = None,
     progress: Callable[[int, int | None], None] | None = None,
+    restore: str = "none",
 ) -> VideoRun:
     """Track and identify the faces of `source` (file, URL or camera index).
 
@@ -75,6 +76,8 @@ def process_video(
         thumbs: folder for each track's best thumbnail (``track_<id>.jpg``).
         on_track: called with each track as it ends (for streaming output).
         progress: called as ``progress(frames_done, total_frames_or_None)``.
+        restore: restore each face before embedding ("auto": only what the weather
+            detectors find; see :func:`facescope.restore`).
     """
     from PIL import Image
 
@@ -94,7 +97,7 @@ def process_video(
 
     try:
         with VideoSource(parse_source(source), max_frames=max_frames) as video:
-            recognizer = VideoRecognizer(opened_gallery, stride=stride, fpir=fpir)
+            recognizer = VideoRecognizer(opened_gallery, stride=stride, fpir=fpir, restore=restore)
             writer = (
                 VideoWriter(annotated, video.fps or 25.0, video.width, video.height)
                 if annotated is not None

@@ -35,6 +35,7 @@ from facescope.gallery.gallery import DEFAULT_FPIR, Gallery
 from facescope.io.video import Frame, VideoSource
 from facescope.pipeline import embed_faces, find_faces
 from facescope.quality import assess_quality
+from facescope.restoration.auto import check_method
 from facescope.tracking.shots import ShotDetector
 from facescope.tracking.tracker import (
     DEFAULT_SPLIT_FMR,
@@ -161,6 +162,8 @@ class VideoRecognizer:
             the model's calibrated 1:1 threshold at this false-match rate starts
             a new track (default 1e-2: SFace 0.345); None keeps the tracker's
             model-agnostic default. Ignored with an explicit `tracker`.
+        restore: restore each face crop before embedding ("auto": only what the
+            degradation detectors find, :func:`facescope.restore`; "none" by default).
     """
 
     def __init__(
@@ -176,12 +179,14 @@ class VideoRecognizer:
         min_face: float | None = None,
         shots: ShotDetector | bool = True,
         split_fmr: float | None = DEFAULT_SPLIT_FMR,
+        restore: str = "none",
     ) -> None:
         min_size = renamed_argument("VideoRecognizer", "min_face", min_face, "min_size", min_size)
         if stride < 1:
             raise ValueError(f"stride must be >= 1, got {stride}")
         self.gallery = gallery
         self.model = gallery.model if gallery is not None else model
+        self.restore = check_method(restore)
         self.stride = stride
         self.fpir = fpir
         self.top_k = top_k
@@ -245,7 +250,11 @@ class VideoRecognizer:
     ) -> TrackedFrame:
         rgb = frame.rgb
         faces = find_faces(rgb, min_size=self.min_size, assume_aligned=False, options=self._options)
-        embeddings = embed_faces(rgb, faces, self.model).vectors if len(faces) else None
+        embeddings = (
+            embed_faces(rgb, faces, self.model, restore=self.restore).vectors
+            if len(faces)
+            else None
+        )
         ids = tracker.update(faces, frame.time, embeddings)
         confirmed = {t.id for t in tracker.tracks if t.confirmed}
         labels: list[str | None] = []

@@ -142,23 +142,28 @@ class WeatherEvaluation:
     def markdown(self) -> str:
         """The summary table (TAR @ FMR 1e-3), as printed by the benchmark."""
         clean = self.rows["clean"]
+        learned = "learned" in clean
         lines = [
             f"{self.name}: {self.crops} probe crops of {self.people} people; clean TAR "
             f"{self.clean_tar:.3f}, auto on clean {clean['auto']['tar']:.3f} "
-            f"(touched {clean['auto_touched']:.0%})",
+            f"(touched {clean['auto_touched']:.0%})"
+            + (f", learned on clean {clean['learned']['tar']:.3f}" if learned else ""),
             "",
-            "| kind/severity | degraded | classical | auto | recovered by auto | detected | "
+            "| kind/severity | degraded | classical | "
+            + ("learned | " if learned else "")
+            + "auto | recovered by auto | detected | "
             "FMR @ shipped (degraded) | identity cos degraded / auto | PSNR degraded / auto |",
-            "|" + " --- |" * 9,
+            "|" + " --- |" * (10 if learned else 9),
         ]
         for key, row in self.rows.items():
             if key == "clean":
                 continue
             d, a, c = row["degraded"], row["auto"], row.get("classical")
             back = self.recovered(key)
+            extra = f"{row['learned']['tar']:.3f} | " if learned and "learned" in row else ""
             lines.append(
                 f"| {key} | {d['tar']:.3f} | {'' if c is None else format(c['tar'], '.3f')} | "
-                f"{a['tar']:.3f} | {'' if back is None else format(back, '+.0%')} | "
+                f"{extra}{a['tar']:.3f} | {'' if back is None else format(back, '+.0%')} | "
                 f"{row['detected']:.0%} | {d['fmr_at_shipped']:.2%} | "
                 f"{d['identity_cosine']:.3f} / {a['identity_cosine']:.3f} | "
                 f"{d['psnr']:.1f} / {a['psnr']:.1f} |"
@@ -181,7 +186,7 @@ def evaluate_weather(
     least two people, and some with two crops or more).
     """
     from facescope.match.thresholds import load_calibration
-    from facescope.restoration.auto import restore_image
+    from facescope.restoration.auto import learned_ready, restore_image
     from facescope.restoration.detectors import shipped_detectors
     from facescope.weather.synth import KINDS, degrade
 
@@ -208,6 +213,13 @@ def evaluate_weather(
         done = [restore_image(c, "auto", detectors=detectors) for c in images]
         return done, 1000 * (time.perf_counter() - start) / len(images)
 
+    with_learned = learned_ready()
+
+    def learned(images: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.uint8], float]:
+        start = time.perf_counter()
+        out = np.stack([restore_image(c, "learned").image for c in images])
+        return out, 1000 * (time.perf_counter() - start) / len(images)
+
     done, ms = gated(clean)
     result.rows["clean"] = {
         "degraded": _condition(clean, clean_emb, ids, clean, shipped),
@@ -215,6 +227,9 @@ def evaluate_weather(
         "auto_touched": float(np.mean([bool(d.applied) for d in done])),
         "auto_ms": ms,
     }
+    if with_learned:
+        fixed, _ = learned(clean)
+        result.rows["clean"]["learned"] = _condition(clean, clean_emb, ids, fixed, shipped)
     step += 1
     if progress is not None:
         progress(step, total)
@@ -229,6 +244,9 @@ def evaluate_weather(
                 row["classical_ms"] = 1000 * (time.perf_counter() - start) / len(clean)
                 row["classical"] = _condition(clean, clean_emb, ids, fixed, shipped)
                 row["classical_method"] = method
+            if with_learned:
+                fixed, row["learned_ms"] = learned(degraded)
+                row["learned"] = _condition(clean, clean_emb, ids, fixed, shipped)
             done, row["auto_ms"] = gated(degraded)
             restored = np.stack([d.image for d in done])
             row["auto"] = _condition(clean, clean_emb, ids, restored, shipped)
@@ -320,7 +338,8 @@ def write_weather_report(evaluation: WeatherEvaluation, folder: str | Path) -> P
     from facescope.report.html import Section, table, write_report
 
     headers = [
-        "condition", "TAR degraded", "TAR classical", "TAR auto", "recovered", "detected",
+        "condition", "TAR degraded", "TAR classical", "TAR learned", "TAR auto", "recovered",
+        "detected",
         "FMR @ shipped", "identity cos (auto)", "PSNR (auto)", "ms/face auto",
     ]  # fmt: skip
     body = []
@@ -328,7 +347,8 @@ def write_weather_report(evaluation: WeatherEvaluation, folder: str | Path) -> P
         c = row.get("classical")
         back = None if key == "clean" else evaluation.recovered(key)
         body.append([
-            key, row["degraded"]["tar"], None if c is None else c["tar"], row["auto"]["tar"],
+            key, row["degraded"]["tar"], None if c is None else c["tar"],
+            row["learned"]["tar"] if "learned" in row else None, row["auto"]["tar"],
             None if back is None else f"{back:+.0%}", f"{row.get('detected', 0.0):.0%}",
             f"{row['degraded']['fmr_at_shipped']:.3%}", row["auto"]["identity_cosine"],
             row["auto"]["psnr"], row["auto_ms"],
