@@ -56,6 +56,9 @@ def main() -> int:
         def step(done: int, total: int, record: dict[str, float]) -> None:
             text = f"training (loss {record['loss']:.3f}, id {record['identity']:.3f})"
             bar.update(task, completed=done, description=text)
+            if done % 50 == 0:
+                bar.console.log(f"step {done}: " + ", ".join(
+                    f"{k} {v:.4f}" for k, v in record.items() if k != "step"))  # fmt: skip
 
         model, info = train_restorer(all_crops, config, progress=step)
     meta = provenance(

@@ -78,3 +78,23 @@ def test_training_steps_run_and_lower_nothing_to_nan(crops: np.ndarray) -> None:
     assert not any(p.requires_grad for p in model.parameters())
     with pytest.raises(WeatherError, match="at least 2 crops"):
         train_restorer(crops[:1], config)
+
+
+def test_shipped_restorer_lifts_snow_and_darkness(crops: np.ndarray) -> None:
+    from facescope.restoration.learned import shipped_restorer
+    from facescope.weather import degrade
+
+    if not shipped_available():
+        pytest.skip("no shipped restorer weights in this checkout")
+    model, meta = shipped_restorer()
+    assert meta["script"].startswith("python scripts/fit_restorer.py")
+
+    def cos(a: np.ndarray, b: np.ndarray) -> float:
+        ea = fs.embed(a, assume_aligned=True).vectors[0]
+        return float(ea @ fs.embed(b, assume_aligned=True).vectors[0])
+
+    for face in crops:
+        for kind in ("snow", "low_light"):
+            bad = degrade(face, kind, 5, seed=3)
+            assert cos(restore_learned(bad, model), face) > cos(bad, face), kind
+        assert cos(restore_learned(face, model), face) > 0.85  # a clean face keeps its identity

@@ -115,7 +115,8 @@ def build_restorer(region_map: npt.NDArray[np.integer[Any]]) -> Any:
             area = m.sum((-1, -2)).clamp_min(1e-6)
             mean = (xr * m).sum((-1, -2)) / area  # N, R, C
             var = (((xr - mean[..., None, None]) ** 2) * m).sum((-1, -2)) / area
-            normed = (xr - mean[..., None, None]) / torch.sqrt(var + 1e-5)[..., None, None]
+            # the floor keeps flat regions (a dark background) from being amplified
+            normed = (xr - mean[..., None, None]) / torch.sqrt(var + 1e-2)[..., None, None]
             styled = normed * self.gamma[None, :, :, None, None] + self.beta[None, :, :, None, None]
             y = (styled * m).sum(1)
             g = torch.sigmoid(self.gate(torch.cat([x, y], 1)))

@@ -9,8 +9,10 @@ for identity rather than PSNR:
 * ``identity``: 1 - cosine between SFace's features of the restored and the clean crop
   (SFace in PyTorch, :mod:`facescope.embed.sface_torch`, frozen);
 * ``dafe``: squared distance between the encoder's 28 px features of the degraded and of
-  the clean crop (the clean side detached): degradation-agnostic features;
-* ``gan``: a small patch discriminator, hinge loss, started after a warm-up.
+  the clean crop (the clean side detached), relative to the clean features' energy:
+  degradation-agnostic features;
+* ``gan``: a small spectrally normalised patch discriminator, non-saturating loss,
+  started after a warm-up; the restorer's gradients are clipped to norm 1.
 
 The region map of the SFFT layers is the 478-point mesh's regions (canonical face of
 :mod:`facescope.analysis.geometry`) projected onto the ArcFace 112 template. Deterministic
@@ -66,7 +68,8 @@ class TrainConfig:
 
     steps: int = 1500
     batch: int = 12
-    lr: float = 2e-3
+    lr: float = 1e-3
+    d_lr: float = 2e-4
     clean_share: float = 0.15
     kinds: tuple[str, ...] = ("rain", "snow", "haze", "low_light", "motion_blur", "noise")
     severities: tuple[int, ...] = (2, 3, 4, 5)
@@ -99,12 +102,14 @@ def _degraded_batch(
 
 
 def _discriminator(torch: Any) -> Any:
+    """A small patch discriminator, spectrally normalised (keeps the GAN term bounded)."""
     nn = torch.nn
+    sn = torch.nn.utils.spectral_norm
     return nn.Sequential(
-        nn.Conv2d(3, 16, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
-        nn.Conv2d(16, 32, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
-        nn.Conv2d(32, 64, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
-        nn.Conv2d(64, 1, 3, padding=1),
+        sn(nn.Conv2d(3, 16, 4, stride=2, padding=1)), nn.LeakyReLU(0.2),
+        sn(nn.Conv2d(16, 32, 4, stride=2, padding=1)), nn.LeakyReLU(0.2),
+        sn(nn.Conv2d(32, 64, 4, stride=2, padding=1)), nn.LeakyReLU(0.2),
+        sn(nn.Conv2d(64, 1, 3, padding=1)),
     )  # fmt: skip
 
 
@@ -131,7 +136,8 @@ def train_restorer(
     critic = load_sface_torch()
     disc = _discriminator(torch)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.5, 0.99))
-    d_optimiser = torch.optim.Adam(disc.parameters(), lr=config.lr, betas=(0.5, 0.99))
+    d_optimiser = torch.optim.Adam(disc.parameters(), lr=config.d_lr, betas=(0.5, 0.99))
+    softplus = torch.nn.functional.softplus
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, config.steps)
     history: list[dict[str, float]] = []
     start = time.perf_counter()
@@ -152,19 +158,25 @@ def train_restorer(
             clean_feat = model.encode(clean)[2]
         got = critic(restored * 255.0)
         identity = 1.0 - (got / got.norm(dim=1, keepdim=True) * target).sum(1).mean()
-        dafe = ((model.encode(degraded)[2] - clean_feat) ** 2).mean()
+        # relative to the clean features' energy: shrinking the features cannot cheat it
+        dafe = ((model.encode(degraded)[2] - clean_feat) ** 2).mean() / (
+            (clean_feat**2).mean() + 1e-3
+        )
         loss = config.w_l1 * l1 + config.w_identity * identity + config.w_dafe * dafe
         gan = torch.zeros(())
         if step >= config.gan_after:
-            gan = -disc(restored).mean()
+            gan = softplus(-disc(restored)).mean()  # non-saturating
             loss = loss + config.w_gan * gan
         optimiser.zero_grad()
+        if not torch.isfinite(loss):
+            raise WeatherError(f"training diverged at step {step + 1} (loss {loss.item()})")
         loss.backward()  # type: ignore[no-untyped-call, unused-ignore]
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimiser.step()
         schedule.step()
         if step >= config.gan_after - 50:  # the discriminator warms up before it is used
-            d_loss = (torch.relu(1 - disc(clean)).mean()
-                      + torch.relu(1 + disc(restored.detach())).mean())  # fmt: skip
+            d_loss = (softplus(-disc(clean)).mean()
+                      + softplus(disc(restored.detach())).mean())  # fmt: skip
             d_optimiser.zero_grad()
             d_loss.backward()  # type: ignore[no-untyped-call, unused-ignore]
             d_optimiser.step()
