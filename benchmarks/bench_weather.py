@@ -50,14 +50,11 @@ class CropSet:
     identity: np.ndarray
 
 
-def _read_rgb(path: Path) -> np.ndarray | None:
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-
 def load_crops(name: str) -> CropSet | None:
     """The crops of `name` ("celebrities" or "yale"), cached in out/weather; None if absent."""
     from facescope.align.template import warp_to_template
+    from facescope.errors import InvalidImageError
+    from facescope.io import load_image
     from facescope.pipeline import find_faces, largest
 
     folder = {"celebrities": "aligned_celebrities", "yale": "extended_yaleb_dev"}[name]
@@ -72,8 +69,9 @@ def load_crops(name: str) -> CropSet | None:
         rows = list(csv.DictReader(handle))
     crops, ids = [], []
     for row in track(rows, description=f"aligning {name}"):
-        rgb = _read_rgb(labels.parent / row["path"])
-        if rgb is None:
+        try:
+            rgb = load_image(labels.parent / row["path"])
+        except InvalidImageError:
             continue
         if name == "celebrities":
             crops.append(cv2.resize(rgb, (112, 112)) if rgb.shape[:2] != (112, 112) else rgb)

@@ -120,7 +120,7 @@ def find_faces_restoring(
     faces = find_faces(rgb, assume_aligned=assume_aligned, options=options)
     if len(faces) or check_method(restore) == "none":
         return rgb, faces
-    restored = restore_image(rgb, restore)
+    restored = restore_image(rgb, restore, whole=True)  # no face: judge the whole image
     if not restored.applied:
         return rgb, faces
     image = np.ascontiguousarray(restored.image)

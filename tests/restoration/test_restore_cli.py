@@ -51,3 +51,18 @@ def test_restore_with_nothing_to_read_exits_2(tmp_path: Path) -> None:
     result = runner.invoke(app, ["restore", str(tmp_path), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2
     assert "no photos" in result.output
+
+
+def test_train_and_eval_refuse_a_dataset_without_faces(tmp_path: Path) -> None:
+    for person in ("a", "b"):
+        (tmp_path / "people" / person).mkdir(parents=True)
+        cv2.imwrite(
+            str(tmp_path / "people" / person / "wall.png"), np.full((90, 120, 3), 90, np.uint8)
+        )
+        (tmp_path / "people" / person / "empty.jpg").write_bytes(b"")
+    people = str(tmp_path / "people")
+    trained = runner.invoke(app, ["restore", "train", people, "--out", str(tmp_path / "w.npz")])
+    assert trained.exit_code == 2 and "no face found in any photo" in trained.output
+    assert not (tmp_path / "w.npz").exists()
+    evaluated = runner.invoke(app, ["eval", "weather", people, "--kind", "haze"])
+    assert evaluated.exit_code == 2 and "no face found in any photo" in evaluated.output

@@ -121,8 +121,13 @@ def restore_image(
     method: str = "auto",
     *,
     detectors: DegradationDetectors | None = None,
+    whole: bool = False,
 ) -> Restored:
-    """Restore one image (a face crop or a photo; RGB or grey uint8) with `method`."""
+    """Restore one image (a face crop or a photo; RGB or grey uint8) with `method`.
+
+    ``auto`` judges a photo on its largest face's crop; `whole` skips that face search
+    (the caller already knows no face is found) and judges the image itself.
+    """
     method = check_method(method)
     original = image
     rgb = as_rgb(image)
@@ -130,7 +135,8 @@ def restore_image(
         return Restored(original, ())
     assessment = None
     if method == "auto":
-        assessment = (detectors or shipped_detectors()).assess(_face_view(rgb))
+        view = rgb if whole else _face_view(rgb)
+        assessment = (detectors or shipped_detectors()).assess(view)
         steps = plan(assessment)
     else:
         steps = (method,)
