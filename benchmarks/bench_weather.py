@@ -1,7 +1,8 @@
 """Recognition in synthetic weather, with and without restoration (issue 22).
 
-Data (``../shared/testdata``, read in place): the aligned celebrity crops and Extended
-Yale B dev (detected with RetinaFace, aligned to the ArcFace 112 template). Identities
+Data (``../shared/testdata``, read in place): the aligned celebrity crops, Extended
+Yale B dev and the public-domain portraits (detected with RetinaFace, aligned to the
+ArcFace 112 template; the portraits' two people are only ever measured on). Identities
 are split in two halves by sorted name (:func:`split`): the *fit* half trains the
 degradation detectors (``scripts/fit_weather_detectors.py``, and later the learned
 restorer); this benchmark measures on the *evaluation* half only. `--per-identity`
@@ -50,15 +51,27 @@ class CropSet:
     identity: np.ndarray
 
 
+#: Labelled face sets (labels.csv under the test data): name -> labels file.
+SETS = {
+    "celebrities": "faces/aligned_celebrities/labels.csv",
+    "yale": "faces/extended_yaleb_dev/labels.csv",
+    "portraits": "faces/public_portraits/labels.csv",
+    # clean training faces of the learned restorer only (never measured on)
+    "orl": "faces/orl/labels.csv",
+    "nuaa": "antispoof/nuaa_train/labels.csv",
+}
+#: Sets nothing is fitted on (too few people to halve): measured whole, never in --half fit.
+EVALUATION_ONLY = ("portraits",)
+
+
 def load_crops(name: str) -> CropSet | None:
-    """The crops of `name` ("celebrities" or "yale"), cached in out/weather; None if absent."""
+    """The aligned crops of a set of :data:`SETS`, cached in out/weather; None if absent."""
     from facescope.align.template import warp_to_template
     from facescope.errors import InvalidImageError
     from facescope.io import load_image
     from facescope.pipeline import find_faces, largest
 
-    folder = {"celebrities": "aligned_celebrities", "yale": "extended_yaleb_dev"}[name]
-    labels = TESTDATA / "faces" / folder / "labels.csv"
+    labels = TESTDATA / SETS[name]
     if not labels.is_file():
         return None
     cache = CACHE / f"crops_{name}.npz"
@@ -67,6 +80,11 @@ def load_crops(name: str) -> CropSet | None:
         return CropSet(name, data["crops"], data["identity"])
     with open(labels, newline="") as handle:
         rows = list(csv.DictReader(handle))
+    if name == "nuaa":  # the live photos only; the subject is the identity
+        rows = [{"path": r["path"], "identity": r["subject_id"]} for r in rows
+                if r["label"] == "live"]  # fmt: skip
+    if name == "portraits":  # one face per photo
+        rows = [r for r in rows if "|" not in r["identity"]]
     crops, ids = [], []
     for row in track(rows, description=f"aligning {name}"):
         try:
@@ -112,7 +130,7 @@ def main() -> None:
     parser.add_argument("--per-identity", type=int, default=20)
     parser.add_argument("--severities", type=int, nargs="*", default=[1, 3, 5])
     parser.add_argument("--kinds", nargs="*", default=list(KINDS))
-    parser.add_argument("--sets", nargs="*", default=["celebrities", "yale"])
+    parser.add_argument("--sets", nargs="*", default=["celebrities", "yale", "portraits"])
     parser.add_argument(
         "--half",
         choices=["evaluation", "fit"],
@@ -130,6 +148,10 @@ def main() -> None:
             console.print(f"[yellow]{name}: not found under {TESTDATA}: skipped[/]")
             continue
         fit, evaluation = split(data.identity)
+        if name in EVALUATION_ONLY:  # nothing is fitted on them: all of it is evaluation
+            if args.half == "fit":
+                continue
+            fit, evaluation = np.zeros_like(fit), np.ones_like(fit)
         half = evaluation if args.half == "evaluation" else fit
         pick = subsample(half, data.identity, args.per_identity)
         with Progress(console=console) as bar:

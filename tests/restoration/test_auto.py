@@ -19,7 +19,7 @@ from facescope.restoration.detectors import (
     load_detectors,
     shipped_detectors,
 )
-from facescope.restoration.measures import FEATURES, measure
+from facescope.restoration.measures import FEATURES, INPUTS, describe, measure
 from facescope.weather import degrade
 
 
@@ -115,7 +115,7 @@ def test_bad_inputs_are_refused(crop: np.ndarray, tmp_path: Path) -> None:
         fs.restore("crop.png")  # type: ignore[arg-type]
     bad = tmp_path / "detectors.json"
     bad.write_text(json.dumps({"format": "facescope-weather-detectors/1", "features": ["x"]}))
-    with pytest.raises(WeatherError, match="other measurements"):
+    with pytest.raises(WeatherError, match="other inputs"):
         load_detectors(bad)
     bad.write_text("{not json")
     with pytest.raises(WeatherError, match="not JSON"):
@@ -133,10 +133,41 @@ def test_detectors_round_trip(tmp_path: Path) -> None:
     detectors = shipped_detectors()
     path = detectors.save(tmp_path / "d.json")
     again = load_detectors(path)
-    x = np.linspace(0, 1, len(FEATURES))
+    x = np.linspace(0, 1, len(detectors.features))
     for kind, p in detectors.probabilities(x).items():
         np.testing.assert_allclose(again.probabilities(x)[kind], p)
     assert isinstance(again, DegradationDetectors)
+    with pytest.raises(WeatherError, match="need 209 values"):
+        detectors.probabilities(x[:17])
+
+
+def test_detectors_over_the_measurements_alone_still_load(tmp_path: Path, crop: np.ndarray) -> None:
+    """A version-1 file (no stem statistics) loads and assesses without the stem."""
+    from facescope.heads import LogisticHead
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, len(FEATURES)))
+    y = ["present" if v > 0 else "absent" for v in x[:, 0]]
+    heads = {k: LogisticHead(class_names=("absent", "present"), feature_names=FEATURES).fit(x, y)
+             for k in DETECTED}  # fmt: skip
+    old = DegradationDetectors(heads, dict.fromkeys(DETECTED, 0.9), {}, FEATURES)
+    document = old.to_dict() | {"format": "facescope-weather-detectors/1"}
+    (tmp_path / "v1.json").write_text(json.dumps(document))
+    again = load_detectors(tmp_path / "v1.json")
+    assert not again.uses_stem and again.features == FEATURES
+    assert set(again.assess(crop).probabilities) == set(DETECTED)
+
+
+def test_stem_statistics_find_rain_the_measurements_missed(crop: np.ndarray) -> None:
+    """Rain's head reads the stem (chosen on held-out people); it fires on rain, not clean."""
+    detectors = shipped_detectors()
+    assert detectors.uses_stem and detectors.features == INPUTS
+    assert detectors.meta["metrics"]["rain"]["inputs"] == "measures+stem"
+    assert describe(crop).shape == (len(INPUTS),)
+    assert "rain" not in detectors.assess(crop).present
+    found = [("rain" in detectors.assess(degrade(crop, "rain", 4, seed=s)).present)
+             for s in range(4)]  # fmt: skip
+    assert sum(found) >= 3, found
 
 
 def test_recogniser_hook_keeps_clean_faces_and_needs_a_crop_model() -> None:

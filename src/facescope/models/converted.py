@@ -116,7 +116,8 @@ CONVERTED_MODELS: dict[str, ConvertedModel] = {
         ),
         ConvertedModel(
             key="sface_stem",
-            task="SFace's first two blocks: the learned texture cue of PAD (facescope.pad.stem)",
+            task="SFace's first two blocks: texture statistics for PAD and the degradation "
+            "detectors (facescope.models.stem)",
             source="sface",
             converter_version=1,
             builder="facescope.embed.converters:build_sface_stem",

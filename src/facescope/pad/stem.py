@@ -16,57 +16,22 @@ identity and did worse (AUC 0.89-0.95). Measured in ``benchmarks/bench_pad_real.
 
 from __future__ import annotations
 
-import threading
-from typing import Any, Final
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 
-from facescope.models import converted as converted_models
-from facescope.models.registry import MODEL_FILES, verified_path
-from facescope.models.runtime import cpu_session
+from facescope.models.stem import LAYERS, STEM_KEY, WIDTH, feature_names, stem_statistics
 from facescope.pad.cues import PADError
 
-#: The converted graph this cue runs.
-STEM_KEY: Final[str] = "sface_stem"
-#: Its outputs, in order, and their channel counts.
-LAYERS: Final[tuple[tuple[str, int], ...]] = (("conv_1_relu", 32), ("conv_2_relu", 64))
-#: Crops per ONNX Runtime call (bounds memory: 96 x 112 x 112 floats per crop).
-BATCH: Final[int] = 16
 #: The cue group's name in PAD models.
 GROUP: Final[str] = "stem"
 
 
-def feature_names() -> list[str]:
-    """Names of the 192 values: ``conv_1_relu.mean[0]``, ..., ``conv_2_relu.std[63]``."""
-    names: list[str] = []
-    for layer, channels in LAYERS:
-        names += [f"{layer}.mean[{c}]" for c in range(channels)]
-        names += [f"{layer}.std[{c}]" for c in range(channels)]
-    return names
-
-
-#: Width of the cue's vector.
-WIDTH: Final[int] = 2 * sum(c for _, c in LAYERS)
-
-_lock = threading.Lock()
-_session: Any = None
-
-
-def _stem_session() -> Any:
-    """The stem's ONNX Runtime session, opened once (thread-safe)."""
-    global _session
-    with _lock:
-        if _session is None:
-            spec = MODEL_FILES[converted_models.CONVERTED_MODELS[STEM_KEY].source]
-            path = verified_path(spec.key)
-            graph = converted_models.load(STEM_KEY, path, spec.sha256)
-            _session = cpu_session(graph, "the SFace stem of the PAD texture cue")
-        return _session
-
-
 def stem_features(crops: npt.ArrayLike) -> npt.NDArray[np.float64]:
     """The cue's (n, 192) vectors for aligned RGB crops, (n, 112, 112, 3) uint8.
+
+    The statistics are :func:`facescope.models.stem.stem_statistics`.
 
     Raises:
         PADError: the crops are not aligned 112x112 RGB uint8 images.
@@ -79,19 +44,7 @@ def stem_features(crops: npt.ArrayLike) -> npt.NDArray[np.float64]:
             f"the stem cue needs aligned crops of shape (n, 112, 112, 3) uint8, "
             f"got {array.shape} {array.dtype}"
         )
-    out = np.empty((len(array), WIDTH), np.float64)
-    if len(array) == 0:
-        return out
-    session = _stem_session()
-    names = [layer for layer, _ in LAYERS]
-    for start in range(0, len(array), BATCH):
-        batch = array[start : start + BATCH].astype(np.float32).transpose(0, 3, 1, 2)
-        maps = session.run(names, {"data": np.ascontiguousarray(batch)})
-        parts = []
-        for m in maps:
-            parts += [m.mean(axis=(2, 3)), m.std(axis=(2, 3))]
-        out[start : start + len(batch)] = np.concatenate(parts, axis=1)
-    return out
+    return stem_statistics(array)
 
 
 __all__ = ["GROUP", "LAYERS", "STEM_KEY", "WIDTH", "feature_names", "stem_features"]

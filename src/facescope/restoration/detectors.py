@@ -1,10 +1,13 @@
 """Degradation detectors: which kinds of weather an image carries, and how likely each is.
 
 One binary :class:`~facescope.heads.LogisticHead` per kind over the measurements of
-:func:`facescope.restoration.measures.measure`, fitted by ``scripts/fit_weather_detectors.py``
+:func:`facescope.restoration.measures.measure`, and for the kinds where they helped on
+held-out people, the learned texture statistics of SFace's stem as well
+(:func:`facescope.restoration.measures.describe`); fitted by ``scripts/fit_weather_detectors.py``
 on clean faces and their synthetic degradations (:func:`facescope.weather.degrade`),
 split by person, and shipped as ``detectors.json`` (``facescope-weather-detectors/1``:
-the heads as ``facescope-head/1`` documents and one threshold per kind). Each threshold
+the input names, the heads as ``facescope-head/1`` documents over a subset of them, and
+one threshold per kind). Each threshold
 keeps false alarms on clean faces of held-out people at about 1%: restoring a clean face
 harms recognition, so a detector must rather miss mild weather than fire on a clean face.
 """
@@ -25,11 +28,13 @@ import numpy.typing as npt
 from facescope._json import write_json
 from facescope.errors import WeatherError
 from facescope.heads import HeadError, LogisticHead
-from facescope.restoration.measures import FEATURES, measure
+from facescope.restoration.measures import FEATURES, INPUTS, describe
 
 #: The kinds the detectors tell (the names of :data:`facescope.weather.KINDS`).
 DETECTED: Final[tuple[str, ...]] = ("haze", "motion_blur", "noise", "low_light", "rain", "snow")
-DETECTORS_FORMAT: Final[str] = "facescope-weather-detectors/1"
+DETECTORS_FORMAT: Final[str] = "facescope-weather-detectors/2"
+#: Older files (heads over the measurements only) still load.
+_FORMATS: Final[tuple[str, ...]] = ("facescope-weather-detectors/1", DETECTORS_FORMAT)
 SHIPPED: Final[str] = "detectors.json"
 
 
@@ -62,29 +67,57 @@ class Assessment:
 
 @dataclass(frozen=True)
 class DegradationDetectors:
-    """One head and one threshold per detected kind, with the provenance of the fit."""
+    """One head and one threshold per detected kind, with the provenance of the fit.
+
+    `features` names the columns the heads' input rows carry (a prefix of
+    :data:`~facescope.restoration.measures.INPUTS`); each head reads its own subset.
+    """
 
     heads: dict[str, LogisticHead]
     thresholds: dict[str, float]
     meta: dict[str, Any] = field(default_factory=dict)
+    features: tuple[str, ...] = INPUTS
+
+    def __post_init__(self) -> None:
+        if tuple(self.features) != INPUTS[: len(self.features)] or len(self.features) < len(
+            FEATURES
+        ):
+            raise WeatherError("detector inputs must start with the measurements, in order")
+        for kind, head in self.heads.items():
+            names = getattr(head, "feature_names_in_", ())
+            missing = [n for n in names if n not in self.features]
+            if missing:
+                raise WeatherError(f"the {kind} head reads unknown inputs {missing[:3]}")
+
+    @property
+    def uses_stem(self) -> bool:
+        """Whether any head reads the stem statistics (which cost a network pass)."""
+        return any(len(h.feature_names_in_) > len(FEATURES) for h in self.heads.values())
 
     def probabilities(self, features: npt.ArrayLike) -> dict[str, npt.NDArray[np.float64]]:
-        """Per kind, p(present) for rows of :func:`measure` values, (n,)."""
+        """Per kind, p(present) for rows of :attr:`features` values, (n,)."""
         x = np.atleast_2d(np.asarray(features, np.float64))
-        return {k: head.predict_proba(x)[:, head.classes_.index("present")]
-                for k, head in self.heads.items()}  # fmt: skip
+        if x.shape[1] != len(self.features):
+            raise WeatherError(f"detector rows need {len(self.features)} values, got {x.shape[1]}")
+        out = {}
+        for kind, head in self.heads.items():
+            columns = [self.features.index(n) for n in head.feature_names_in_]
+            out[kind] = head.predict_proba(x[:, columns])[:, head.classes_.index("present")]
+        return out
 
     def assess(self, image: npt.NDArray[np.uint8]) -> Assessment:
         """Measure `image` and say which kinds are present."""
-        values = measure(image)
+        values = describe(image, stem=self.uses_stem)[: len(self.features)]
+        if len(values) < len(self.features):  # no head reads the stem: zeros stand for it
+            values = np.concatenate([values, np.zeros(len(self.features) - len(values))])
         probs = {k: float(v[0]) for k, v in self.probabilities(values).items()}
-        return Assessment(probs, dict(self.thresholds), dict(zip(FEATURES, values.tolist(),
-                                                                 strict=True)))  # fmt: skip
+        physical = dict(zip(FEATURES, values[: len(FEATURES)].tolist(), strict=True))
+        return Assessment(probs, dict(self.thresholds), physical)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "format": DETECTORS_FORMAT,
-            "features": list(FEATURES),
+            "features": list(self.features),
             "heads": {k: h.to_json() for k, h in self.heads.items()},
             "thresholds": self.thresholds,
             "provenance": self.meta,
@@ -95,10 +128,11 @@ class DegradationDetectors:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "detectors") -> DegradationDetectors:
-        if data.get("format") != DETECTORS_FORMAT:
+        if data.get("format") not in _FORMATS:
             raise WeatherError(f"{source} is not a {DETECTORS_FORMAT} document")
-        if list(data.get("features", [])) != list(FEATURES):
-            raise WeatherError(f"{source} was fitted on other measurements than {FEATURES}")
+        features = tuple(data.get("features", []))
+        if features not in (FEATURES, INPUTS):
+            raise WeatherError(f"{source} was fitted on other inputs than {FEATURES} (+ stem)")
         try:
             heads = {k: LogisticHead.from_json(h, f"{source}, {k}")
                      for k, h in data["heads"].items()}  # fmt: skip
@@ -107,7 +141,7 @@ class DegradationDetectors:
             raise WeatherError(f"{source} is not a valid detectors file: {exc}") from None
         if set(heads) != set(thresholds):
             raise WeatherError(f"{source}: heads {sorted(heads)} and thresholds differ")
-        return cls(heads, thresholds, dict(data.get("provenance") or {}))
+        return cls(heads, thresholds, dict(data.get("provenance") or {}), features)
 
 
 def load_detectors(path: str | os.PathLike[str] | None = None) -> DegradationDetectors:

@@ -18,6 +18,12 @@ something a restorer needs to know, not only whether the face will match:
   details do not);
 * snow: bright compact blobs (a disc top-hat's share of strong responses).
 
+:func:`describe` adds learned texture statistics to them: the per-channel means and
+standard deviations of SFace's first two blocks on the 112x112 crop
+(:mod:`facescope.models.stem`, :data:`STEM_FEATURES`). On held-out people they found rain
+streaks the hand-made measurements missed (6% -> 91% of faces at severity 3, at the same
+1% false alarms on clean faces; ``scripts/fit_weather_detectors.py``).
+
 Images are measured at a working size (longest side at most :data:`WORKING_SIDE`), so
 a photo and a crop of the same scene measure alike.
 """
@@ -30,6 +36,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from facescope.models.stem import feature_names as stem_names
+from facescope.models.stem import stem_statistics
 from facescope.restoration.classical import (
     check_image,
     estimate_motion_kernel,
@@ -59,6 +67,10 @@ FEATURES: Final[tuple[str, ...]] = (
     "detail_vertical",
     "blob_share",
 )
+#: Names of the learned texture statistics (SFace's stem) that :func:`describe` appends.
+STEM_FEATURES: Final[tuple[str, ...]] = tuple(f"stem.{name}" for name in stem_names())
+#: Names of :func:`describe`'s values: the measurements, then the stem statistics.
+INPUTS: Final[tuple[str, ...]] = FEATURES + STEM_FEATURES
 
 
 def as_rgb(image: object, what: str = "image") -> npt.NDArray[np.uint8]:
@@ -167,4 +179,29 @@ def measure(image: npt.NDArray[np.uint8]) -> npt.NDArray[np.float64]:
     return out
 
 
-__all__ = ["FEATURES", "WORKING_SIDE", "as_rgb", "measure", "working_copy"]
+def stem_of(image: npt.NDArray[np.uint8]) -> npt.NDArray[np.float64]:
+    """The :data:`STEM_FEATURES` of one image: an aligned 112 crop, or any image resized."""
+    rgb = as_rgb(image)
+    if rgb.shape[:2] != (112, 112):
+        rgb = np.asarray(cv2.resize(rgb, (112, 112), interpolation=cv2.INTER_AREA), np.uint8)
+    out = stem_statistics(rgb[None])[0]
+    return np.asarray(np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0), np.float64)
+
+
+def describe(image: npt.NDArray[np.uint8], *, stem: bool = True) -> npt.NDArray[np.float64]:
+    """The :data:`INPUTS` of one image (only the :data:`FEATURES` with ``stem=False``)."""
+    values = measure(image)
+    return np.concatenate([values, stem_of(image)]) if stem else values
+
+
+__all__ = [
+    "FEATURES",
+    "INPUTS",
+    "STEM_FEATURES",
+    "WORKING_SIDE",
+    "as_rgb",
+    "describe",
+    "measure",
+    "stem_of",
+    "working_copy",
+]

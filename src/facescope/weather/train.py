@@ -72,9 +72,10 @@ class TrainConfig:
     d_lr: float = 2e-4
     clean_share: float = 0.15
     kinds: tuple[str, ...] = ("rain", "snow", "haze", "low_light", "motion_blur", "noise")
-    severities: tuple[int, ...] = (2, 3, 4, 5)
+    #: drawn uniformly, so a repeated severity is drawn more often
+    severities: tuple[int, ...] = (2, 3, 3, 4, 5)
     w_l1: float = 1.0
-    w_identity: float = 0.5
+    w_identity: float = 1.0
     w_dafe: float = 0.1
     w_gan: float = 0.01
     gan_after: int = 300

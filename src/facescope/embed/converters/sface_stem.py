@@ -1,7 +1,7 @@
 """Build time: the first two blocks of the fp32 SFace graph, for the PAD texture cue.
 
 Presentation-attack detection reads the statistics of SFace's earliest feature maps
-(:mod:`facescope.pad.stem`): ``conv_1_relu`` (32 channels) and ``conv_2_relu`` (64
+(:mod:`facescope.models.stem`): ``conv_1_relu`` (32 channels) and ``conv_2_relu`` (64
 channels), both at the full 112x112 resolution of the aligned crop. Those two blocks are
 a learned bank of colour and texture filters; the rest of the network, which turns them
 into identity, is not needed. :func:`extract_sface_stem` cuts the sub-graph from the
