@@ -25,7 +25,8 @@ from rich.table import Table
 
 def choose(result: dict, severities: list[int], margin: float) -> dict[str, dict]:
     """Per kind: the mean TAR of each condition and the chosen method (or None)."""
-    sets = result["sets"]
+    # benchmark JSON: each set's rows under "rows" (older files: the rows themselves)
+    sets = {name: data.get("rows", data) for name, data in result["sets"].items()}
     kinds = sorted({key.split("/")[0] for rows in sets.values() for key in rows if "/" in key})
     out: dict[str, dict] = {}
     for kind in kinds:

@@ -58,8 +58,16 @@ def test_clean_face_passes_through_untouched(crop: np.ndarray) -> None:
     assert fs.restore(crop) is crop
 
 
-@pytest.mark.parametrize(("kind", "remedy"), [("haze", "dehaze"), ("noise", "denoise")])
+@pytest.mark.parametrize(
+    ("kind", "remedy"), [("haze", "dehaze"), ("noise", "denoise"), ("rain", "learned")]
+)
 def test_auto_restores_what_it_detects(crop: np.ndarray, kind: str, remedy: str) -> None:
+    from facescope.restoration.auto import LEARNED_FOR, learned_ready
+
+    if kind in LEARNED_FOR:
+        if not learned_ready():
+            pytest.skip("the learned restorer needs torch (the torch extra)")
+        remedy = "learned"
     degraded = degrade(crop, kind, 4, seed=1)
     done = restore_image(degraded, "auto")
     assert done.assessment is not None and kind in done.assessment.present
@@ -123,9 +131,14 @@ def test_bad_inputs_are_refused(crop: np.ndarray, tmp_path: Path) -> None:
 
 
 def test_plan_orders_the_remedies() -> None:
+    from facescope.restoration.auto import learned_ready
+
     probs = dict.fromkeys(DETECTED, 0.0) | {"noise": 0.9, "haze": 0.9, "rain": 0.99}
     found = Assessment(probs, dict.fromkeys(DETECTED, 0.5))
-    assert plan(found) == ("dehaze", "denoise")  # rain has no classical remedy
+    if learned_ready():  # rain and noise go to the learned restorer, haze to dehazing
+        assert plan(found) == ("dehaze", "learned")
+    else:  # rain has no classical remedy
+        assert plan(found) == ("dehaze", "denoise")
     assert json.loads(json.dumps(found.to_dict()))["present"][0] == "rain"
 
 
