@@ -157,6 +157,27 @@ def _session(tmp: Path, *, as_json: bool) -> dict[str, Any]:
     clip = _clip(data, tmp / "clip.mp4")
     found["video"] = run("video", str(clip), "--out", str(tmp / "tracks.json"))
     found["video file"] = json.loads((tmp / "tracks.json").read_text())
+    found["micro spot"] = run("micro", "spot", str(clip))
+    from facescope.micro.recognize.synth import write_casme2
+
+    casme = write_casme2(tmp / "micro-casme2", subjects=2, per_class=1, size=40, frames=8)
+    weights = str(tmp / "micro.npz")
+    found["micro train"] = run(
+        "micro", "train", str(casme), "--format", "casme2", "--out", weights, "--crop", "none",
+        "--size", "32", "--frames", "4", "--flow", "dis", "--no-landmarks", "--steps", "2",
+        "--width", "8",
+    )  # fmt: skip
+    found["micro predict"] = run(
+        "micro", "predict", str(casme / "sub01" / "EP01_1"), "--weights", weights
+    )
+    found["engagement score"] = run("engagement", str(clip), "--window", "0.5")
+    features = tmp / "engagement.csv"
+    rows = [f"p{i % 4},{i // 4 % 2},{0.2 + 0.6 * (i // 4 % 2) + 0.01 * i}\n" for i in range(16)]
+    features.write_text("person,label,gaze_on_target\n" + "".join(rows))
+    found["engagement train"] = run(
+        "engagement", "train", str(features), "--out", str(tmp / "engagement_head.json"),
+        "--folds", "2",
+    )  # fmt: skip
 
     # evaluation
     found["eval verify"] = run(

@@ -19,8 +19,10 @@ from facescope.cli import (
     audit,
     cluster,
     demo,
+    engagement,
     evaluate,
     gallery,
+    micro,
     models,
     pad,
     recognition,
@@ -42,6 +44,8 @@ models.register(app)
 demo.register(app)
 video.register(app)
 analysis.register(app)
+engagement.register(app)  # engagement (score by default, train)
+micro.register(app)  # micro spot
 cluster.register(app)  # cluster (and the people group)
 service.register(app)  # serve (and the keys group)
 gallery.register(app)
