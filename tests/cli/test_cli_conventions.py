@@ -170,6 +170,20 @@ def _session(tmp: Path, *, as_json: bool) -> dict[str, Any]:
     found["micro predict"] = run(
         "micro", "predict", str(casme / "sub01" / "EP01_1"), "--weights", weights
     )
+    found["lips extract"] = run("lips", "extract", str(clip), "--out", str(tmp / "lips"))
+    from facescope.lips.read.synth import write_npz_dataset
+
+    lip_words = write_npz_dataset(tmp / "lips-words", words=("ba", "oo"), speakers=2,
+                                  per_speaker=1)  # fmt: skip
+    lip_weights = str(tmp / "lips.npz")
+    found["lips train"] = run(
+        "lips", "train", str(lip_words), "--format", "npz", "--out", lip_weights,
+        "--frames", "4", "--size", "16", "--width", "4", "--hidden", "8", "--steps", "2",
+        "--batch", "2",
+    )  # fmt: skip
+    found["lips predict"] = run(
+        "lips", "predict", str(lip_words / "ba" / "spk0_0.npz"), "--weights", lip_weights
+    )
     found["engagement score"] = run("engagement", str(clip), "--window", "0.5")
     features = tmp / "engagement.csv"
     rows = [f"p{i % 4},{i // 4 % 2},{0.2 + 0.6 * (i // 4 % 2) + 0.01 * i}\n" for i in range(16)]

@@ -22,6 +22,7 @@ from facescope.cli import (
     engagement,
     evaluate,
     gallery,
+    lips,
     micro,
     models,
     pad,
@@ -53,6 +54,7 @@ evaluate.register(app)
 audit.register(app)
 pad.register(app)
 restore.register(app)
+lips.register(app)  # lips (extract by default)
 
 
 def main() -> None:
