@@ -184,6 +184,26 @@ def _session(tmp: Path, *, as_json: bool) -> dict[str, Any]:
     found["lips predict"] = run(
         "lips", "predict", str(lip_words / "ba" / "spk0_0.npz"), "--weights", lip_weights
     )
+    # animation
+    found["animate"] = run("animate", str(clip), "--out", str(tmp / "animate"), "--no-preview")
+    # haptics
+    from facescope.haptics.device import VirtualDevice
+
+    found["haptics list"] = run("haptics", "list")
+    found["haptics render"] = run("haptics", "render", "love", "--out", str(tmp / "haptics"))
+    with VirtualDevice() as sleeve:
+        found["haptics play"] = run(
+            "haptics", "play", "tap", "--port", sleeve.port, "--duration", "0.3"
+        )
+    found["haptics mirror"] = run("haptics", "mirror", str(clip), "--out", str(tmp / "mirror"))
+    found["haptics study plan"] = run(
+        "haptics", "study", "plan", "--participants", "6", "--out", str(tmp / "trials.csv")
+    )
+    answers = tmp / "answers.csv"
+    answers.write_text(
+        "participant,condition,stimulus,answer\n1,touch,calm,calm\n1,sound,love,calm\n"
+    )
+    found["haptics study score"] = run("haptics", "study", "score", str(answers))
     found["engagement score"] = run("engagement", str(clip), "--window", "0.5")
     features = tmp / "engagement.csv"
     rows = [f"p{i % 4},{i // 4 % 2},{0.2 + 0.6 * (i // 4 % 2) + 0.01 * i}\n" for i in range(16)]

@@ -16,12 +16,14 @@ import typer
 
 from facescope.cli import (
     analysis,
+    animate,
     audit,
     cluster,
     demo,
     engagement,
     evaluate,
     gallery,
+    haptics,
     lips,
     micro,
     models,
@@ -55,6 +57,8 @@ audit.register(app)
 pad.register(app)
 restore.register(app)
 lips.register(app)  # lips (extract by default)
+haptics.register(app)  # haptics (list, render, play, mirror, study plan/score)
+animate.register(app)  # animate (a face drives a stylized character)
 
 
 def main() -> None:
