@@ -36,6 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from facescope.errors import ModelNotAvailableError, WeatherError
+from facescope.models.torch_runtime import require_torch, torch_available, torch_hint
 
 #: The shipped weights (package data).
 SHIPPED: Final[str] = "restorer.npz"
@@ -48,27 +49,11 @@ WEIGHTS_FORMAT: Final[str] = "facescope-restorer/1"
 WIDTHS: Final[tuple[int, int, int]] = (16, 32, 64)
 #: Facial regions of the SFFT region map, in label order (0 = background).
 REGIONS: Final[tuple[str, ...]] = ("background", "skin", "brows", "eyes", "nose", "lips")
-TORCH_HINT: Final[str] = (
-    "the learned restorer needs PyTorch, which is not installed; "
-    "install the optional extra with: pip install 'facescope[torch]'"
-)
+TORCH_HINT: Final[str] = torch_hint("the learned restorer")
 
 
 def _torch() -> Any:
-    try:
-        import torch
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ModelNotAvailableError(TORCH_HINT) from exc
-    return torch
-
-
-def torch_available() -> bool:
-    """Whether PyTorch can be imported (the learned method needs it)."""
-    try:
-        _torch()
-    except ModelNotAvailableError:
-        return False
-    return True
+    return require_torch("the learned restorer")
 
 
 def build_restorer(region_map: npt.NDArray[np.integer[Any]]) -> Any:

@@ -31,10 +31,7 @@ ship with facescope: train them with ``facescope lips train``.
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -42,50 +39,27 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from facescope.errors import ModelNotAvailableError
 from facescope.lips.read.errors import LipReadingError
 from facescope.lips.read.graphs import anatomical, mirror, symmetry
+from facescope.models.torch_runtime import (
+    load_state,
+    read_weights,
+    require_torch,
+    state_arrays,
+    torch_available,
+    torch_hint,
+    torch_threads,
+    write_weights,
+)
 
 #: Format tag stored in the weights' meta.
 WEIGHTS_FORMAT: Final[str] = "facescope-lipreader/1"
 BACKENDS: Final[tuple[str, ...]] = ("gru", "tcn")
-TORCH_HINT: Final[str] = (
-    "lip reading needs PyTorch, which is not installed; "
-    "install the optional extra with: pip install 'facescope[torch]'"
-)
+TORCH_HINT: Final[str] = torch_hint("lip reading")
 
 
 def _torch() -> Any:
-    try:
-        import torch
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ModelNotAvailableError(TORCH_HINT) from exc
-    return torch
-
-
-def torch_available() -> bool:
-    """Whether PyTorch can be imported (training and inference need it)."""
-    try:
-        _torch()
-    except ModelNotAvailableError:
-        return False
-    return True
-
-
-@contextmanager
-def torch_threads() -> Iterator[None]:
-    """Run torch with ``FACESCOPE_THREADS`` intra-op threads (when set), then restore."""
-    from facescope.models.runtime import onnx_threads
-
-    torch = _torch()
-    wanted = onnx_threads()
-    previous = torch.get_num_threads()
-    if wanted:
-        torch.set_num_threads(wanted)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
+    return require_torch("lip reading")
 
 
 @dataclass(frozen=True)
@@ -344,38 +318,20 @@ def save_weights(
     model: Any, config: NetConfig, path: str | os.PathLike[str], meta: dict[str, Any]
 ) -> Path:
     """Write the weights (float32 arrays, no pickles) and a JSON meta entry to an ``.npz``."""
-    arrays = {f"w:{k}": v.detach().cpu().numpy() for k, v in model.state_dict().items()}
-    arrays = {k: v if v.dtype.kind in "iu" else v.astype(np.float32) for k, v in arrays.items()}
+    arrays = state_arrays(model)
     info = {**meta, "format": WEIGHTS_FORMAT, "vocabulary": list(config.vocabulary),
             "architecture": config.to_dict()}  # fmt: skip
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".tmp.npz")
-    np.savez_compressed(tmp, meta=np.array(json.dumps(info, default=str)), **arrays)
-    tmp.replace(target)
-    return target
+    return write_weights(path, arrays, info)
 
 
 def _read(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, Any]]:
-    file = Path(path)
-    if not file.is_file():
-        raise LipReadingError(f"no weights file at {file}")
-    try:
-        with np.load(file, allow_pickle=False) as data:
-            arrays = {k: np.asarray(data[k]) for k in data.files}
-        meta = json.loads(str(arrays.pop("meta")))
-    except (OSError, ValueError, KeyError, EOFError) as exc:
-        why = "pickled data is refused" if "pickle" in str(exc) else str(exc)
-        raise LipReadingError(
-            f"{file} is not a lip-reading weights file (.npz with a JSON meta): {why}"
-        ) from exc
-    if not isinstance(meta, dict) or meta.get("format") != WEIGHTS_FORMAT:
-        found = meta.get("format") if isinstance(meta, dict) else None
-        raise LipReadingError(
-            f"{file} is not a {WEIGHTS_FORMAT} file (format {found!r}); make one with "
-            "`facescope lips train`"
-        )
-    return arrays, meta
+    return read_weights(
+        path,
+        WEIGHTS_FORMAT,
+        error=LipReadingError,
+        what="a lip-reading weights file",
+        make_with="facescope lips train",
+    )
 
 
 def read_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -390,7 +346,7 @@ def load_weights(
 
     `vocabulary`, when given, must match the file's words (count and order).
     """
-    torch = _torch()
+    _torch()  # a clear error when torch is missing
     arrays, meta = _read(path)
     config = NetConfig.from_dict(meta.get("architecture") or {})
     if vocabulary is not None and tuple(vocabulary) != config.vocabulary:
@@ -398,18 +354,7 @@ def load_weights(
             f"{path} reads {len(config.vocabulary)} words {list(config.vocabulary)[:10]}, "
             f"not {len(vocabulary)} {list(vocabulary)[:10]}"
         )
-    model = build_network(config)
-    state = {k[2:]: torch.from_numpy(np.array(v)) for k, v in arrays.items()
-             if k.startswith("w:")}  # fmt: skip
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise LipReadingError(f"{path} does not fit its architecture: {exc}") from exc
-    if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
-        raise LipReadingError(f"{path} holds non-finite weights")
-    model.eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
+    model = load_state(build_network(config), arrays, error=LipReadingError, source=str(path))
     return model, config, meta
 
 

@@ -32,59 +32,33 @@ with ``np.load(allow_pickle=False)``. No pretrained weights ship with facescope.
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
 
-from facescope.errors import ModelNotAvailableError
 from facescope.micro.recognize.errors import MicroRecognitionError
 from facescope.micro.recognize.preprocess import N_LANDMARKS, InputConfig
+from facescope.models.torch_runtime import (
+    load_state,
+    read_weights,
+    require_torch,
+    state_arrays,
+    torch_available,
+    torch_hint,
+    torch_threads,
+    write_weights,
+)
 
 #: Format tag stored in the weights' meta.
 WEIGHTS_FORMAT: Final[str] = "facescope-micro-recognizer/1"
-TORCH_HINT: Final[str] = (
-    "micro-expression recognition needs PyTorch, which is not installed; "
-    "install the optional extra with: pip install 'facescope[torch]'"
-)
+TORCH_HINT: Final[str] = torch_hint("micro-expression recognition")
 
 
 def _torch() -> Any:
-    try:
-        import torch
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ModelNotAvailableError(TORCH_HINT) from exc
-    return torch
-
-
-@contextmanager
-def torch_threads() -> Iterator[None]:
-    """Run torch with ``FACESCOPE_THREADS`` intra-op threads (when set), then restore."""
-    from facescope.models.runtime import onnx_threads
-
-    torch = _torch()
-    wanted = onnx_threads()
-    previous = torch.get_num_threads()
-    if wanted:
-        torch.set_num_threads(wanted)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
-def torch_available() -> bool:
-    """Whether PyTorch can be imported (training and inference need it)."""
-    try:
-        _torch()
-    except ModelNotAvailableError:
-        return False
-    return True
+    return require_torch("micro-expression recognition")
 
 
 @dataclass(frozen=True)
@@ -321,15 +295,9 @@ def save_weights(
     model: Any, config: NetConfig, path: str | os.PathLike[str], meta: dict[str, Any]
 ) -> Path:
     """Write the weights (float32 arrays, no pickles) and a JSON meta entry to an ``.npz``."""
-    arrays = {f"w:{k}": v.detach().cpu().numpy().astype(np.float32)
-              for k, v in model.state_dict().items()}  # fmt: skip
+    arrays = state_arrays(model)
     info = {"format": WEIGHTS_FORMAT, "architecture": config.to_dict(), **meta}
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".tmp.npz")
-    np.savez_compressed(tmp, meta=np.array(json.dumps(info, default=str)), **arrays)
-    tmp.replace(target)
-    return target
+    return write_weights(path, arrays, info)
 
 
 def read_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -338,25 +306,13 @@ def read_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def _read(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, Any]]:
-    file = Path(path)
-    if not file.is_file():
-        raise MicroRecognitionError(f"no weights file at {file}")
-    try:
-        with np.load(file, allow_pickle=False) as data:
-            arrays = {k: np.asarray(data[k]) for k in data.files}
-        meta = json.loads(str(arrays.pop("meta")))
-    except (OSError, ValueError, KeyError, EOFError) as exc:
-        why = "pickled data is refused" if "pickle" in str(exc) else str(exc)
-        raise MicroRecognitionError(
-            f"{file} is not a micro-expression weights file (.npz with a JSON meta): {why}"
-        ) from exc
-    if not isinstance(meta, dict) or meta.get("format") != WEIGHTS_FORMAT:
-        found = meta.get("format") if isinstance(meta, dict) else None
-        raise MicroRecognitionError(
-            f"{file} is not a {WEIGHTS_FORMAT} file (format {found!r}); make one with "
-            "`facescope micro train`"
-        )
-    return arrays, meta
+    return read_weights(
+        path,
+        WEIGHTS_FORMAT,
+        error=MicroRecognitionError,
+        what="a micro-expression weights file",
+        make_with="facescope micro train",
+    )
 
 
 def load_weights(
@@ -366,7 +322,7 @@ def load_weights(
 
     `classes`, when given, must match the file's class names (count and order).
     """
-    torch = _torch()
+    _torch()  # a clear error when torch is missing
     arrays, meta = _read(path)
     config = NetConfig.from_dict(meta.get("architecture") or {})
     if classes is not None and tuple(classes) != config.classes:
@@ -374,16 +330,7 @@ def load_weights(
             f"{path} predicts {len(config.classes)} classes {list(config.classes)}, "
             f"not {len(classes)} {list(classes)}"
         )
-    model = build_network(config)
-    state = {k[2:]: torch.from_numpy(v.astype(np.float32)) for k, v in arrays.items()
-             if k.startswith("w:")}  # fmt: skip
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise MicroRecognitionError(f"{path} does not fit its architecture: {exc}") from exc
-    model.eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
+    model = load_state(build_network(config), arrays, error=MicroRecognitionError, source=str(path))
     return model, config, meta
 
 
