@@ -199,6 +199,9 @@ def bars() -> Iterator[Bars]:
         TimeRemainingColumn(),
         console=errors,
         transient=True,
+        # bars are for a person at a terminal; redirected, they would leave a blank line
+        # before a one-line error
+        disable=not errors.is_terminal,
     ) as progress:
         yield Bars(progress)
 
