@@ -31,6 +31,7 @@ from facescope._lazy import Lazy
 from facescope.analysis.expression.labels import EXPRESSIONS
 from facescope.analysis.expression.models import (
     MODEL_NAMES,
+    TRAINED_MODEL_NAMES,
     ExpressionModel,
     GreyCrops,
     make_model,
@@ -373,7 +374,7 @@ class ExpressionEnsemble:
             models: dict[str, ExpressionModel] = {}
             skipped: dict[str, str] = {}
             for name, weight in weights.items():
-                if name not in MODEL_NAMES or weight <= 0:
+                if name not in MODEL_NAMES + TRAINED_MODEL_NAMES or weight <= 0:
                     continue
                 model = make_model(name, self.num_threads)
                 try:
