@@ -84,6 +84,10 @@ bench-analysis: install
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/bench_expression.py \
 		--extra au_head=out/au_head_ckplus.npy --json out/bench_expression.json
 	$(BIN)/python benchmarks/bench_quality.py --json out/bench_quality.json
+	# expressions in the wild: conv-cut and the members on FER2013 / CK+, the fusion
+	# through analyze on the held-out halves, tiny 48x48 faces (docs/expressions-wild.md)
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/bench_expression_wild.py --tiny 2000 \
+		--json out/bench_expression_wild.json
 
 calibrate: install
 	FACESCOPE_TESTDATA=$(TESTDATA) $(BIN)/python scripts/fit_thresholds.py

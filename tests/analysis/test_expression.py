@@ -29,16 +29,16 @@ from facescope.analysis.expression import (
     valence_arousal,
 )
 from facescope.analysis.expression.ckplus import load_ckplus
-from facescope.analysis.expression.ensemble import label_indices
+from facescope.analysis.expression.ensemble import WEIGHTS_PATH, label_indices
 from facescope.errors import ModelNotAvailableError
 from facescope.io.image import load_image
 from facescope.pipeline import find_faces, largest
 from facescope.types import Faces
 
 CKPLUS = TESTDATA / "expression"
-#: Ensemble macro-F1 on the CK+ test subjects measured with the shipped weights.json
-#: (benchmarks/bench_expression.py) is 0.889; the floor leaves a 4-point margin.
-CKPLUS_TEST_FLOOR = 0.85
+#: Macro-F1 on the CK+ test subjects through analyze with the shipped fusion is 0.859
+#: (accuracy 0.912; benchmarks/bench_expression_wild.py); the floor leaves a margin.
+CKPLUS_TEST_FLOOR = 0.82
 
 
 def _carrier_source(package: str, relative: str) -> str:
@@ -170,9 +170,10 @@ def test_weights_file_has_provenance() -> None:
     config = load_weights()
     assert any(name in MODEL_NAMES for name in config["members"])
     assert all(weight >= 0 for weight in config["members"].values())
-    assert config["provenance"]["split"] == "fit"
-    assert "scripts/fit_expression_weights.py" in config["provenance"]["command"]
+    assert "fit half" in config["provenance"]["dataset"]
+    assert "scripts/fit_expression_ensemble.py" in config["provenance"]["command"]
     assert 0.0 <= config["margin"] <= 0.15
+    assert (WEIGHTS_PATH.parent / config["stack"]).is_file()
 
 
 def test_astronaut_smile_is_happiness(ensemble: ExpressionEnsemble, astronaut: np.ndarray) -> None:
@@ -281,23 +282,21 @@ def test_valence_arousal_is_the_weighted_coordinates() -> None:
 
 
 @pytest.mark.slow
-def test_ckplus_test_split_macro_f1_above_floor(ensemble: ExpressionEnsemble) -> None:
+def test_ckplus_test_split_macro_f1_above_floor() -> None:
+    """CK+ test subjects through analyze (the AU head joins where the mesh is found)."""
+    from facescope.analysis import AnalyzeOptions, analyze
+
     try:
         samples = load_ckplus(CKPLUS, split="test")
     except FileNotFoundError:
         pytest.skip(f"CK+ test data not found at {CKPLUS}")
-    crops = []
-    for sample in samples:
-        rgb = load_image(sample.path)
-        big = cv2.resize(rgb, None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC)
-        face = largest(find_faces(big, assume_aligned=False))
-        if len(face):
-            box, marks = face.boxes[0] / 4, face.landmarks5[0] / 4
-            crops.append(expression_crop(rgb, box, marks, margin=ensemble.margin_))
-        else:
-            crops.append(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
-    probs = ensemble.predict_crops(crops)
+    probs = np.zeros((len(samples), len(EXPRESSIONS)), np.float32)
+    options = AnalyzeOptions(quality=False, max_faces=1)
+    for i, sample in enumerate(samples):
+        faces = analyze(sample.path, options).faces
+        assert faces and faces[0].expressions, f"no expression for {sample.path}"
+        probs[i] = [faces[0].expressions[name] for name in EXPRESSIONS]
     classes = ("anger", "disgust", "fear", "happiness", "sadness", "surprise")
     scores = score_predictions(probs, label_indices([s.label for s in samples]), classes)
-    assert scores.macro_f1 > CKPLUS_TEST_FLOOR
+    assert scores.macro_f1 > CKPLUS_TEST_FLOOR and scores.accuracy > 0.88
     assert scores.recall["happiness"] > 0.95

@@ -26,10 +26,39 @@ from facescope.analysis.pose import head_pose
 from facescope.analysis.result import FaceAnalysis, FrameAnalysis, VideoAnalysis
 from facescope.analysis.smoothing import OneEuroFilter
 from facescope.io.image import ImageInput, load_image
-from facescope.pipeline import find_faces
+from facescope.pipeline import aligned_faces, find_faces
 from facescope.types import Faces, as_box
 
 FloatArray = npt.NDArray[np.float32]
+
+#: In auto mode (``assume_aligned=None``) a small, roughly square, not flat image in which
+#: the detector finds no face is taken as a tight face crop (a 48x48 FER-style photo: too
+#: little context around the face for the detector). Sides in pixels, inclusive.
+TINY_CROP_SIDES: tuple[int, int] = (24, 128)
+#: Largest long/short side ratio, and smallest grey-level spread, of such a crop.
+TINY_CROP_MAX_ASPECT = 1.5
+TINY_CROP_MIN_STD = 8.0
+#: The ``missing["face"]`` note of a face taken that way.
+TINY_CROP_NOTE = (
+    "no face detected in this small image: the whole image was taken as a tight face crop"
+)
+
+
+def is_tiny_face_crop(rgb: npt.NDArray[np.uint8]) -> bool:
+    """Whether an image may be taken as a tight face crop when no face is detected in it."""
+    height, width = rgb.shape[:2]
+    low, high = TINY_CROP_SIDES
+    if min(height, width) < low or max(height, width) > high:
+        return False
+    if max(height, width) > TINY_CROP_MAX_ASPECT * min(height, width):
+        return False
+    return float(np.std(rgb)) >= TINY_CROP_MIN_STD
+
+
+def tiny_crop_faces(rgb: npt.NDArray[np.uint8]) -> Faces:
+    """The whole image as one face (ArcFace template landmarks), with detector score 0."""
+    faces = aligned_faces(rgb)
+    return Faces(faces.boxes, np.zeros(1, np.float32), faces.landmarks5, aligned=True)
 
 
 @dataclass(frozen=True, init=False)
@@ -44,7 +73,9 @@ class AnalyzeOptions:
         max_faces: analyse at most this many faces (the largest; kept left to right).
         min_size: smallest face side to report, in pixels, as in
             :func:`facescope.detect` (``min_face`` is its deprecated old name).
-        assume_aligned: as in :func:`facescope.detect` (None: 112x112 crops are aligned).
+        assume_aligned: as in :func:`facescope.detect` (None: 112x112 crops are aligned,
+            and a small image with no face found is taken as a tight face crop,
+            :func:`is_tiny_face_crop`; False: detected faces only).
     """
 
     expressions: bool = True
@@ -124,12 +155,19 @@ class Analyzer:
         return FrameAnalysis(rgb.shape[1], rgb.shape[0], results, frame_index, time, source)
 
     def _detect(self, rgb: npt.NDArray[np.uint8]) -> Faces:
-        return find_faces(
+        faces = find_faces(
             rgb,
             min_size=self.options.min_size,
             max_faces=self.options.max_faces,
             assume_aligned=self.options.assume_aligned,
         )
+        # tiny face crops (48x48 photos) give the detector too little context: in auto mode
+        # such an image is taken as the face itself (flagged: score 0, missing["face"])
+        if len(faces) == 0 and self.options.assume_aligned is None and is_tiny_face_crop(rgb):
+            min_size = self.options.min_size
+            if min_size is None or min(rgb.shape[:2]) >= min_size:
+                return tiny_crop_faces(rgb)
+        return faces
 
     # -- the measures -------------------------------------------------------------------
     def _measure(
@@ -150,6 +188,8 @@ class Analyzer:
         poses = []
         for i in range(n):
             missing: dict[str, str] = {}
+            if faces.aligned and float(faces.scores[i]) == 0.0:
+                missing["face"] = TINY_CROP_NOTE
             mesh = meshes[i]
             values: dict[str, Any] = {}
             if mesh is None:

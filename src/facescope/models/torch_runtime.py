@@ -104,6 +104,9 @@ def read_weights(
     file = Path(path)
     if not file.is_file():
         raise error(f"no weights file at {file}")
+    with file.open("rb") as handle:
+        if handle.read(4) != b"PK\x03\x04":
+            raise error(f"{file} is not {what}: cannot read it as an .npz (zip) archive")
     try:
         with np.load(file, allow_pickle=False) as data:
             arrays = {k: np.asarray(data[k]) for k in data.files}

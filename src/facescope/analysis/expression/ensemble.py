@@ -31,6 +31,7 @@ from facescope._lazy import Lazy
 from facescope.analysis.expression.labels import EXPRESSIONS
 from facescope.analysis.expression.models import (
     MODEL_NAMES,
+    TRAINED_MODEL_NAMES,
     ExpressionModel,
     GreyCrops,
     make_model,
@@ -332,6 +333,9 @@ class ExpressionEnsemble:
         members_: the model members that loaded here.
         skipped_: member -> why it is not used (e.g. torch missing).
         rule_, margin_, flip_: the resolved hyper-parameters.
+        stack_: the stacked fusion (:mod:`~facescope.analysis.expression.stack`) named
+            by the weights file's ``stack`` entry, used instead of the weighted pool
+            when every member it needs loaded and no ``weights`` were given; else None.
         provenance_: the weights file's provenance block (empty if none).
     """
 
@@ -370,10 +374,19 @@ class ExpressionEnsemble:
                 raise ValueError(f"unknown rule {rule!r}; known: {RULES}")
             margin = self.margin if self.margin is not None else config.get("margin")
             flip = self.flip if self.flip is not None else config.get("flip", False)
+            stack = None
+            if self.weights is None and config.get("stack"):
+                from facescope.analysis.expression.stack import StackedFusion
+
+                stack_path = Path(self.weights_path or WEIGHTS_PATH).with_name(config["stack"])
+                stack = StackedFusion.load(stack_path)
+            wanted = {n: w for n, w in weights.items() if w > 0}
+            for name in stack.crop_members if stack is not None else ():
+                wanted.setdefault(name, 0.0)
             models: dict[str, ExpressionModel] = {}
             skipped: dict[str, str] = {}
-            for name, weight in weights.items():
-                if name not in MODEL_NAMES or weight <= 0:
+            for name in wanted:
+                if name not in MODEL_NAMES + TRAINED_MODEL_NAMES:
                     continue
                 model = make_model(name, self.num_threads)
                 try:
@@ -383,10 +396,17 @@ class ExpressionEnsemble:
                     log.warning("expression member %s skipped: %s", name, exc)
                     continue
                 models[name] = model
+            if stack is not None and any(m not in models for m in stack.crop_members):
+                absent = [m for m in stack.crop_members if m not in models]
+                skipped["stack"] = f"stacked fusion needs {absent}: weighted pool used"
+                stack = None
+            if stack is None:  # the weighted pool runs only its weighted members
+                models = {n: m for n, m in models.items() if weights.get(n, 0.0) > 0}
             if not models:
                 raise ModelNotAvailableError(
                     "no expression model could be loaded: " + "; ".join(skipped.values())
                 )
+            self.stack_ = stack
             self._models = models
             self.rule_ = rule
             self.margin_ = float(DEFAULT_MARGIN if margin is None else margin)
@@ -421,6 +441,8 @@ class ExpressionEnsemble:
                     f"extra member {name!r} has shape {arr.shape}, need ({len(crops)}, 7)"
                 )
             probs[name] = arr
+        if self.stack_ is not None:
+            return self.stack_.predict(probs)
         return combine(probs, self.weights_, self.rule_)
 
     def crops(self, rgb: npt.NDArray[np.uint8], faces: Faces) -> list[npt.NDArray[np.uint8]]:

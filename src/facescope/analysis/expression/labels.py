@@ -21,6 +21,8 @@ MODEL_ORDERS: dict[str, tuple[str, ...]] = {
     "facex": ("anger", "disgust", "fear", "happiness", "neutral", "sadness", "surprise"),
     # what-the-face: angry, disgust, fear, happy, sad, surprise, neutral
     "what_the_face": ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral"),
+    # conv-cut (facescope's own, convcut.py) is trained in EXPRESSIONS order
+    "convcut": EXPRESSIONS,
 }
 
 

@@ -44,6 +44,10 @@ GreyCrops = Sequence[npt.NDArray[np.uint8]] | npt.NDArray[np.uint8]
 
 #: The member names, in the order the ensemble lists them.
 MODEL_NAMES: tuple[str, ...] = ("fer", "facex", "what_the_face")
+#: Members trained by facescope itself (weights shipped in the package once trained; see
+#: :mod:`facescope.analysis.expression.convcut`). The ensemble uses one only when
+#: ``weights.json`` gives it a weight.
+TRAINED_MODEL_NAMES: tuple[str, ...] = ("convcut",)
 
 
 def resize_grey(crop: npt.NDArray[np.uint8], size: int) -> npt.NDArray[np.uint8]:
@@ -291,9 +295,14 @@ _MODEL_CLASSES: dict[str, type[ExpressionModel]] = {
 
 
 def make_model(name: str, num_threads: int = 1) -> ExpressionModel:
-    """A new (unloaded) model by name: ``fer``, ``facex`` or ``what_the_face``."""
+    """A new (unloaded) model by name: ``fer``, ``facex``, ``what_the_face`` or ``convcut``."""
+    if name == "convcut":
+        from facescope.analysis.expression.convcut import ConvCutModel
+
+        return ConvCutModel(num_threads=num_threads)
     try:
         cls = _MODEL_CLASSES[name]
     except KeyError:
-        raise ValueError(f"unknown expression model {name!r}; known: {MODEL_NAMES}") from None
+        known = MODEL_NAMES + TRAINED_MODEL_NAMES
+        raise ValueError(f"unknown expression model {name!r}; known: {known}") from None
     return cls(num_threads=num_threads)
