@@ -48,6 +48,10 @@ class GalleryError(FacescopeError):
     """Base class of gallery errors; nothing stored is changed when one is raised."""
 
 
+class GalleryNotFoundError(GalleryError, FileNotFoundError):
+    """No gallery exists where a reading command was pointed (nothing is created)."""
+
+
 class UnknownSubjectError(GalleryError, KeyError):
     """The subject id is not in the gallery."""
 

@@ -290,3 +290,19 @@ def test_a_damaged_gallery_is_one_line_exit_2(data: Path, tmp_path: Path, damage
         message = result.stderr.strip()
         assert "Traceback" not in result.output and len(message.splitlines()) == 1, message
         assert "gallery.sqlite3" in message, message
+
+
+def test_reading_commands_never_create_a_gallery(data: Path, tmp_path: Path) -> None:
+    absent = tmp_path / "no" / "such" / "gallery"
+    for command in (
+        ("identify", str(data / "obama_1.jpg"), "-g", str(absent)),
+        ("gallery", "list", "-g", str(absent)),
+        ("gallery", "show", "obama", "-g", str(absent)),
+        ("gallery", "remove", "obama", "-g", str(absent)),
+        ("gallery", "export", str(tmp_path / "out.json"), "-g", str(absent)),
+    ):
+        code, _, err = run(*command)
+        assert code != 0 and f"no gallery at {absent}" in err, (command, err)
+        assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "no").exists()
+    assert not (tmp_path / "out.json").exists()

@@ -259,3 +259,15 @@ def test_postgres_v1_schema_migrates_to_the_denser_hnsw_index(uri: str, data: Pa
         ).fetchone()
     assert row is not None and f"m='{HNSW_M}'" in row[0]
     assert version == (str(SCHEMA_VERSION),)  # migrated all the way up
+
+
+def test_open_for_reading_does_not_create(tmp_path: Path) -> None:
+    from facescope.errors import GalleryNotFoundError
+
+    with pytest.raises(GalleryNotFoundError, match="no gallery at"):
+        Gallery.open(tmp_path / "absent", create=False)
+    assert not (tmp_path / "absent").exists()
+    with pytest.raises(FileNotFoundError):  # also a FileNotFoundError for callers
+        Gallery.open(f"sqlite:///{tmp_path / 'absent.sqlite3'}", create=False)
+    Gallery.open(tmp_path / "made").close()
+    Gallery.open(tmp_path / "made", create=False).close()

@@ -36,7 +36,7 @@ def _listed(subjects: list[dict[str, Any]], gallery: str) -> Iterator[Renderable
 @friendly
 def gallery_list(gallery: GalleryOption = DEFAULT_GALLERY, as_json: JsonOption = False) -> None:
     """List subjects and their template counts."""
-    with Gallery.open(gallery) as opened:
+    with Gallery.open(gallery, create=False) as opened:
         subjects = [_subject(s.name, s.n_templates, s.metadata) for s in opened.list()]
     emit(subjects, as_json=as_json, render=lambda found: _listed(found, gallery))
 
@@ -53,7 +53,7 @@ def gallery_show(
     name: str, gallery: GalleryOption = DEFAULT_GALLERY, as_json: JsonOption = False
 ) -> None:
     """Show one subject: its template count and metadata."""
-    with Gallery.open(gallery) as opened:
+    with Gallery.open(gallery, create=False) as opened:
         info = opened.show(name)
     emit(_subject(info.name, info.n_templates, info.metadata), as_json=as_json, render=_shown)
 
@@ -64,7 +64,7 @@ def gallery_remove(
     name: str, gallery: GalleryOption = DEFAULT_GALLERY, as_json: JsonOption = False
 ) -> None:
     """Erase a subject and every template of it."""
-    with Gallery.open(gallery) as opened:
+    with Gallery.open(gallery, create=False) as opened:
         removed = opened.remove(name)
     emit(
         {"name": name, "removed_templates": removed},
@@ -79,7 +79,7 @@ def gallery_export(
     out: Path, gallery: GalleryOption = DEFAULT_GALLERY, as_json: JsonOption = False
 ) -> None:
     """Write all subjects and templates to a facescope-gallery/1 JSON file."""
-    with Gallery.open(gallery) as opened:
+    with Gallery.open(gallery, create=False) as opened:
         count = opened.export(out)
     emit(
         {"out": str(out), "templates": count},

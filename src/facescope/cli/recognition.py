@@ -241,7 +241,9 @@ def identify(
     else:
         if fmr is not None:
             raise ValueError("--fmr applies to --known only; a gallery holds --fpir")
-        with Gallery.open(gallery, model=model, spectral_thresholds=spectral_thresholds) as opened:
+        with Gallery.open(
+            gallery, model=model, spectral_thresholds=spectral_thresholds, create=False
+        ) as opened:
             for path in images:
                 found = opened.identify(path, top_k=top_k, fpir=fpir,
                                         probe_spectrum=probe_spectrum, restore=restore)  # fmt: skip

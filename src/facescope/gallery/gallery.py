@@ -30,6 +30,7 @@ from facescope.errors import (
     EnrollmentError,
     GalleryError,
     GalleryModelMismatchError,
+    GalleryNotFoundError,
     InvalidEmbeddingError,
     NoFaceError,
     NonFaceEmbeddingError,
@@ -143,6 +144,7 @@ class Gallery:
         thresholds: str | None = None,
         key: str | None = None,
         spectral_thresholds: SpectralThresholds | str | os.PathLike[str] | None = None,
+        create: bool = True,
     ) -> Gallery:
         """Open (creating if needed) a gallery.
 
@@ -160,6 +162,9 @@ class Gallery:
             spectral_thresholds: per-spectrum-pair thresholds (a
                 :class:`~facescope.spectral.SpectralThresholds` or the path of its JSON
                 file); see :attr:`spectral_thresholds`. None keeps the single threshold.
+            create: False for readers: an embedded gallery that does not exist raises
+                :class:`~facescope.errors.GalleryNotFoundError` (naming the path) and
+                nothing is created.
         """
         if model is not None and model not in GALLERY_MODELS:
             raise ValueError(
@@ -183,7 +188,14 @@ class Gallery:
 
             store = PostgresStore(text)
         else:
-            store = SQLiteStore(_database_path(text), secret)
+            database = _database_path(text)
+            if not create and not database.is_file():
+                raise GalleryNotFoundError(
+                    f"no gallery at {text} ({database} does not exist); nothing was created. "
+                    f"Enrol someone first (facescope enroll NAME PHOTO -g {text}) or name an "
+                    "existing gallery with -g"
+                )
+            store = SQLiteStore(database, secret)
         try:
             return cls(store, model, load_calibration(thresholds), spectral_thresholds=spectral)
         except BaseException:

@@ -87,7 +87,7 @@ def process_video(
     from facescope.video.recognizer import VideoRecognizer
     from facescope.video.writer import VideoWriter
 
-    opened_gallery = Gallery.open(gallery) if gallery is not None else None
+    opened_gallery = Gallery.open(gallery, create=False) if gallery is not None else None
     results: list[TrackResult] = []
 
     def ended(result: TrackResult) -> None:
