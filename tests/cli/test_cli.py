@@ -202,6 +202,16 @@ def test_gallery_cli_enrol_identify_list_remove(data: Path, tmp_path: Path) -> N
     faces = json.loads(out)[0]["faces"]
     assert [f["identity"] for f in faces] == ["biden", "obama", None]
     assert {"box", "identity", "score", "candidates"} <= set(faces[0])
+    # human output: one line per face with its box, never wrapped when piped
+    long_name = tmp_path / ("a-long-folder-name-" * 6) / "group.jpg"
+    long_name.parent.mkdir()
+    shutil.copy(data / "biden_left_obama_right.jpg", long_name)
+    code, out, _ = run("identify", str(long_name), "-g", gallery)
+    lines = out.splitlines()
+    assert code == 0 and str(long_name) in lines[0] and len(lines[0]) > 80
+    faces_lines = [line for line in lines if "score" in line]
+    assert len(faces_lines) == 3 and all(" box (" in line for line in faces_lines)
+    assert faces_lines[0].split()[0] == "biden" and faces_lines[2].split()[0] == "unknown"
     code, out, _ = run("gallery", "list", "-g", gallery, "--json")
     assert {s["name"] for s in json.loads(out)} == {"obama", "biden"}
     exported = tmp_path / "export.json"

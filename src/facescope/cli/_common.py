@@ -6,6 +6,7 @@ Exit status: 0 success (a verify that says "different people" is a success);
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import wraps
@@ -30,8 +31,9 @@ from facescope.gallery import DEFAULT_GALLERY
 EXIT_BAD_INPUT = 2
 EXIT_NO_FACE = 3
 
-#: Human output (tables, verdicts) and JSON: standard output.
-console = Console()
+#: Human output (tables, verdicts) and JSON: standard output. Piped or redirected, long
+#: lines are never wrapped (a tool reading them gets one record per line).
+console = Console(soft_wrap=not (sys.stdout is not None and sys.stdout.isatty()))
 #: Errors, warnings, progress bars and "wrote FILE" notes: standard error.
 errors = Console(stderr=True, soft_wrap=True)
 

@@ -169,7 +169,11 @@ def _identified(found: list[dict[str, Any]]) -> Iterator[RenderableType]:
             yield f"  rule: {escape(text)}"
         for face in entry["faces"]:
             name = escape(face["identity"]) if face["identity"] else "[yellow]unknown[/]"
-            yield f"  {name}  score {face['score']:.4f} (threshold {face['threshold']:.4f})"
+            box = ", ".join(f"{v:.0f}" for v in face["box"])
+            yield (
+                f"  {name}  box ({box})  score {face['score']:.4f} "
+                f"(threshold {face['threshold']:.4f})"
+            )
 
 
 @friendly
