@@ -4,9 +4,10 @@ On the FER2013 validation split (the fixed, seeded, stratified 10 % of fer2013_t
 ``scripts/fit_expression.py`` holds out; FER2013 has no person ids, so it is not
 person-disjoint) and on CK+ (927 posed crops, other people; its ``test`` subjects too):
 accuracy, macro-F1 and per-class recall of every bundled member (fer, facex,
-what-the-face), of the shipped ensemble on the crops (without the AU head, which needs a
-mesh), and of conv-cut weights (the shipped ones, or ``--weights`` files such as the
-ablations). Each model sees the whole 48x48 image as its crop.
+what-the-face) and of conv-cut weights (the shipped ones, or ``--weights`` files such as the
+ablations). Each model sees the whole 48x48 image as its crop. The shipped fusion is
+measured end to end, through ``analyze``, on the held-out halves (FER2013's half that
+``scripts/fit_expression_ensemble.py`` did not fit on, CK+'s test subjects).
 
 The tiny-face part takes a seeded sample of fer2013_train photos (``--tiny 2000``) and
 counts those that get no face: *before*, the detector alone (``find_faces``, auto mode);
@@ -91,7 +92,6 @@ def members(weights: list[Path]) -> dict[str, ExpressionModel]:
 
 def score_all(
     models: dict[str, ExpressionModel],
-    ensemble: ExpressionEnsemble | None,
     crops: np.ndarray,
     labels: np.ndarray,
     classes: tuple[str, ...],
@@ -99,8 +99,6 @@ def score_all(
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     runs: dict[str, Any] = {name: m.predict_crops for name, m in models.items()}
-    if ensemble is not None:
-        runs["ensemble"] = ensemble.predict_crops
     for name, run in runs.items():
         started = time.perf_counter()
         probs = run(list(crops))
@@ -187,7 +185,7 @@ def main() -> int:
         if args.limit:  # evenly spaced: the file is sorted by class
             pick = np.unique(np.linspace(0, len(val) - 1, args.limit).round().astype(int))
             val, held = val[pick], held[pick]
-        fer = score_all(models, None, images[val], labels[val], EXPRESSIONS)
+        fer = score_all(models, images[val], labels[val], EXPRESSIONS)
         report["fer2013_val"] = fer
         table(f"FER2013 validation, whole 48x48 crops ({len(val)})", fer, EXPRESSIONS, "all")
         if ensemble is not None:
@@ -219,7 +217,7 @@ def main() -> int:
         crops = grey_crops([s.path for s in samples])
         ck_labels = label_indices([s.label for s in samples])
         test = np.array([s.split == "test" for s in samples])
-        ck = score_all(models, None, crops, ck_labels, CK_CLASSES, test)
+        ck = score_all(models, crops, ck_labels, CK_CLASSES, test)
         report["ckplus"] = ck
         table(f"CK+ test subjects, whole crops ({int(test.sum())})", ck, CK_CLASSES, "test")
         if ensemble is not None:

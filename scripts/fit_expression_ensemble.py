@@ -147,7 +147,7 @@ def fit_stack(
     lost = np.concatenate([fer_in.lost[fer_fit], ck_in.lost[ck_fit]])
     is_ck = np.r_[np.zeros(int(fer_fit.sum()), bool), np.ones(int(ck_fit.sum()), bool)]
     rng = np.random.default_rng(seed)
-    folds = np.r_[rng.permutation(np.arange(int(fer_fit.sum())) % 5), np.zeros(0, int)]
+    folds = rng.permutation(np.arange(int(fer_fit.sum())) % 5)
     ck_subjects = np.array(subjects)[ck_fit]
     order = {s: i % 5 for i, s in enumerate(rng.permutation(sorted(set(ck_subjects))))}
     folds = np.r_[folds, [order[s] for s in ck_subjects]]
