@@ -70,6 +70,21 @@ class DuplicateTemplateError(GalleryError):
     """The same photo is already enrolled for this subject (same content hash)."""
 
 
+class SimilarSubjectError(GalleryError):
+    """A new subject's name equals an enrolled one up to case and whitespace ("obama"
+    next to "Obama"): most likely the same person under a mistyped name.
+
+    Attributes:
+        subject: the name asked for.
+        similar: the enrolled names it resembles.
+    """
+
+    def __init__(self, message: str, subject: str, similar: list[str]) -> None:
+        super().__init__(message)
+        self.subject = subject
+        self.similar = similar
+
+
 class EnrollmentError(GalleryError):
     """A photo cannot be enrolled: no face, or several faces without `largest_face=True`."""
 

@@ -176,7 +176,7 @@ def test_a_v1_sqlite_gallery_is_migrated_in_place_without_data_loss(
         assert spectra(g, "obama") == ["vis", "nir"]
         assert g.integrity_check() == "ok"
     db = sqlite3.connect(folder / "gallery.sqlite3")
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     assert db.execute("SELECT id, spectrum FROM templates ORDER BY id").fetchall()[0] == (
         template_id,
         "vis",

@@ -182,6 +182,15 @@ def test_enrolment_refusals_are_specific(api: Any, data: Path) -> None:
         "/v1/collections/default/subjects/%20%20/faces", files=upload(data / "biden_1.jpg")
     )
     assert spaces.status_code == 422
+    # "obama" next to "Obama": refused unless forced (issue 28)
+    similar = enrol(api, data, "obama", "obama_2.jpg")
+    assert similar.status_code == 409 and error_code(similar) == "similar_subject"
+    assert "'Obama' is enrolled" in similar.json()["error"]["message"]
+    forced = api.post(
+        "/v1/collections/default/subjects/obama/faces?force=true",
+        files=upload(data / "obama_2.jpg"),
+    )
+    assert forced.status_code == 201
 
 
 def test_collections_are_separate_galleries(api: Any, data: Path) -> None:

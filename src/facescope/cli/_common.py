@@ -56,6 +56,17 @@ def skipped(message: str) -> None:
     errors.print(f"[yellow]skipped:[/] {escape(message)}", highlight=False)
 
 
+def photo_inputs(paths: Iterable[Path]) -> tuple[list[Path], int]:
+    """The photos named on a command line, folders searched deeply; each missing path or
+    folder without photos is reported on its own line. Returns ``(files, problems)``."""
+    from facescope.io.files import image_inputs
+
+    files, problems = image_inputs(paths)
+    for path, reason in problems:
+        fail(f"{path}: {reason}")
+    return files, len(problems)
+
+
 #: At most this many skipped files are named by :func:`report_skipped`; the rest are counted.
 SHOWN_SKIPPED = 10
 
@@ -117,6 +128,14 @@ GalleryModelOption = Annotated[
     str | None,
     typer.Option(
         "--model", "-m", help="Model of a new gallery: sface or dlib (a gallery keeps its own)."
+    ),
+]
+ForceOption = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Create a new subject even when an enrolled one has the same name up to case "
+        "and whitespace (refused otherwise: most likely the same person).",
     ),
 ]
 LargestFaceOption = Annotated[

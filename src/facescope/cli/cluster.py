@@ -11,7 +11,14 @@ from rich.console import RenderableType
 from rich.markup import escape
 from rich.table import Table
 
-from facescope.cli._common import JsonOption, LibraryOption, counter, friendly, skipped
+from facescope.cli._common import (
+    ForceOption,
+    JsonOption,
+    LibraryOption,
+    counter,
+    friendly,
+    skipped,
+)
 from facescope.cli.output import emit
 from facescope.cluster.discover import Discovery
 from facescope.cluster.incremental import DEFAULT_EPS, DEFAULT_MIN_FACES
@@ -178,6 +185,7 @@ def people_promote(
     gallery: Annotated[Path, typer.Option("--gallery", "-g", help="Gallery to enrol into.")] = Path(
         DEFAULT_GALLERY
     ),
+    force: ForceOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Enrol a cluster's faces into the gallery as one subject."""
@@ -185,7 +193,7 @@ def people_promote(
     from facescope.gallery import Gallery
 
     with FaceLibrary.open(library) as faces, Gallery.open(gallery) as target:
-        result = faces.promote(cluster_id, target, name)
+        result = faces.promote(cluster_id, target, name, allow_similar=force)
     emit(
         {
             "cluster": cluster_id,

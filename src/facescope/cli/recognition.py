@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -17,6 +17,7 @@ from facescope import api
 from facescope.cli._common import (
     EXIT_BAD_INPUT,
     FmrOption,
+    ForceOption,
     GalleryModelOption,
     GalleryOption,
     JsonOption,
@@ -26,8 +27,10 @@ from facescope.cli._common import (
     ThresholdsOption,
     advancing,
     bars,
+    counter,
     fail,
     friendly,
+    photo_inputs,
     skipped,
     warn,
 )
@@ -35,6 +38,7 @@ from facescope.cli.output import emit
 from facescope.errors import FacescopeError
 from facescope.gallery import DEFAULT_GALLERY, Gallery
 from facescope.gallery.gallery import DEFAULT_FPIR
+from facescope.io.files import distinct_stems
 from facescope.io.image import load_image
 from facescope.match.thresholds import DEFAULT_FMR
 from facescope.quality import DEFAULT_MIN_QUALITY
@@ -59,7 +63,7 @@ def _detected(found: list[dict[str, Any]]) -> Iterator[RenderableType]:
 
 @friendly
 def detect(
-    images: Annotated[list[Path], typer.Argument(help="Image files.")],
+    images: Annotated[list[Path], typer.Argument(help="Photos or folders of photos.")],
     min_size: Annotated[
         float | None, typer.Option(help="Smallest face side in pixels (tiles large images).")
     ] = None,
@@ -69,26 +73,34 @@ def detect(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Find faces: boxes, scores and 5 landmarks per face."""
+    """Find faces: boxes, scores and 5 landmarks per face.
+
+    Every input is processed; a bad one is reported on its own line and the exit status
+    is 2 at the end.
+    """
     from facescope.draw import annotate as draw
 
+    files, failed = photo_inputs(images)
+    names = distinct_stems(files)
     results = []
-    failed = False
-    for path in images:
-        try:
-            rgb = load_image(path)
-        except FacescopeError as exc:
-            fail(str(exc))
-            failed = True
-            continue
-        faces = api.detect(rgb, min_size=min_size, max_faces=max_faces)
-        results.append({"image": str(path), "faces": faces.to_dicts()})
-        if annotate is not None:
-            annotate.mkdir(parents=True, exist_ok=True)
-            target = annotate / f"{path.stem}.annotated.jpg"
-            from PIL import Image
+    with counter("detecting") as progress:
+        for done, (path, name) in enumerate(zip(files, names, strict=True)):
+            progress(done, len(files), str(path))
+            try:
+                rgb = load_image(path)
+            except FacescopeError as exc:
+                fail(str(exc))
+                failed += 1
+                continue
+            faces = api.detect(rgb, min_size=min_size, max_faces=max_faces)
+            results.append({"image": str(path), "faces": faces.to_dicts()})
+            if annotate is not None:
+                annotate.mkdir(parents=True, exist_ok=True)
+                from PIL import Image
 
-            Image.fromarray(draw(rgb, faces)).save(target, quality=90)
+                Image.fromarray(draw(rgb, faces)).save(
+                    annotate / f"{name}.annotated.jpg", quality=90
+                )
     emit(results, as_json=as_json, render=_detected)
     if failed:
         raise typer.Exit(EXIT_BAD_INPUT)
@@ -178,7 +190,9 @@ def _identified(found: list[dict[str, Any]]) -> Iterator[RenderableType]:
 
 @friendly
 def identify(
-    images: Annotated[list[Path], typer.Argument(help="Probe images; every face is identified.")],
+    images: Annotated[
+        list[Path], typer.Argument(help="Probe photos or folders; every face is identified.")
+    ],
     known: Annotated[
         Path | None,
         typer.Option(help="Instead of a gallery: a folder with one sub-folder per known person."),
@@ -219,7 +233,10 @@ def identify(
     """Who is in these photos? Searches the gallery (or --known); unknown when nobody matches.
 
     Both hold --fpir over the number of known people (the 1:N rule, printed with the result).
+    Every photo is processed; one that fails is reported on its own line and the exit
+    status is 2 at the end.
     """
+    files, failed = photo_inputs(images)
     if known is not None and spectral_thresholds is not None:
         raise ValueError("--spectral-thresholds needs a gallery (its templates record spectra)")
     output: list[dict[str, Any]] = []
@@ -234,25 +251,50 @@ def identify(
         embeddings = api.enroll(people, model=chosen)
         if fmr is not None:
             warn("--fmr is deprecated for identify: use --fpir (docs/thresholds.md)")
-        for path in images:
+
+        def search(path: Path) -> list[Any]:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)  # said once, above
-                found = api.identify(
+                return api.identify(
                     path, embeddings, model=chosen, top_k=top_k, fpir=fpir, fmr=fmr,
                     restore=restore,
                 )  # fmt: skip
-            output.append({"image": str(path), "faces": [f.to_dict() for f in found]})
+
+        failed += _each_photo(files, search, output)
     else:
         if fmr is not None:
             raise ValueError("--fmr applies to --known only; a gallery holds --fpir")
         with Gallery.open(
             gallery, model=model, spectral_thresholds=spectral_thresholds, create=False
         ) as opened:
-            for path in images:
-                found = opened.identify(path, top_k=top_k, fpir=fpir,
-                                        probe_spectrum=probe_spectrum, restore=restore)  # fmt: skip
-                output.append({"image": str(path), "faces": [f.to_dict() for f in found]})
+
+            def lookup(path: Path) -> list[Any]:
+                return opened.identify(path, top_k=top_k, fpir=fpir,
+                                       probe_spectrum=probe_spectrum, restore=restore)  # fmt: skip
+
+            failed += _each_photo(files, lookup, output)
     emit(output, as_json=as_json, render=_identified)
+    if failed:
+        raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def _each_photo(
+    files: list[Path], search: Callable[[Path], list[Any]], output: list[dict[str, Any]]
+) -> int:
+    """Run `search` on every photo, appending its faces to `output`; a photo that fails is
+    reported on its own line and counted (the batch goes on)."""
+    failed = 0
+    with counter("identifying") as progress:
+        for done, path in enumerate(files):
+            progress(done, len(files), str(path))
+            try:
+                found = search(path)
+            except (FacescopeError, OSError) as exc:
+                fail(str(exc) if str(path) in str(exc) else f"{path}: {exc}")
+                failed += 1
+                continue
+            output.append({"image": str(path), "faces": [f.to_dict() for f in found]})
+    return failed
 
 
 # ---- enroll and index -------------------------------------------------------------------
@@ -278,7 +320,9 @@ def _enrolled(result: Enrolled) -> Iterator[RenderableType]:
 @friendly
 def enroll(
     name: Annotated[str, typer.Argument(help="The person's name (subject id).")],
-    images: Annotated[list[Path], typer.Argument(help="Photos of that person, one face each.")],
+    images: Annotated[
+        list[Path], typer.Argument(help="Photos (or folders) of that person, one face each.")
+    ],
     gallery: GalleryOption = DEFAULT_GALLERY,
     model: GalleryModelOption = None,
     largest_face: LargestFaceOption = False,
@@ -296,13 +340,17 @@ def enroll(
         str | None,
         typer.Option(help="Capture spectrum of the photos: vis, nir, thermal (default: guessed)."),
     ] = None,
+    force: ForceOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Enrol a person into the gallery from photos (all or nothing)."""
+    files, problems = photo_inputs(images)
+    if problems:
+        raise typer.Exit(EXIT_BAD_INPUT)  # all or nothing: each problem was named above
     with Gallery.open(gallery, model=model) as opened:
         result = opened.enroll(
-            name, list(images), largest_face=largest_face, min_quality=min_quality,
-            spectrum=spectrum,
+            name, files, largest_face=largest_face, min_quality=min_quality,
+            spectrum=spectrum, allow_similar=force,
         )  # fmt: skip
     enrolled = Enrolled(result.subject, result.added, list(result.template_ids), gallery)
     emit(enrolled, as_json=as_json, render=_enrolled)
@@ -325,7 +373,11 @@ def _indexed(result: Indexed) -> Iterator[RenderableType]:
 @friendly
 def index(
     folder: Annotated[
-        Path, typer.Argument(help="Folder with one sub-folder of photos per person.")
+        Path,
+        typer.Argument(
+            help="Labelled photos: a folder with one sub-folder per person, a folder with "
+            "labels.csv (path,identity) or such a CSV file (the layouts `eval` reads)."
+        ),
     ],
     gallery: GalleryOption = DEFAULT_GALLERY,
     model: GalleryModelOption = None,
@@ -343,14 +395,17 @@ def index(
             help="Ray cluster address (ray://head:10001, auto); default: a local Ray.",
         ),
     ] = None,
+    force: ForceOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Bulk-enrol a folder-per-identity tree; bad or duplicate files are reported and skipped."""
+    """Bulk-enrol labelled photos; bad or duplicate files are reported and skipped."""
+    from facescope.evaluate.datasets import load_dataset
     from facescope.gallery.bulk import bulk_enroll, require_engine
-    from facescope.match.calibrate import folder_per_identity
+    from facescope.match.calibrate import LabelledImages
 
     require_engine(engine, address)
-    labelled = folder_per_identity(folder)
+    dataset = load_dataset(folder)
+    labelled = LabelledImages(dataset.paths, dataset.identities)
     with (
         Gallery.open(gallery, model=model) as opened,
         advancing("enrolling", len(labelled.paths)) as advance,
@@ -362,6 +417,7 @@ def index(
             engine=engine,
             address=address,
             progress=advance,
+            allow_similar=force,
         )
     for _, problem in result.problems:
         skipped(problem)

@@ -725,13 +725,22 @@ class FaceLibrary:
             )
         return new_id
 
-    def promote(self, cluster_id: int, gallery: Gallery, name: str | None = None) -> EnrollResult:
+    def promote(
+        self,
+        cluster_id: int,
+        gallery: Gallery,
+        name: str | None = None,
+        *,
+        allow_similar: bool = False,
+    ) -> EnrollResult:
         """Enrol a cluster's faces into `gallery` as subject `name` (default: its name).
 
         Faces already enrolled for that subject are left out (promoting again
         after the cluster grew adds only its new faces). The cluster takes the
         name and remembers the subject, so that with ``cluster(gallery=...)``
-        faces the gallery identifies as this person join it.
+        faces the gallery identifies as this person join it. A new subject named like an
+        enrolled one up to case and whitespace is refused (SimilarSubjectError) unless
+        `allow_similar`.
         """
         from facescope.gallery.gallery import EnrollResult
 
@@ -755,7 +764,9 @@ class FaceLibrary:
             if not gallery.has_template(subject, digest)
         ]
         result = (
-            gallery.enroll_templates(subject, records) if records else EnrollResult(subject, 0, [])
+            gallery.enroll_templates(subject, records, allow_similar=allow_similar)
+            if records
+            else EnrollResult(subject, 0, [])
         )
         with self._transaction():
             self._db.execute(

@@ -277,6 +277,7 @@ def bulk_enroll(
     num_cpus: int | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: Progress | None = None,
+    allow_similar: bool = False,
 ) -> BulkResult:
     """Enrol every photo of ``folder/<identity>/...`` into `gallery`, one photo at a time.
 
@@ -284,8 +285,9 @@ def bulk_enroll(
     gallery's model; this process commits them, sorted by identity then path,
     so ``local`` and ``ray`` give the same gallery. A photo that is unreadable,
     has no face (or several, without `largest_face`), or is already enrolled for
-    its identity is skipped and listed in :attr:`BulkResult.problems` with the
-    message ``Gallery.enroll`` would raise.
+    its identity, or whose identity is a new name equal to an enrolled one up to case
+    and whitespace (without `allow_similar`), is skipped and listed in
+    :attr:`BulkResult.problems` with the message ``Gallery.enroll`` would raise.
     """
     require_engine(engine, address)
     labelled = folder if isinstance(folder, LabelledImages) else folder_per_identity(folder)
@@ -311,7 +313,7 @@ def bulk_enroll(
     with contextlib.closing(outcomes):  # a run that fails stops its Ray tasks at once
         for job, outcome in zip(jobs, outcomes, strict=True):
             try:
-                added += _commit(gallery, job.identity, outcome)
+                added += _commit(gallery, job.identity, outcome, allow_similar)
             except FacescopeError as exc:
                 problems.append((job.path, str(exc)))
             if progress is not None:
@@ -319,7 +321,7 @@ def bulk_enroll(
     return BulkResult(added, len(jobs), problems)
 
 
-def _commit(gallery: Gallery, identity: str, outcome: PhotoOutcome) -> int:
+def _commit(gallery: Gallery, identity: str, outcome: PhotoOutcome, allow_similar: bool) -> int:
     """Store one photo's template, raising what ``Gallery.enroll`` would for it."""
     if not identity.strip():
         raise EnrollmentError("subject name must not be empty")
@@ -333,4 +335,4 @@ def _commit(gallery: Gallery, identity: str, outcome: PhotoOutcome) -> int:
             )
         assert outcome.error is not None
         raise outcome.error
-    return gallery.enroll_templates(identity, [outcome.record]).added
+    return gallery.enroll_templates(identity, [outcome.record], allow_similar=allow_similar).added

@@ -34,6 +34,7 @@ from facescope.errors import (
     InvalidEmbeddingError,
     NoFaceError,
     NonFaceEmbeddingError,
+    SimilarSubjectError,
     UnknownSubjectError,
 )
 from facescope.gallery.crypto import KEY_ENV, GalleryKeyError
@@ -223,6 +224,7 @@ class Gallery:
         largest_face: bool = False,
         min_quality: float | None = DEFAULT_MIN_QUALITY,
         spectrum: Spectrum | str | None = None,
+        allow_similar: bool = False,
     ) -> EnrollResult:
         """Add a subject's photos, one template per photo, in one transaction.
 
@@ -235,6 +237,10 @@ class Gallery:
         `min_quality` or one of its components is poor. ``min_quality=None``
         (or 0) turns the check off. Each template stores its face's score.
         `images` is a list of photos or one photo (path, bytes, array, PIL image).
+
+        A new subject whose name equals an enrolled one up to case and whitespace
+        ("obama" next to "Obama") is refused with SimilarSubjectError, naming the
+        enrolled one, unless ``allow_similar=True``.
 
         `spectrum` is the capture spectrum of the photos (``"vis"``, ``"nir"``,
         ``"thermal"`` or a :class:`~facescope.spectral.Spectrum`), recorded with each
@@ -253,11 +259,29 @@ class Gallery:
         )
         if not photos:
             raise EnrollmentError(f"no photos given for {subject!r}")
+        self._check_name(subject, allow_similar)  # before any photo is read
         records = [
             self._template(subject, image, index, largest_face, min_quality, captured)
             for index, image in enumerate(photos)
         ]
-        return self.enroll_templates(subject, records, metadata=metadata)
+        return self.enroll_templates(
+            subject, records, metadata=metadata, allow_similar=allow_similar
+        )
+
+    def _check_name(self, subject: str, allow_similar: bool) -> None:
+        """Refuse a new subject named like an enrolled one (two index lookups)."""
+        if allow_similar or self._store.subject(subject) is not None:
+            return
+        similar = self._store.similar_names(subject)
+        if similar:
+            names = ", ".join(repr(name) for name in similar)
+            raise SimilarSubjectError(
+                f"{subject!r} is a new subject, but {names} is enrolled: the names are equal "
+                "up to case and whitespace. Enrol under the enrolled name, or force a "
+                "separate subject (--force; allow_similar=True in Python)",
+                subject,
+                similar,
+            )
 
     def _template(
         self,
@@ -288,19 +312,22 @@ class Gallery:
         records: Sequence[TemplateRecord],
         *,
         metadata: dict[str, Any] | None = None,
+        allow_similar: bool = False,
     ) -> EnrollResult:
         """Store templates already made from photos, in one transaction.
 
         For templates computed elsewhere with
         :func:`facescope.gallery.templates.photo_template` and this gallery's
-        model (bulk enrolment on Ray workers). The duplicate checks are those of
+        model (bulk enrolment on Ray workers). The checks are those of
         :meth:`enroll`: a photo already enrolled for this subject, or given
-        twice, refuses the whole call and stores nothing.
+        twice, or a new subject named like an enrolled one (without
+        `allow_similar`), refuses the whole call and stores nothing.
         """
         if not subject or not subject.strip():
             raise EnrollmentError("subject name must not be empty")
         if not records:
             raise EnrollmentError(f"no photos given for {subject!r}")
+        self._check_name(subject, allow_similar)
         records = [_with_spectrum(r) for r in records]
         hashes = [r.content_hash for r in records]
         if len(set(hashes)) != len(hashes):

@@ -39,10 +39,11 @@ from facescope.gallery.store import (
     TemplateRecord,
     check_embedding,
     dim_for,
+    name_key,
     vector_problem,
 )
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: HNSW candidate list size at query time (pgvector default 40): recall vs latency,
 #: chosen on uniformly random (worst-case) vectors with the v2 index
 #: (benchmarks/bench_search.py; the recalls measured are in the README).
@@ -85,6 +86,12 @@ _MIGRATIONS: dict[int, list[str]] = {
     # before it was recorded were all made from colour photos
     3: [
         "ALTER TABLE {s}.templates ADD COLUMN IF NOT EXISTS spectrum text NOT NULL DEFAULT 'vis'",
+    ],
+    # each subject name's key (store.name_key: case and whitespace folded), indexed;
+    # filled for existing subjects by PostgresStore._fill_name_keys
+    4: [
+        "ALTER TABLE {s}.subjects ADD COLUMN IF NOT EXISTS name_key text",
+        "CREATE INDEX IF NOT EXISTS subjects_name_key ON {s}.subjects(name_key)",
     ],
 }
 
@@ -146,6 +153,8 @@ class PostgresStore:
             for target in range(version + 1, SCHEMA_VERSION + 1):
                 for statement in _MIGRATIONS[target]:
                     self._db.execute(self._sql(statement))
+                if target == 4:
+                    self._fill_name_keys()
                 self._db.execute(
                     self._sql(
                         "INSERT INTO {s}.meta(key, value) VALUES ('schema_version', %s)"
@@ -153,6 +162,15 @@ class PostgresStore:
                     ),
                     (str(target),),
                 )
+
+    def _fill_name_keys(self) -> None:
+        """Schema v4: the name key of every subject enrolled before it was recorded."""
+        rows = self._db.execute(self._sql("SELECT id, name FROM {s}.subjects")).fetchall()
+        with self._db.cursor() as cursor:
+            cursor.executemany(
+                self._sql("UPDATE {s}.subjects SET name_key = %s WHERE id = %s"),
+                [(name_key(str(name)), int(i)) for i, name in rows],
+            )
 
     def close(self) -> None:
         """Close the connection."""
@@ -226,10 +244,11 @@ class PostgresStore:
             with self._db.transaction():
                 row = self._db.execute(
                     self._sql(
-                        "INSERT INTO {s}.subjects(name, metadata, created_at) VALUES (%s, %s, %s)"
+                        "INSERT INTO {s}.subjects(name, metadata, created_at, name_key)"
+                        " VALUES (%s, %s, %s, %s)"
                         " ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING id"
                     ),
-                    (subject, json.dumps(metadata or {}), now),
+                    (subject, json.dumps(metadata or {}), now, name_key(subject)),
                 ).fetchone()
                 assert row is not None
                 subject_id = int(row[0])
@@ -317,6 +336,16 @@ class PostgresStore:
             if left == 0:
                 self._db.execute(self._sql("DELETE FROM {s}.subjects WHERE id = %s"), (row[0],))
         return left
+
+    def similar_names(self, name: str) -> list[str]:
+        """Other subjects' names equal to `name` up to case and whitespace (indexed)."""
+        rows = self._db.execute(
+            self._sql(
+                "SELECT name FROM {s}.subjects WHERE name_key = %s AND name <> %s ORDER BY name"
+            ),
+            (name_key(name), name),
+        ).fetchall()
+        return [str(row[0]) for row in rows]
 
     def subjects(self, limit: int | None = None, offset: int = 0) -> list[SubjectInfo]:
         """Subjects with their template counts, by name; a page of them with `limit`."""

@@ -79,12 +79,13 @@ from facescope.gallery.store import (
     TemplateRecord,
     check_embedding,
     dim_for,
+    name_key,
     vector_problem,
 )
 from facescope.gallery.vector_index import VectorIndex, chunks, fingerprint
 from facescope.io.sqlite import Transaction
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: Galleries with at least this many templates keep their search cache on disk.
 PERSIST_MIN = 20_000
 #: Seconds an operation waits for another process's lock before GalleryBusyError.
@@ -138,6 +139,10 @@ _MIGRATIONS: dict[int, str] = {
     # (subject name, template id, content hash) instead of the content hash alone,
     # by SQLiteStore._reseal, in the same transaction
     3: "",
+    # each subject name's key (store.name_key: case and whitespace folded), indexed, so
+    # that "Obama" next to "obama" is found by an index lookup: _add_name_keys adds the
+    # column (when missing), its index, and the keys of the subjects already there
+    4: "",
 }
 
 P = ParamSpec("P")
@@ -318,6 +323,8 @@ class SQLiteStore:
                             db.execute(statement)
                     if target == 3:
                         self._reseal(db)
+                    if target == 4:
+                        _add_name_keys(db)
                     db.execute(f"PRAGMA user_version={target}")
             except BaseException:
                 db.execute("ROLLBACK")
@@ -553,8 +560,9 @@ class SQLiteStore:
             row = self._db.execute("SELECT id FROM subjects WHERE name = ?", (subject,)).fetchone()
             if row is None:
                 cursor = self._db.execute(
-                    "INSERT INTO subjects(name, metadata, created_at) VALUES (?, ?, ?)",
-                    (subject, json.dumps(metadata or {}), now),
+                    "INSERT INTO subjects(name, metadata, created_at, name_key)"
+                    " VALUES (?, ?, ?, ?)",
+                    (subject, json.dumps(metadata or {}), now, name_key(subject)),
                 )
                 subject_id = int(cursor.lastrowid or 0)
             else:
@@ -983,6 +991,14 @@ class SQLiteStore:
         ).fetchone()
         return None if row is None else self._subject_info(row)
 
+    def similar_names(self, name: str) -> list[str]:
+        """Other subjects' names equal to `name` up to case and whitespace (indexed)."""
+        rows = self._db.execute(
+            "SELECT name FROM subjects WHERE name_key = ? AND name != ? ORDER BY name",
+            (name_key(name), name),
+        ).fetchall()
+        return [str(row[0]) for row in rows]
+
     def _subject_info(self, row: Sequence[Any]) -> SubjectInfo:
         try:
             metadata = json.loads(row[1])
@@ -1043,6 +1059,19 @@ class SQLiteStore:
                 return str(exc)
             raise
         return "; ".join(str(r[0]) for r in rows)
+
+
+def _add_name_keys(db: sqlite3.Connection) -> None:
+    """Schema v4: the subjects' name-key column and index, and the key of every subject
+    enrolled before it was recorded."""
+    columns = {str(row[1]) for row in db.execute("PRAGMA table_info(subjects)")}
+    if "name_key" not in columns:
+        db.execute("ALTER TABLE subjects ADD COLUMN name_key TEXT")
+    db.execute("CREATE INDEX IF NOT EXISTS subjects_name_key ON subjects(name_key)")
+    rows = db.execute("SELECT id, name FROM subjects").fetchall()
+    db.executemany(
+        "UPDATE subjects SET name_key = ? WHERE id = ?", [(name_key(n), i) for i, n in rows]
+    )
 
 
 def _configure(db: sqlite3.Connection) -> None:

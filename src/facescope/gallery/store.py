@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -84,6 +85,12 @@ def vector_problem(vector: npt.NDArray[np.float32], dim: int = DIM) -> str | Non
     return None
 
 
+def name_key(name: str) -> str:
+    """A subject name's key for spotting near-duplicates: Unicode-normalised (NFKC),
+    case-folded, whitespace removed. "Obama", "obama " and "O bama" share one key."""
+    return "".join(unicodedata.normalize("NFKC", name).split()).casefold()
+
+
 class TemplateStore(Protocol):
     """Durable subjects and templates, with 1:N search."""
 
@@ -119,6 +126,10 @@ class TemplateStore(Protocol):
     def remove_template(self, subject: str, template_id: int) -> int: ...
     def subjects(self, limit: int | None = None, offset: int = 0) -> list[SubjectInfo]: ...
     def subject(self, name: str) -> SubjectInfo | None: ...
+    def similar_names(self, name: str) -> list[str]:
+        """Other subjects' names with the same :func:`name_key` as `name` (an index lookup)."""
+        ...
+
     def templates(
         self, subject: str | None = None
     ) -> tuple[npt.NDArray[np.int64], list[str], npt.NDArray[np.float32], list[TemplateRecord]]: ...

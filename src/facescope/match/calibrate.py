@@ -17,12 +17,12 @@ import numpy.typing as npt
 
 from facescope.errors import CalibrationError
 from facescope.heads import provenance
+from facescope.io.files import IMAGE_EXTENSIONS
 from facescope.match.metrics import equal_error_rate, operating_point, threshold_at_fmr
 from facescope.match.thresholds import FUSION, Calibration, ModelCalibration
 
-IMAGE_SUFFIXES = frozenset(
-    {".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".ppm", ".tif", ".tiff", ".webp"}
-)
+#: The photo file suffixes (:data:`facescope.io.files.IMAGE_EXTENSIONS`).
+IMAGE_SUFFIXES = IMAGE_EXTENSIONS
 DEFAULT_FMR_TARGETS = (1e-2, 1e-3, 1e-4)
 
 Progress = Callable[[Iterable[Path]], Iterable[Path]]

@@ -28,6 +28,7 @@ from facescope.errors import (
     InvalidImageError,
     NoFaceError,
     PoorQualityError,
+    SimilarSubjectError,
     UnknownSubjectError,
     UnknownTemplateError,
 )
@@ -67,6 +68,7 @@ _MAPPING: tuple[tuple[type[Exception], int, str], ...] = (
     (UnknownSubjectError, 404, "unknown_subject"),
     (UnknownTemplateError, 404, "unknown_template"),
     (DuplicateTemplateError, 409, "duplicate_template"),
+    (SimilarSubjectError, 409, "similar_subject"),
     (CollectionExistsError, 409, "collection_exists"),
     (EmptyGalleryError, 409, "empty_collection"),
     (GalleryModelMismatchError, 409, "model_mismatch"),

@@ -281,12 +281,22 @@ def delete_face(
     )
 
 
+ForceQuery = Annotated[
+    bool,
+    Query(
+        description="create a new subject even when an enrolled one has the same name up to "
+        "case and whitespace (refused with 409 similar_subject otherwise)"
+    ),
+]
+
+
 async def _enrol(
     request: Request,
     collection: str,
     subject: str | None,
     largest_face: bool,
     spectrum: str | None = None,
+    force: bool = False,
 ) -> EnrollResponse:
     context = ctx(request)
     caller = context.guard(request, "enrol", collection)
@@ -320,7 +330,9 @@ async def _enrol(
                         f"{check.score:.3f} < threshold {check.threshold:.3f} at FMR "
                         f"{check.fmr:g}); check that it is the same person"
                     )
-            result = gallery.enroll_templates(subject, [record], metadata=metadata)
+            result = gallery.enroll_templates(
+                subject, [record], metadata=metadata, allow_similar=force
+            )
         return EnrollResponse(
             warnings=warnings,
             collection=collection,
@@ -374,8 +386,9 @@ async def create_subject(
         bool, Query(description="use the largest face of a photo with several")
     ] = False,
     spectrum: SpectrumQuery = None,
+    force: ForceQuery = False,
 ) -> EnrollResponse:
-    return await _enrol(request, collection, None, largest_face, spectrum)
+    return await _enrol(request, collection, None, largest_face, spectrum, force)
 
 
 @router.post(
@@ -393,8 +406,9 @@ async def add_face(
         bool, Query(description="use the largest face of a photo with several")
     ] = False,
     spectrum: SpectrumQuery = None,
+    force: ForceQuery = False,
 ) -> EnrollResponse:
-    return await _enrol(request, collection, subject, largest_face, spectrum)
+    return await _enrol(request, collection, subject, largest_face, spectrum, force)
 
 
 @router.get(
