@@ -258,3 +258,22 @@ def test_fnmr_falls_as_low_quality_faces_are_discarded(celebrities: Path) -> Non
     at_0, at_20 = error_versus_discard(scores, pair_quality, threshold, (0.0, 0.2))
     assert at_0 > 0.0
     assert at_20 <= at_0
+
+
+def test_enrolment_refusal_names_the_check_that_refused() -> None:
+    """Issue 28: "quality 0.84, need 0.50" next to a refusal read as a contradiction."""
+    from types import SimpleNamespace
+
+    from facescope.gallery.templates import check_quality
+
+    cut = SimpleNamespace(score=0.84, reasons=("face cut by the image border: 12% outside",))
+    with pytest.raises(PoorQualityError) as refused:
+        check_quality(cut, "a.jpg", 0.5)  # type: ignore[arg-type]
+    message = str(refused.value)
+    assert message.startswith("a.jpg: not enrolled: refused by the quality check (face cut")
+    assert "although the overall score 0.84 passes 0.50" in message
+    low = SimpleNamespace(score=0.31, reasons=())
+    with pytest.raises(PoorQualityError) as refused:
+        check_quality(low, "b.jpg", 0.5)  # type: ignore[arg-type]
+    assert "overall quality score: 0.31 is below 0.50, with no single check" in str(refused.value)
+    check_quality(low, "b.jpg", 0.0)  # off: nothing raised

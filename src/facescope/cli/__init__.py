@@ -34,12 +34,28 @@ from facescope.cli import (
     video,
 )
 from facescope.cli._common import EXIT_BAD_INPUT, EXIT_NO_FACE
+from facescope.cli._native_logs import filter_native_logs
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     help="Offline face detection, verification and identification on CPU.",
 )
+#: Set by :func:`main` (the installed script): filter native log lines unless --verbose.
+_QUIET = {"wanted": False}
+
+
+@app.callback()
+def _root(
+    verbose: bool = typer.Option(
+        False,
+        "--verbose",
+        help="Also show the native libraries' log lines (TFLite, absl), hidden by default.",
+    ),
+) -> None:
+    """Offline face detection, verification and identification on CPU."""
+    if _QUIET["wanted"] and not verbose and not os.environ.get("FACESCOPE_VERBOSE"):
+        filter_native_logs()
 
 # the order of `facescope --help`
 recognition.register(app)  # detect, verify, identify, enroll, index, calibrate
@@ -64,6 +80,7 @@ animate.register(app)  # animate (a face drives a stylized character)
 def main() -> None:
     """Entry point of the `facescope` script."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    _QUIET["wanted"] = True
     app()
 
 

@@ -104,20 +104,28 @@ def check_quality(quality: FaceQuality, label: str, min_quality: float | None) -
     """Refuse a face whose score is below `min_quality` or that has a poor component.
 
     `min_quality` None or 0 turns the check off. The PoorQualityError's message
-    names the photo and every reason (e.g. ``face too small: 18 px between the
-    eyes, need 24``), or the score when no single component is to blame.
+    names the photo and which check refused it: every failed component with its
+    limit (e.g. ``face too small: 18 px between the eyes, need 24``), or the overall
+    score when no single component is to blame.
     """
     if not min_quality:
         return
     if quality.score >= min_quality and not quality.reasons:
         return
-    why = "; ".join(quality.reasons) or (
-        f"overall quality {quality.score:.2f} is below {min_quality:.2f}"
-    )
+    if quality.reasons:
+        # a component failed its own limit: that is the refusal, whatever the overall score
+        checks = "; ".join(quality.reasons)
+        why = f"refused by the quality check ({checks})"
+        if quality.score >= min_quality:
+            why += f", although the overall score {quality.score:.2f} passes {min_quality:.2f}"
+    else:
+        why = (
+            f"refused by the overall quality score: {quality.score:.2f} is below "
+            f"{min_quality:.2f}, with no single check to blame"
+        )
     raise PoorQualityError(
-        f"{label}: photo too poor to enrol: {why} (quality {quality.score:.2f}, "
-        f"need {min_quality:.2f}); use a sharper, well-lit, frontal photo with the whole face "
-        "in view, or turn the check off (min_quality=0, --min-quality 0)",
+        f"{label}: not enrolled: {why}. Use a sharper, well-lit, frontal photo with the whole "
+        "face in view, or turn the checks off (min_quality=0, --min-quality 0)",
         quality.score,
         quality.reasons,
     )
