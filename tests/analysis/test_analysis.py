@@ -151,13 +151,14 @@ def test_analyze_portrait_gives_every_geometric_measure(data: Path, tmp_path: Pa
     assert face.eye_openness is not None and all(0.1 < e < 0.5 for e in face.eye_openness)
     assert face.missing == {}
     table = result.to_frame()
-    assert len(table) == 1 and {"yaw", "gaze_yaw", "ear_left", "mouth_open"} <= set(table.columns)
+    assert len(table) == 1 and {"Yaw", "gaze_yaw", "ear_left", "mouth_open"} <= set(table.columns)
+    assert table["input"].iloc[0] == str(data / "obama_1.jpg") and table["frame"].iloc[0] == 0
     for suffix in (".csv", ".parquet", ".json"):
         assert save_table(table, tmp_path / f"t{suffix}").stat().st_size > 0
     import pandas as pd
 
     back = pd.read_parquet(tmp_path / "t.parquet")
-    assert back["yaw"].iloc[0] == pytest.approx(face.pose.yaw)
+    assert back["Yaw"].iloc[0] == pytest.approx(face.pose.yaw)
     json.dumps(result.to_dict())  # JSON-ready
     drawn = draw_analysis(load_image(data / "obama_1.jpg"), result)
     assert drawn.shape == load_image(data / "obama_1.jpg").shape
@@ -245,8 +246,9 @@ def test_video_tracks_smooths_and_keeps_timestamps(data: Path, tmp_path: Path) -
     assert len(table) == 20 and table["track"].nunique() == 1
     assert table["time"].tolist() == pytest.approx([i / 25.0 for i in range(20)])
     # the filtered mesh jitters less from frame to frame than the raw one
-    assert table["x1"].equals(plain["x1"])
-    assert table["yaw"].diff().abs().mean() < plain["yaw"].diff().abs().mean()
+    assert table["FaceRectX"].equals(plain["FaceRectX"])
+    assert table["frame"].tolist() == list(range(20))
+    assert table["Yaw"].diff().abs().mean() < plain["Yaw"].diff().abs().mean()
     out = plot_timeseries(smooth, tmp_path / "series.png")
     assert out.stat().st_size > 10_000
     assert smooth.blink_table().empty

@@ -46,6 +46,10 @@ def test_analyze_image_csv_table_and_picture(data: Path, tmp_path: Path) -> None
     assert code == 0
     rows = list(csv.DictReader(io.StringIO(out)))
     assert len(rows) >= 2 and rows[0]["expression"] == ""
+    source = str(data / "biden_left_obama_right.jpg")
+    assert {r["input"] for r in rows} == {source} and {r["frame"] for r in rows} == {"0"}
+    assert {"FaceRectX", "FaceRectWidth", "FaceScore", "Pitch", "Roll", "Yaw"} <= set(rows[0])
+    assert "x_0" not in rows[0] and "mesh_x_0" not in rows[0]
     picture = tmp_path / "biden_left_obama_right_analysis.jpg"
     assert picture.is_file()
     assert Image.open(picture).size == Image.open(data / "biden_left_obama_right.jpg").size
@@ -66,8 +70,26 @@ def test_analyze_video_rows_per_frame_with_timestamps_and_plot(data: Path, tmp_p
     assert len(rows) == 8
     assert [round(float(r["time"]), 2) for r in rows] == [round(i / 10, 2) for i in range(8)]
     assert {r["track"] for r in rows} == {"1"}
+    assert {r["input"] for r in rows} == {str(clip)}
+    assert [r["frame"] for r in rows] == [str(i) for i in range(8)]
     assert (tmp_path / "clip_timeseries.png").stat().st_size > 10_000
     assert (tmp_path / "clip_frame.jpg").is_file()
+
+
+def test_analyze_table_gets_landmark_and_mesh_columns(data: Path, tmp_path: Path) -> None:
+    code, _, _ = run(
+        "analyze", str(data / "obama_1.jpg"), "--no-expressions", "--landmarks68",
+        "--mesh-columns", "--out", str(tmp_path / "faces.csv"),
+    )  # fmt: skip
+    assert code == 0
+    import pandas as pd
+
+    table = pd.read_csv(tmp_path / "faces.csv")
+    columns = set(table.columns)
+    assert {f"x_{i}" for i in range(68)} | {f"y_{i}" for i in range(68)} <= columns
+    assert {f"mesh_{a}_{i}" for a in "xyz" for i in range(478)} <= columns
+    assert table[["x_0", "y_67", "mesh_z_477"]].notna().all(axis=None)
+    assert table["input"].iloc[0] == str(data / "obama_1.jpg") and table["frame"].iloc[0] == 0
 
 
 def test_analyze_bad_input_is_one_line(tmp_path: Path) -> None:

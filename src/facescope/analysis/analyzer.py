@@ -11,6 +11,7 @@ blinks.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -151,7 +152,7 @@ class Analyzer:
         results = self._measure(rgb, faces, meshes, [None] * len(faces))
         if frame_index is not None:
             results = [replace(r, frame=frame_index, time=time) for r in results]
-        source = image if isinstance(image, str) else None
+        source = str(image) if isinstance(image, str | os.PathLike) else None
         return FrameAnalysis(rgb.shape[1], rgb.shape[0], results, frame_index, time, source)
 
     def _detect(self, rgb: npt.NDArray[np.uint8]) -> Faces:

@@ -72,12 +72,27 @@ def analyze(
     expressions: Annotated[
         bool, typer.Option(help="Run the expression models (the slowest stage).")
     ] = True,
-    landmarks68: Annotated[bool, typer.Option(help="Also dlib's 68 points.")] = False,
+    landmarks68: Annotated[
+        bool,
+        typer.Option(help="Also dlib's 68 points (table columns x_0..x_67, y_0..y_67)."),
+    ] = False,
+    mesh_columns: Annotated[
+        bool,
+        typer.Option(
+            "--mesh-columns",
+            help="Add the 478 mesh points to the table (mesh_x_0..mesh_z_477, pixels).",
+        ),
+    ] = False,
     every: Annotated[int, typer.Option(help="Video: analyse every N-th frame.")] = DEFAULT_EVERY,
     max_frames: Annotated[int | None, typer.Option(help="Video: stop after N frames.")] = None,
     max_faces: Annotated[int | None, typer.Option(help="Analyse at most N faces.")] = None,
 ) -> None:
-    """Mesh, head pose, gaze, eyes, mouth, expressions, action units and quality per face."""
+    """Mesh, head pose, gaze, eyes, mouth, expressions, action units and quality per face.
+
+    The --csv / --out table has one row per face (per frame), in py-feat's Fex column
+    names (input, frame, FaceRectX..., Pitch, Roll, Yaw, AU01..., anger...) plus
+    facescope's own measures; see docs/analysis-table.md.
+    """
     from facescope.analysis.analyzer import AnalyzeOptions
     from facescope.analysis.media import analyze_media, is_video
     from facescope.analysis.result import save_table
@@ -91,7 +106,7 @@ def analyze(
         warn(analysed.result.ended_early)
     for picture in analysed.pictures:
         note(f"wrote {picture}")
-    table = analysed.result.to_frame()
+    table = analysed.result.to_frame(mesh_columns=mesh_columns)
     if out is not None:
         save_table(table, out)
         note(f"wrote {out}")
