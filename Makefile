@@ -92,5 +92,12 @@ bench-analysis: install
 calibrate: install
 	FACESCOPE_TESTDATA=$(TESTDATA) $(BIN)/python scripts/fit_thresholds.py
 
+# the reference in docs/ as a static site in out/site (mkdocs.yml), built offline; --strict
+# fails on a broken link or anchor. The `docs` extra brings mkdocs, installed on first use.
+.PHONY: docs
+docs: install
+	@test -x $(BIN)/mkdocs || $(BIN)/pip install --quiet -e ".[docs]"
+	$(BIN)/mkdocs build --strict --site-dir out/site
+
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache
