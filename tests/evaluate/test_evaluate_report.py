@@ -129,3 +129,47 @@ def test_eval_pad_bad_csv_is_one_line(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "b.csv:3" in result.stderr and "not a number" in result.stderr
     result = runner.invoke(app, ["eval", "pad", str(tmp_path / "none.csv")])
     assert result.exit_code == 2 and "none.csv" in result.stderr
+
+
+def test_report_reads_well_shows_shipped_thresholds_and_flags_duplicates(
+    data: Path, tmp_path: Path
+) -> None:
+    """Issue 28: readable settings, FMR/FNMR at the shipped thresholds, duplicate files."""
+    from facescope.evaluate.report_builder import settings_text
+    from facescope.evaluate.run import rates_at
+    from facescope.match.thresholds import load_calibration
+
+    root = _tree(data, tmp_path / "people")
+    shutil.copy(root / "obama" / "obama_1.jpg", root / "obama" / "obama_1_copy.jpg")
+    shutil.copy(root / "biden" / "biden_1.jpg", root / "obama" / "mislabelled.jpg")
+    dataset = load_dataset(root)
+    ev = evaluate(dataset, models=["sface"], n_boot=0, cache=EmbeddingCache(tmp_path / "c"))
+    assert sorted(map(sorted, ev.duplicates)) == [
+        ["biden/biden_1.jpg", "obama/mislabelled.jpg"],
+        ["obama/obama_1.jpg", "obama/obama_1_copy.jpg"],
+    ]
+    result = ev.results["sface"]
+    shipped = load_calibration().for_model("sface")
+    points = {p["fmr_target"]: p for p in result.at_shipped}
+    assert 1e-3 in points and points[1e-3]["threshold"] == pytest.approx(shipped.threshold(1e-3))
+    # the same rates, recomputed from the scores (failures count as non-matches)
+    v = result.verification
+    assert v is not None
+    gen = np.concatenate([result.genuine, np.full(v.n_genuine - len(result.genuine), -1e6)])
+    fmr, fnmr = rates_at(gen, result.impostor, points[1e-3]["threshold"])
+    assert (points[1e-3]["fmr"], points[1e-3]["fnmr"]) == pytest.approx(
+        (fmr * len(result.impostor) / v.n_impostor, fnmr)
+    )
+    # the mislabelled copy is an impostor pair that matches perfectly
+    assert points[1e-3]["fmr"] > 0
+    text = ev.report(tmp_path / "report").read_text()
+    assert "Settings: FMR targets 0.01, 0.001, 0.0001" in text and "{'" not in text
+    assert "At the thresholds a deployment uses" in text and "measured FMR" in text
+    assert "Duplicate images" in text and "mislabelled.jpg" in text
+    assert "one image of each of" in text and "the rest failed to enrol" not in text
+    assert settings_text({"fmr_targets": [1e-3], "bootstrap": 0, "seed": 1}).startswith(
+        "FMR targets 0.001; no bootstrap intervals; seed 1"
+    )
+    shown = runner.invoke(app, ["eval", "verify", str(root), "-m", "sface", "--boot", "0"])
+    assert shown.exit_code == 0, shown.stderr
+    assert "at the shipped thresholds" in shown.stdout and "duplicate:" in shown.stdout

@@ -64,6 +64,24 @@ def _evaluations(evaluations: Sequence[Evaluation]) -> Iterator[RenderableType]:
                 percent(i.fnir_at_fpir.get(0.01)) if i else "-",
             )
     yield out
+    shipped = Table(title="at the shipped thresholds (not fitted on this data)")
+    for column in ("dataset", "model", "FMR target", "threshold", "measured FMR", "FNMR"):
+        shipped.add_column(column)
+    for ev in evaluations:
+        for model, r in ev.results.items():
+            for point in r.at_shipped:
+                shipped.add_row(
+                    escape(ev.dataset), model, f"{point['fmr_target']:g}",
+                    f"{point['threshold']:.4f}", percent(point["fmr"], 3), percent(point["fnmr"]),
+                )  # fmt: skip
+    if shipped.row_count:
+        yield shipped
+    for ev in evaluations:
+        for group in ev.duplicates:
+            yield (
+                f"[yellow]duplicate:[/] {escape(ev.dataset)}: {len(group)} byte-identical "
+                f"files: {escape(', '.join(group[:4]))}{' ...' if len(group) > 4 else ''}"
+            )
 
 
 def _announce(dataset: Dataset) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +47,13 @@ def _verification_section(ev: Evaluation) -> Section | None:
         row.append(f"{m.auc:.4f}")
         rows.append(row)
     thresholds = [[model] + [f"{m.thresholds[f]:.4f}" for f in fars] for model, m in curves.items()]
+    shipped = [
+        [model, f"{point['fmr_target']:g}", f"{point['threshold']:.4f}",
+         percent(point["fmr"]), percent(point["fnmr"])]
+        for model, r in ev.results.items()
+        for point in r.at_shipped
+    ]  # fmt: skip
+    source = ev.settings.get("fusion_calibration") or "the bundled thresholds"
     section = Section(
         f"Verification: {ev.dataset}",
         paragraphs=[
@@ -60,8 +68,15 @@ def _verification_section(ev: Evaluation) -> Section | None:
         ],
         tables=[
             table(headers, rows),
-            "<p class='note'>Decision thresholds (score &ge; threshold is a match), set on "
-            "this data's impostors at each FMR:</p>"
+            "<p class='note'>At the thresholds a deployment uses (calibrated beforehand, "
+            f"from {escape(str(source))}; not fitted on this data): the FMR and FNMR "
+            "measured here. A measured FMR far above its target means the shipped "
+            "threshold does not hold on this data.</p>"
+            + table(["model", "FMR target", "threshold", "measured FMR", "FNMR"], shipped)
+            if shipped
+            else "",
+            "<p class='note'>Thresholds re-fitted on this data's impostors at each FMR "
+            "(what the TAR columns above use; optimistic for a deployment):</p>"
             + table(["model"] + [f"FMR {f:g}" for f in fars], thresholds),
         ],
         figures=[
@@ -100,8 +115,7 @@ def _identification_section(ev: Evaluation) -> Section | None:
     return Section(
         f"Identification (open set): {ev.dataset}",
         paragraphs=[
-            f"Gallery: {p.get('gallery_enrolled')} of {p.get('gallery_images')} images enrolled "
-            f"(one per subject; the rest failed to enrol). {p.get('probes')} probes, of which "
+            _gallery_sentence(p) + f" {p.get('probes')} probes, of which "
             f"{p.get('probes_mated')} are mated; the others belong to subjects never enrolled "
             "(a seeded half of the subjects). Rank-k is closed-set over mated probes; FNIR "
             "counts a mated probe missed unless its subject is first and above the threshold."
@@ -111,6 +125,53 @@ def _identification_section(ev: Evaluation) -> Section | None:
             (f"CMC {ev.dataset}", figures.cmc_figure(curves, f"CMC: {ev.dataset}")),
             (f"FNIR-FPIR {ev.dataset}", figures.fnir_figure(curves, f"open set: {ev.dataset}")),
         ],
+    )
+
+
+def _gallery_sentence(p: dict[str, int]) -> str:
+    images, enrolled = p.get("gallery_images", 0), p.get("gallery_enrolled", 0)
+    text = f"Gallery: one image of each of {images} enrolled subjects"
+    if enrolled == images:
+        return text + ", every one with a usable face."
+    return text + f"; {images - enrolled} had no usable face, so {enrolled} were enrolled."
+
+
+def settings_text(settings: dict[str, Any]) -> str:
+    """The evaluation's settings as a sentence a reader can follow."""
+    parts = []
+    if settings.get("fmr_targets"):
+        parts.append("FMR targets " + ", ".join(f"{f:g}" for f in settings["fmr_targets"]))
+    if settings.get("fpir_targets"):
+        parts.append("FPIR targets " + ", ".join(f"{f:g}" for f in settings["fpir_targets"]))
+    boot = settings.get("bootstrap")
+    parts.append(f"{boot} bootstrap draws" if boot else "no bootstrap intervals")
+    parts.append(f"seed {settings.get('seed')}")
+    if settings.get("max_impostor"):
+        parts.append(f"at most {settings['max_impostor']:,} impostor pairs (sampled)")
+    else:
+        parts.append("every impostor pair")
+    if settings.get("fusion_calibration"):
+        parts.append(f"thresholds and fusion from {settings['fusion_calibration']}")
+    return "; ".join(parts)
+
+
+def _duplicates_section(evaluations: Sequence[Evaluation]) -> Section | None:
+    rows = [
+        [ev.dataset, len(group), ", ".join(group[:6]) + (" ..." if len(group) > 6 else "")]
+        for ev in evaluations
+        for group in ev.duplicates
+    ]
+    if not rows:
+        return None
+    return Section(
+        "Duplicate images",
+        paragraphs=[
+            "Byte-identical image files under different names. A copy within one subject "
+            "adds a genuine pair scoring a perfect match; a copy under two subjects is a "
+            "labelling error that adds an impostor pair scoring a perfect match. Remove "
+            "the copies for a fair measurement."
+        ],
+        tables=[table(["dataset", "copies", "files"], rows[:100])],
     )
 
 
@@ -186,10 +247,13 @@ def evaluation_report(
             section = build(ev)
             if section is not None:
                 sections.append(section)
+    duplicates = _duplicates_section(evaluations)
+    if duplicates is not None:
+        sections.append(duplicates)
     sections.append(_failures_section(evaluations))
     names = ", ".join(ev.dataset for ev in evaluations)
     metrics = {"evaluations": [ev.to_dict() for ev in evaluations]}
-    subtitle = "ISO/IEC 19795-1 metrics. Settings: " + str(evaluations[0].settings) + "."
+    subtitle = "ISO/IEC 19795-1 metrics. Settings: " + settings_text(evaluations[0].settings) + "."
     return write_report(
         folder, title or f"facescope evaluation: {names}", sections, metrics, subtitle=subtitle
     )

@@ -53,11 +53,15 @@ class ModelResult:
     genuine: FloatArray = field(default_factory=lambda: np.zeros(0))
     impostor: FloatArray = field(default_factory=lambda: np.zeros(0))
     fairness: dict[str, Any] = field(default_factory=dict)
+    #: at the shipped (or given) thresholds, not re-fitted on this data: one entry per
+    #: FMR target in the calibrated range, ``{"fmr_target", "threshold", "fmr", "fnmr"}``
+    at_shipped: list[dict[str, float]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready metrics."""
         return {
             "model": self.model,
+            "at_shipped_thresholds": self.at_shipped,
             "verification": None if self.verification is None else self.verification.to_dict(),
             "identification": (
                 None if self.identification is None else self.identification.to_dict()
@@ -81,10 +85,13 @@ class Evaluation:
     results: dict[str, ModelResult]
     settings: dict[str, Any]
     identification_protocol: dict[str, int] = field(default_factory=dict)
+    #: groups of byte-identical image files (paths relative to the root), if any
+    duplicates: list[list[str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready evaluation."""
         return {
+            "duplicates": self.duplicates,
             "dataset": self.dataset,
             "root": self.root,
             "images": self.n_images,
@@ -123,6 +130,57 @@ def _fused(per_model: dict[str, FloatArray], calibration: Any) -> FloatArray:
     fused = np.asarray(calibration.fuse(per_model), np.float64)
     fused[failed] = FAILED
     return fused
+
+
+def rates_at(genuine: FloatArray, impostor: FloatArray, threshold: float) -> tuple[float, float]:
+    """(FMR, FNMR) at `threshold` (score >= threshold is a match); a comparison with a
+    failure to acquire (score FAILED) is a non-match, so it counts against FNMR."""
+    fmr = float(np.mean(impostor >= threshold)) if len(impostor) else float("nan")
+    fnmr = float(np.mean(genuine < threshold)) if len(genuine) else float("nan")
+    return fmr, fnmr
+
+
+def _at_shipped(
+    model: str,
+    genuine: FloatArray,
+    impostor: FloatArray,
+    calibration: Any,
+    targets: Sequence[float],
+) -> list[dict[str, float]]:
+    from facescope.errors import CalibrationError
+
+    try:
+        calibrated = calibration.for_model(model)
+    except CalibrationError:
+        return []
+    low, high = calibrated.fmr_range
+    out = []
+    for target in targets:
+        if not low <= target <= high:
+            continue
+        threshold = float(calibrated.threshold(target))
+        fmr, fnmr = rates_at(genuine, impostor, threshold)
+        out.append({"fmr_target": target, "threshold": threshold, "fmr": fmr, "fnmr": fnmr})
+    return out
+
+
+def duplicate_files(dataset: Dataset) -> list[list[str]]:
+    """Groups of byte-identical image files in `dataset` (SHA-256 of the bytes), paths
+    relative to its root; a photo copied under two names (or two people) skews the rates."""
+    import hashlib
+
+    groups: dict[str, list[str]] = {}
+    for path in dataset.paths:
+        try:
+            digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        except OSError:
+            continue  # unreadable: reported as a failure to acquire
+        try:
+            name = str(Path(path).relative_to(dataset.root))
+        except ValueError:
+            name = str(path)
+        groups.setdefault(digest, []).append(name)
+    return [sorted(names) for names in groups.values() if len(names) > 1]
 
 
 def evaluate(
@@ -220,6 +278,7 @@ def evaluate(
                     )
                 )  # fmt: skip
             result = results[m]
+            result.at_shipped = _at_shipped(m, gen, imp, calibration, fmr_targets)
             result.verification = metrics
             result.genuine, result.impostor = gen[gen > FAILED], imp[imp > FAILED]
             if group is not None:
@@ -268,6 +327,7 @@ def evaluate(
         results=results,
         settings=settings,
         identification_protocol=protocol,
+        duplicates=duplicate_files(dataset),
     )
 
 
