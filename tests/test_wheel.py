@@ -33,7 +33,8 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data"
 #: Packages of the dev and build extras that the runtime must not need.
-NOT_INSTALLED = ("skimage", "onnx", "pytest", "torch")
+#: mediapipe comes with the carriers, without its declared jax, jaxlib and sounddevice
+NOT_INSTALLED = ("skimage", "onnx", "pytest", "torch", "jax", "jaxlib", "sounddevice")
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,14 @@ def test_detect(plain: PlainInstall) -> None:
     assert result.returncode == 0, _tail(result)
     [image] = json.loads(result.stdout)
     assert len(image["faces"]) == 1
+
+
+def test_analyze_runs_the_face_mesh_without_jax(plain: PlainInstall) -> None:
+    result = plain.run("facescope", "analyze", str(DATA / "obama_1.jpg"), "--json")
+    assert result.returncode == 0, _tail(result)
+    [face] = json.loads(result.stdout)["faces"]
+    assert len(face["mesh"]) == 478 and face["expression"]
+    assert "inference_feedback_manager" not in result.stderr  # native logs hidden
 
 
 def test_verify_without_the_build_extra_says_how(plain: PlainInstall) -> None:
