@@ -19,7 +19,12 @@ from facescope.detect.faces import detector_name
 from facescope.gallery.gallery import DEFAULT_FPIR
 from facescope.match.thresholds import DEFAULT_FMR, load_calibration
 from facescope.models import consent
-from facescope.service import routes_gallery, routes_recognition
+from facescope.service import (
+    routes_analysis,
+    routes_gallery,
+    routes_library,
+    routes_recognition,
+)
 from facescope.service.connections import BodyDeadline
 from facescope.service.context import ServiceContext
 from facescope.service.errors import install_handlers
@@ -103,6 +108,8 @@ def create_app(settings: ServiceSettings | None = None, *, warm_up: bool = True)
     security = [Security(_bearer), Security(_header)]
     app.include_router(routes_gallery.router, dependencies=security)
     app.include_router(routes_recognition.router, dependencies=security)
+    app.include_router(routes_library.router, dependencies=security)
+    app.include_router(routes_analysis.router, dependencies=security)
 
     @app.get("/v1/info", response_model=InfoResponse, tags=["service"], dependencies=security)
     def info(request: Request) -> InfoResponse:

@@ -867,7 +867,15 @@
       $(`view-${tab.dataset.view}`).hidden = !selected;
     }
     if (view === "people") loadPeople();
+    // the other scripts (library.js, analysis.js) load their view when it is shown
+    document.dispatchEvent(new CustomEvent("facescope:view", { detail: { view } }));
   }
+
+  // what library.js and analysis.js share with this script (loaded after it, deferred)
+  window.facescopeUI = {
+    $, el, setText, showError, setStatus, fmtDate, api, apiKey, segment, imageForm, decode,
+    drawFaces, dropzone, confirmDialog, state,
+  };
 
   function start() {
     for (const tab of document.querySelectorAll(".tab")) {

@@ -1,0 +1,1 @@
+// Analysis view: filled in by its own module.

@@ -1,0 +1,1 @@
+// Photo library view: filled in by its own module.
