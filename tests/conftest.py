@@ -46,6 +46,34 @@ def uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         db.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
+def drop_service_schemas(dsn: str, base: str) -> None:
+    """Drop a service's schemas: its galleries (``base``, ``base_c*``) and ``base_service``."""
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as db:
+        rows = db.execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname = %s OR nspname LIKE %s",
+            (base, base.replace("_", r"\_") + r"\_%"),
+        ).fetchall()
+        for (name,) in rows:
+            db.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+
+
+@pytest.fixture(params=["folder", pytest.param("postgres", marks=pytest.mark.slow)])
+def service_data(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str | Path]:
+    """Where a test service keeps its data, on each backend: a fresh folder, or a fresh
+    schema of the test PostgreSQL server (galleries, keys, audit log, rate limits)."""
+    if request.param == "folder":
+        yield tmp_path / "data"
+        return
+    dsn = os.environ.get(POSTGRES_ENV)
+    if not dsn:
+        pytest.skip(f"{POSTGRES_ENV} not set (scripts/postgres/start.sh prints a DSN)")
+    base = f"svc_{uuid.uuid4().hex[:10]}"
+    yield f"{dsn}?schema={base}"
+    drop_service_schemas(dsn, base)
+
+
 @pytest.fixture(scope="session")
 def data() -> Path:
     """Folder of the bundled portraits (always present)."""

@@ -18,7 +18,7 @@ from facescope.service import ServiceSettings, create_app
 BASE_URL = "http://127.0.0.1:8000"
 
 
-def client(data: Path, **settings: Any) -> TestClient:
+def client(data: Path | str, **settings: Any) -> TestClient:
     """A TestClient over a fresh app on `data` (use as a context manager)."""
     return TestClient(create_app(ServiceSettings(data=data, **settings)), base_url=BASE_URL)
 

@@ -265,7 +265,8 @@ def test_v2_encrypted_gallery_is_resealed_on_open_and_then_bound(
     with Gallery.open(encrypted_pair, key=KEY) as g:
         assert g.identify(data / "biden_2.jpg")[0].identity == "biden"
         assert g.verify("obama", data / "obama_2.jpg").same_person
-    assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == sqlite_store.SCHEMA_VERSION
+    version = sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0]
+    assert version == sqlite_store.SCHEMA_VERSION
     # re-sealed with the subject name and row id: moving a row is now detected
     sql(
         db,

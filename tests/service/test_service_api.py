@@ -12,8 +12,9 @@ from service_helpers import b64, client, error_code, upload
 
 
 @pytest.fixture()
-def api(tmp_path: Path) -> Iterator[Any]:
-    with client(tmp_path / "data") as test_client:
+def api(service_data: Path | str) -> Iterator[Any]:
+    """The service over a folder and (slow, `make test`) over PostgreSQL: one suite."""
+    with client(service_data) as test_client:
         yield test_client
 
 

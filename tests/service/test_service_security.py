@@ -10,6 +10,7 @@ from service_helpers import client, error_code, upload
 from typer.testing import CliRunner
 
 from facescope.cli import app as cli
+from facescope.service.backend import open_state
 from facescope.service.server import UnsafeBindError, check_bind, is_loopback
 from facescope.service.settings import ServiceSettings
 from facescope.service.state import ServiceState
@@ -20,8 +21,9 @@ def bearer(token: str) -> dict[str, str]:
 
 
 @pytest.fixture()
-def keys(tmp_path: Path) -> dict[str, str]:
-    state = ServiceState(tmp_path)
+def keys(service_data: Path | str) -> dict[str, str]:
+    """Keys made beforehand, as `facescope keys create` does (folder or PostgreSQL)."""
+    state = open_state(service_data)
     made = {
         "admin": state.create_key("ops", "admin")[0],
         "a_enrol": state.create_key("site A kiosk", "enrol", ["site-a"])[0],
@@ -34,8 +36,8 @@ def keys(tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.fixture()
-def api(tmp_path: Path, keys: dict[str, str], data: Path) -> Any:
-    with client(tmp_path) as test_client:
+def api(service_data: Path | str, keys: dict[str, str], data: Path) -> Any:
+    with client(service_data) as test_client:
         for name in ("site-a", "site-b"):
             created = test_client.post(
                 "/v1/collections", json={"name": name}, headers=bearer(keys["admin"])
@@ -124,10 +126,12 @@ def test_scopes_read_enrol_admin(api: Any, keys: dict[str, str], data: Path) -> 
     assert api.post("/v1/collections", json={"name": "site-c"}, headers=a_admin).status_code == 403
 
 
-def test_revoked_key_is_refused_at_once(api: Any, keys: dict[str, str], tmp_path: Path) -> None:
+def test_revoked_key_is_refused_at_once(
+    api: Any, keys: dict[str, str], service_data: Path | str
+) -> None:
     token = keys["a_read"]
     assert api.get("/v1/collections", headers=bearer(token)).status_code == 200
-    state = ServiceState(tmp_path)
+    state = open_state(service_data)
     key_id = token.split("_")[1]
     state.revoke_key(key_id)
     state.close()  # revoked from another process's connection, as the CLI does

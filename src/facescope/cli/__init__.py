@@ -57,6 +57,7 @@ def _root(
     if _QUIET["wanted"] and not verbose and not os.environ.get("FACESCOPE_VERBOSE"):
         filter_native_logs()
 
+
 # the order of `facescope --help`
 recognition.register(app)  # detect, verify, identify, enroll, index, calibrate
 models.register(app)

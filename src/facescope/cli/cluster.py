@@ -22,7 +22,7 @@ from facescope.cli._common import (
 from facescope.cli.output import emit
 from facescope.cluster.discover import Discovery
 from facescope.cluster.incremental import DEFAULT_EPS, DEFAULT_MIN_FACES
-from facescope.cluster.library import DEFAULT_LIBRARY, ClusterInfo
+from facescope.cluster.library import DEFAULT_LIBRARY, ClusterInfo, FaceInfo
 from facescope.gallery import DEFAULT_GALLERY
 
 
@@ -90,11 +90,31 @@ people_app = typer.Typer(
 )
 
 
+#: Face ids `people list` shows per cluster before "…".
+LIST_FACE_IDS = 8
+
+
+def _face_ids(ids: list[int]) -> str:
+    shown = " ".join(str(i) for i in ids[:LIST_FACE_IDS])
+    return shown + (f" … (+{len(ids) - LIST_FACE_IDS})" if len(ids) > LIST_FACE_IDS else "")
+
+
 def _people(clusters: list[ClusterInfo]) -> Iterator[RenderableType]:
-    table = Table("cluster", "name", "faces", "gallery subject")
+    table = Table("cluster", "name", "faces", "face ids", "gallery subject")
     for c in clusters:
-        table.add_row(str(c.id), escape(c.name or ""), str(c.size), escape(c.subject or ""))
+        table.add_row(
+            str(c.id),
+            escape(c.name or ""),
+            str(c.size),
+            _face_ids(c.face_ids),
+            escape(c.subject or ""),
+        )
     yield table
+    if clusters:
+        yield (
+            "[dim]each face's file and box: facescope people show CLUSTER; "
+            "move faces to a new cluster: facescope people split CLUSTER FACE_ID...[/]"
+        )
 
 
 @people_app.command("list")
@@ -108,6 +128,71 @@ def people_list(
     with FaceLibrary.open(library) as faces:
         clusters = faces.clusters()
     emit(clusters, as_json=as_json, render=_people)
+
+
+def _where(face: FaceInfo) -> str:
+    """Where in its file a face is: the box in a photo, the track start in a video."""
+    if face.box is not None:
+        return ",".join(f"{v:.0f}" for v in face.box)
+    if face.frame is not None:
+        return f"frame {face.frame}" + (f" ({face.time:.2f} s)" if face.time is not None else "")
+    return ""
+
+
+def _face_dict(face: FaceInfo) -> dict[str, Any]:
+    return {
+        "id": face.id,
+        "source": face.source,
+        "face_index": face.face_index,
+        "box": None if face.box is None else [round(v, 1) for v in face.box],
+        "frame": face.frame,
+        "time": face.time,
+        "quality": round(face.quality, 4),
+    }
+
+
+def _shown(result: dict[str, Any]) -> Iterator[RenderableType]:
+    name = escape(repr(result["name"])) if result["name"] else "[dim]unnamed[/]"
+    subject = result["subject"]
+    yield (
+        f"cluster {result['id']}: {name}, {result['size']} face(s)"
+        + (f", gallery subject {escape(repr(subject))}" if subject else "")
+    )
+    table = Table("face")
+    table.add_column("file", overflow="fold")  # a path is wrapped, never cut short
+    table.add_column("box / frame", no_wrap=True)
+    table.add_column("quality")
+    for face in result["faces"]:
+        table.add_row(
+            str(face["id"]), escape(face["source"]), escape(face["where"]), f"{face['quality']:.2f}"
+        )
+    yield table
+    if result["size"] > 1:
+        yield (
+            f"[dim]move faces to a new cluster: facescope people split {result['id']} FACE_ID...[/]"
+        )
+
+
+@people_app.command("show")
+@friendly
+def people_show(
+    cluster_id: Annotated[int, typer.Argument(help="The cluster (from `people list`).")],
+    library: LibraryOption = Path(DEFAULT_LIBRARY),
+    as_json: JsonOption = False,
+) -> None:
+    """One cluster's faces: face id, source file and box (what `people split` takes)."""
+    from facescope.cluster import FaceLibrary
+
+    with FaceLibrary.open(library) as faces:
+        info = faces.cluster_info(cluster_id)
+        members = faces.faces(cluster_id)
+    document = {**info.to_dict(), "faces": [_face_dict(f) for f in members]}
+    if as_json:
+        emit(document, as_json=True)
+        return
+    for face, shown in zip(members, document["faces"], strict=True):
+        shown["where"] = _where(face)
+    emit(document, as_json=False, render=_shown)
 
 
 @people_app.command("rename")

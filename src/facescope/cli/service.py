@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -38,6 +39,14 @@ def serve(
             help="Address of a reverse proxy whose X-Forwarded-For is believed (repeat).",
         ),
     ] = None,
+    library: Annotated[
+        Path | None,
+        typer.Option(
+            "--library",
+            help="Photo library of the web UI's 'Photo library' view (default: DATA/library); "
+            "fill it with `facescope cluster PHOTOS --library DIR` or by uploading photos.",
+        ),
+    ] = None,
 ) -> None:
     """Run the REST API and web UI (http://HOST:PORT/, OpenAPI at /openapi.json).
 
@@ -48,7 +57,11 @@ def serve(
     from facescope.service.settings import ServiceSettings
 
     settings = ServiceSettings.from_env(
-        data=data, model=model, host=host, trusted_proxies=tuple(trusted_proxy or ())
+        data=data,
+        model=model,
+        host=host,
+        trusted_proxies=tuple(trusted_proxy or ()),
+        library=library,
     )
     from facescope.models import consent
 

@@ -12,8 +12,14 @@ clusters joins one (the one holding most of its neighbours) and records a
 merge *suggestion*; merging is always the user's call (:meth:`FaceLibrary.merge`).
 Renaming, merging and splitting change only what they name.
 
+Merge suggestions come from two sources: faces that link two clusters (recorded
+while clustering) and clusters whose mean faces are alike
+(:data:`SUGGEST_SIMILARITY`). A suggestion the user rejects
+(:meth:`FaceLibrary.reject_suggestion`) is remembered and never made again.
+
 Layout: ``library.sqlite3`` in the library folder, WAL journal, one
 transaction per batch of added files and one per clustering run or edit.
+Schema v2 added ``rejected_suggestions``; a v1 library is upgraded on open.
 """
 
 from __future__ import annotations
@@ -40,13 +46,17 @@ from facescope.io.sqlite import Transaction
 
 if TYPE_CHECKING:
     from facescope.gallery.gallery import EnrollResult, Gallery
+    from facescope.types import Faces
 
 #: Where ``facescope cluster`` and ``facescope people`` keep the library by default.
 DEFAULT_LIBRARY = "./facescope-library"
 DB_NAME = "library.sqlite3"
 MODEL = "sface"
 DIM = 128
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Cosine similarity of two clusters' mean faces at and above which they are
+#: suggested for a merge (the clustering's default neighbour similarity).
+SUGGEST_SIMILARITY = 1.0 - DEFAULT_EPS
 #: Files written per transaction by :meth:`FaceLibrary.add`.
 BATCH_FILES = 64
 #: Frames between detection rounds when a video is added.
@@ -97,7 +107,25 @@ CREATE TABLE merge_suggestions (
     faces INTEGER NOT NULL,
     PRIMARY KEY (a, b)
 );
+CREATE TABLE rejected_suggestions (
+    a INTEGER NOT NULL REFERENCES clusters(id) ON DELETE CASCADE,
+    b INTEGER NOT NULL REFERENCES clusters(id) ON DELETE CASCADE,
+    rejected_at REAL NOT NULL,
+    PRIMARY KEY (a, b)
+);
 """
+
+#: Schema changes from each version to the next (``PRAGMA user_version``).
+_MIGRATIONS = {
+    1: """
+CREATE TABLE rejected_suggestions (
+    a INTEGER NOT NULL REFERENCES clusters(id) ON DELETE CASCADE,
+    b INTEGER NOT NULL REFERENCES clusters(id) ON DELETE CASCADE,
+    rejected_at REAL NOT NULL,
+    PRIMARY KEY (a, b)
+);
+""",
+}
 
 
 class ClusterError(FacescopeError):
@@ -109,6 +137,21 @@ class UnknownClusterError(ClusterError, KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else "unknown cluster"
+
+
+class UnknownFaceError(ClusterError, KeyError):
+    """The face id is not in the library."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "unknown face"
+
+
+def library_file(folder: str | os.PathLike[str]) -> Path:
+    """The database file of the library in `folder` (or `folder` itself, a ``.sqlite3`` file)."""
+    target = Path(folder)
+    if target.suffix not in (".sqlite3", ".sqlite", ".db"):
+        target = target / DB_NAME
+    return target
 
 
 @dataclass(frozen=True)
@@ -132,11 +175,21 @@ class AddReport:
 
 @dataclass(frozen=True)
 class MergeSuggestion:
-    """Two clusters that ``faces`` core faces lie close to both of (``a < b``)."""
+    """Two clusters that may be one person (``a < b``).
+
+    ``faces``: core faces that lie close to both (0 when suggested only because
+    the clusters look alike); ``score``: cosine similarity of the two clusters'
+    mean faces (None where not computed, as in a :class:`ClusterReport`).
+    """
 
     a: int
     b: int
     faces: int
+    score: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-Python view, for JSON output."""
+        return {"a": self.a, "b": self.b, "faces": self.faces, "score": self.score}
 
 
 @dataclass(frozen=True)
@@ -246,10 +299,7 @@ class FaceLibrary:
     @classmethod
     def open(cls, folder: str | os.PathLike[str]) -> FaceLibrary:
         """Open (creating if needed) the library in `folder` (or a ``.sqlite3`` file)."""
-        target = Path(folder)
-        if target.suffix not in (".sqlite3", ".sqlite", ".db"):
-            target = target / DB_NAME
-        return cls(target)
+        return cls(library_file(folder))
 
     def close(self) -> None:
         """Close the database."""
@@ -262,17 +312,30 @@ class FaceLibrary:
         self.close()
 
     def _migrate(self) -> None:
-        version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        version = self._version()
         if version > SCHEMA_VERSION:
             raise ClusterError(
                 f"{self.path}: library schema v{version} is newer than this facescope; upgrade it"
             )
-        if version == 0:
-            with self._transaction():
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        self._db.execute(statement)
-                self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        if version == SCHEMA_VERSION:
+            return
+        with self._transaction():
+            # read again under the write lock: another process may have just done it
+            version = self._version()
+            if version == SCHEMA_VERSION:
+                return
+            script = (
+                _SCHEMA
+                if version == 0
+                else "".join(_MIGRATIONS[v] for v in range(version, SCHEMA_VERSION))
+            )
+            for statement in script.split(";"):
+                if statement.strip():
+                    self._db.execute(statement)
+            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def _version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
 
     def _transaction(self) -> Transaction:
         self._db.execute("BEGIN IMMEDIATE")
@@ -372,6 +435,32 @@ class FaceLibrary:
             for i, (v, n) in enumerate(zip(vectors, norms, strict=True))
         ]
         return self._store([_Source(source, "embeddings", digest, 0, 0, faces)])
+
+    def add_photo(
+        self,
+        rgb: npt.NDArray[np.uint8],
+        name: str,
+        content_hash: str,
+        *,
+        faces: Faces | None = None,
+        size: int = 0,
+        min_size: float | None = None,
+    ) -> list[int] | None:
+        """Store the faces of one decoded photo (an upload); return their ids.
+
+        `name` is what the library shows as its source (a file name: the photo
+        itself is not kept, only each face's 112x112 thumbnail). `content_hash`
+        is the photo's duplicate key (:func:`facescope.gallery.templates.content_hash`):
+        None is returned, and nothing stored, when the library has it already.
+        `faces`: the photo's detections, if already found (else they are detected).
+        """
+        if self._has_content(content_hash):
+            return None
+        self._ensure_model()
+        found = _photo_faces(rgb, min_size, faces)
+        if self._has_content(content_hash):  # stored meanwhile by another request
+            return None
+        return self._store([_Source(name, "upload", content_hash, size, 0, found)])
 
     def _ensure_model(self) -> None:
         if self.model_version is None:
@@ -502,7 +591,11 @@ class FaceLibrary:
                 "UPDATE faces SET cluster_id = ? WHERE id = ? AND cluster_id IS NULL",
                 [(int(result.labels[i]), int(ids[i])) for i in changed],
             )
-            for (a, b), count in result.suggestions.items():
+            rejected = self._rejected()
+            suggested = {
+                pair: count for pair, count in result.suggestions.items() if pair not in rejected
+            }
+            for (a, b), count in suggested.items():
                 self._db.execute(
                     "INSERT INTO merge_suggestions(a, b, faces) VALUES (?, ?, ?)"
                     " ON CONFLICT(a, b) DO UPDATE SET faces = faces + excluded.faces",
@@ -515,7 +608,7 @@ class FaceLibrary:
             new_clusters=result.new_clusters,
             new_faces=result.new_faces,
             noise=result.noise,
-            suggestions=[MergeSuggestion(a, b, n) for (a, b), n in result.suggestions.items()],
+            suggestions=[MergeSuggestion(a, b, n) for (a, b), n in suggested.items()],
             eps=eps,
             min_faces=min_faces,
         )
@@ -589,6 +682,33 @@ class FaceLibrary:
         self.cluster_info(cluster_id)
         return self._faces("f.cluster_id = ?", (int(cluster_id),))
 
+    def face(self, face_id: int) -> FaceInfo:
+        """One face; UnknownFaceError when there is none with this id."""
+        found = self._faces("f.id = ?", (int(face_id),))
+        if not found:
+            raise UnknownFaceError(f"unknown face {face_id}")
+        return found[0]
+
+    def faces_by_id(self, face_ids: Iterable[int]) -> list[FaceInfo]:
+        """These faces (those that exist), oldest first."""
+        wanted = sorted({int(f) for f in face_ids})
+        found: list[FaceInfo] = []
+        for start in range(0, len(wanted), 500):  # SQLite's bound-parameter limit
+            chunk = wanted[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            found.extend(self._faces(f"f.id IN ({marks})", tuple(chunk)))
+        return found
+
+    def representatives(self) -> dict[int, int]:
+        """Each cluster's face to show for it: its best-quality face with a thumbnail."""
+        rows = self._db.execute(
+            "SELECT cluster_id, id FROM ("
+            " SELECT cluster_id, id, ROW_NUMBER() OVER (PARTITION BY cluster_id"
+            "  ORDER BY thumbnail IS NULL, quality DESC, id) AS rank"
+            " FROM faces WHERE cluster_id IS NOT NULL) WHERE rank = 1"
+        ).fetchall()
+        return {int(cluster): int(face) for cluster, face in rows}
+
     def unclustered(self) -> list[FaceInfo]:
         """Faces with no cluster: noise so far, and faces labelled by a gallery."""
         return self._faces("f.cluster_id IS NULL", ())
@@ -618,24 +738,94 @@ class FaceLibrary:
 
     def thumbnail(self, face_id: int) -> npt.NDArray[np.uint8] | None:
         """A face's 112x112 RGB crop (photos) or track thumbnail (videos), if stored."""
-        row = self._db.execute("SELECT thumbnail FROM faces WHERE id = ?", (face_id,)).fetchone()
-        if row is None:
-            raise ClusterError(f"unknown face {face_id}")
-        if row[0] is None:
+        data = self.thumbnail_jpeg(face_id)
+        if data is None:
             return None
         from PIL import Image
 
-        with Image.open(io.BytesIO(row[0])) as image:
+        with Image.open(io.BytesIO(data)) as image:
             return np.asarray(image.convert("RGB"))
 
-    def suggestions(self) -> list[MergeSuggestion]:
-        """Open merge suggestions, strongest first."""
-        return [
-            MergeSuggestion(int(a), int(b), int(n))
-            for a, b, n in self._db.execute(
-                "SELECT a, b, faces FROM merge_suggestions ORDER BY faces DESC, a, b"
+    def thumbnail_jpeg(self, face_id: int) -> bytes | None:
+        """:meth:`thumbnail` as stored: JPEG bytes (None for faces added as embeddings)."""
+        row = self._db.execute(
+            "SELECT thumbnail FROM faces WHERE id = ?", (int(face_id),)
+        ).fetchone()
+        if row is None:
+            raise UnknownFaceError(f"unknown face {face_id}")
+        return None if row[0] is None else bytes(row[0])
+
+    def suggestions(
+        self, min_similarity: float | None = SUGGEST_SIMILARITY
+    ) -> list[MergeSuggestion]:
+        """Open merge suggestions, strongest first; rejected ones are never among them.
+
+        Those recorded while clustering (a face linking two clusters), and, unless
+        `min_similarity` is None, every pair of clusters whose mean faces have a
+        cosine similarity of at least `min_similarity`. Each has its ``score``
+        (that similarity); they are ordered by linking faces, then score.
+        """
+        recorded = {
+            (int(a), int(b)): int(n)
+            for a, b, n in self._db.execute("SELECT a, b, faces FROM merge_suggestions")
+        }
+        ids, centroids = self._centroids()
+        similarity = centroids @ centroids.T
+        index = {cluster: i for i, cluster in enumerate(ids)}
+        pairs = dict.fromkeys(recorded, 0.0)
+        if min_similarity is not None and len(ids) > 1:
+            upper = np.triu(similarity >= min_similarity, k=1)
+            for i, j in zip(*np.nonzero(upper), strict=True):
+                pairs[(ids[i], ids[j])] = 0.0
+        rejected = self._rejected()
+        found = [
+            MergeSuggestion(
+                a,
+                b,
+                recorded.get((a, b), 0),
+                round(float(similarity[index[a], index[b]]), 4)
+                if a in index and b in index
+                else None,
             )
+            for a, b in pairs
+            if (a, b) not in rejected
         ]
+        return sorted(found, key=lambda s: (-s.faces, -(s.score or 0.0), s.a, s.b))
+
+    def _centroids(self) -> tuple[list[int], npt.NDArray[np.float32]]:
+        """Cluster ids and their L2-normalised mean embeddings (rows)."""
+        rows = self._db.execute(
+            "SELECT cluster_id, embedding FROM faces WHERE cluster_id IS NOT NULL"
+            " ORDER BY cluster_id"
+        ).fetchall()
+        if not rows:
+            return [], np.zeros((0, DIM), np.float32)
+        labels = np.array([r[0] for r in rows], np.int64)
+        vectors = _matrix([r[1] for r in rows])
+        ids, inverse = np.unique(labels, return_inverse=True)
+        sums = np.zeros((len(ids), DIM), np.float64)
+        np.add.at(sums, inverse, vectors)
+        norms = np.linalg.norm(sums, axis=1, keepdims=True)
+        means = (sums / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+        return [int(i) for i in ids], means
+
+    def _rejected(self) -> set[tuple[int, int]]:
+        return {
+            (int(a), int(b)) for a, b in self._db.execute("SELECT a, b FROM rejected_suggestions")
+        }
+
+    def reject_suggestion(self, a: int, b: int) -> None:
+        """Remember that clusters `a` and `b` are not one person: never suggest them again."""
+        first, second = self.cluster_info(a), self.cluster_info(b)
+        if first.id == second.id:
+            raise ClusterError(f"cannot compare cluster {a} with itself")
+        low, high = sorted((first.id, second.id))
+        with self._transaction():
+            self._db.execute(
+                "INSERT OR IGNORE INTO rejected_suggestions(a, b, rejected_at) VALUES (?, ?, ?)",
+                (low, high, time.time()),
+            )
+            self._db.execute("DELETE FROM merge_suggestions WHERE a = ? AND b = ?", (low, high))
 
     def counts(self) -> dict[str, int]:
         """Files, faces, clustered faces, labelled faces and clusters stored."""
@@ -689,9 +879,23 @@ class FaceLibrary:
                 "SELECT a, b, faces FROM merge_suggestions WHERE a = ? OR b = ?", (b, b)
             ).fetchall()
             self._db.execute("DELETE FROM merge_suggestions WHERE a = ? OR b = ?", (b, b))
+            # "b is not that person" holds for the merged cluster too
+            refused = self._db.execute(
+                "SELECT a, b FROM rejected_suggestions WHERE a = ? OR b = ?", (b, b)
+            ).fetchall()
+            for x, y in refused:
+                other = x if y == b else y
+                if other != a:
+                    self._db.execute(
+                        "INSERT OR IGNORE INTO rejected_suggestions(a, b, rejected_at)"
+                        " VALUES (?, ?, ?)",
+                        (min(a, other), max(a, other), time.time()),
+                    )
+            self._db.execute("DELETE FROM rejected_suggestions WHERE a = ? OR b = ?", (b, b))
+            rejected = self._rejected()
             for x, y, count in others:
                 other = x if y == b else y
-                if other == a:
+                if other == a or (min(a, other), max(a, other)) in rejected:
                     continue
                 self._db.execute(
                     "INSERT INTO merge_suggestions(a, b, faces) VALUES (?, ?, ?)"
@@ -810,12 +1014,15 @@ def _jpeg(rgb: npt.NDArray[np.uint8]) -> bytes:
     return buffer.getvalue()
 
 
-def _photo_faces(rgb: npt.NDArray[np.uint8], min_size: float | None) -> list[_Face]:
+def _photo_faces(
+    rgb: npt.NDArray[np.uint8], min_size: float | None, faces: Faces | None = None
+) -> list[_Face]:
     from facescope.align.template import warp_to_template
     from facescope.pipeline import embed_faces, find_faces
     from facescope.quality import quality_from_crop
 
-    faces = find_faces(rgb, min_size=min_size)
+    if faces is None:
+        faces = find_faces(rgb, min_size=min_size)
     if len(faces) == 0:
         return []
     embeddings = embed_faces(rgb, faces, MODEL)

@@ -136,7 +136,11 @@ def create_app(settings: ServiceSettings | None = None, *, warm_up: bool = True)
                     key=gate.key,
                     licence=gate.licence,
                     provides=gate.provides,
-                    enabled=consent.is_enabled(gate.key, settings.data),
+                    # consents live in a data folder; a database's service uses this
+                    # machine's ($FACESCOPE_DATA or the default folder)
+                    enabled=consent.is_enabled(
+                        gate.key, None if isinstance(settings.data, str) else settings.data
+                    ),
                     enable_command=gate.enable_command,
                 )
                 for gate in consent.GATES.values()

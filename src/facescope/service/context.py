@@ -21,11 +21,14 @@ from fastapi import Request
 from facescope.errors import FacescopeError
 from facescope.io.image import load_image
 from facescope.pipeline import find_faces
+from facescope.service.backend import open_collections, open_state
 from facescope.service.collections import DEFAULT_COLLECTION, Collections
 from facescope.service.errors import ApiError, as_api_error
 from facescope.service.limits import RateLimiter
 from facescope.service.metrics import Metrics
 from facescope.service.network import is_loopback
+from facescope.service.pg_collections import PostgresCollections
+from facescope.service.pg_state import PostgresServiceState
 from facescope.service.settings import ServiceSettings
 from facescope.service.state import ApiKey, ServiceState
 from facescope.types import Faces
@@ -39,6 +42,18 @@ _COLLECTION_FILE = re.compile(
     r"(?:[^\s'\"]*/)?collections/([A-Za-z0-9][A-Za-z0-9_.-]{0,63})/" + _FILE
 )
 _DEFAULT_FILE = re.compile(r"(?:[^\s'\"]*/)?" + _FILE)
+
+
+class SharedRateLimiter:
+    """The per-caller token bucket of :class:`RateLimiter`, kept in the database."""
+
+    def __init__(self, state: PostgresServiceState, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._state = state
+
+    def take(self, caller: str) -> float:
+        """Spend one request; return 0 if allowed, else the seconds until the next one is."""
+        return self._state.take_rate(caller, self.per_minute)
 
 
 @dataclass(frozen=True)
@@ -61,10 +76,17 @@ class ServiceContext:
 
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
-        self.state = ServiceState(settings.data)
-        self.collections = Collections(settings.data, settings.model)
+        self.state: ServiceState | PostgresServiceState = open_state(settings.data)
+        self.collections: Collections | PostgresCollections = open_collections(
+            settings.data, self.state, settings.model
+        )
         self.metrics = Metrics()
-        self.rate = RateLimiter(settings.rate_per_minute)
+        # a database is shared by every replica: so is its rate limit
+        self.rate: RateLimiter | SharedRateLimiter = (
+            SharedRateLimiter(self.state, settings.rate_per_minute)
+            if isinstance(self.state, PostgresServiceState)
+            else RateLimiter(settings.rate_per_minute)
+        )
         self.limiter = anyio.CapacityLimiter(settings.max_concurrent)
 
     def close(self) -> None:
@@ -80,6 +102,8 @@ class ServiceContext:
         message = _COLLECTION_FILE.sub(lambda m: f"collection {m.group(1)!r}", message)
         message = _DEFAULT_FILE.sub(f"collection {DEFAULT_COLLECTION!r}", message)
         data = self.settings.data
+        if isinstance(data, str):  # a database: its address stays on the server
+            return message.replace(data, "<data>")
         for root in sorted({str(data.absolute()), str(data.resolve())}, key=len, reverse=True):
             message = message.replace(root, "<data>")
         return message

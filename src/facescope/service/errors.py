@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from facescope.cluster.library import ClusterError, UnknownClusterError, UnknownFaceError
 from facescope.errors import (
     CalibrationError,
     CorruptGalleryError,
@@ -76,6 +77,9 @@ _MAPPING: tuple[tuple[type[Exception], int, str], ...] = (
     (InvalidEmbeddingError, 422, "invalid_embedding"),
     (CalibrationError, 422, "not_calibrated"),
     (ApiKeyError, 422, "invalid_key_request"),
+    (UnknownClusterError, 404, "unknown_cluster"),
+    (UnknownFaceError, 404, "unknown_face"),
+    (ClusterError, 409, "cluster_error"),
     (GalleryError, 409, "gallery_error"),
 )
 

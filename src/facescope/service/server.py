@@ -7,10 +7,10 @@ import os
 from typing import Any
 
 from facescope.errors import FacescopeError
+from facescope.service.backend import describe, open_state
 from facescope.service.connections import ConnectionLimits, protocol_class
 from facescope.service.network import is_loopback
 from facescope.service.settings import ServiceSettings
-from facescope.service.state import ServiceState
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -30,7 +30,7 @@ def check_bind(host: str, settings: ServiceSettings) -> bool:
     service then refuses every request until a key is created), so it may
     listen anywhere.
     """
-    state = ServiceState(settings.data)
+    state = open_state(settings.data)
     try:
         keyed = state.auth_required()
     finally:
@@ -39,7 +39,7 @@ def check_bind(host: str, settings: ServiceSettings) -> bool:
         raise UnsafeBindError(
             f"refusing to listen on {host}: no API key is configured, so anyone who can "
             "reach the port could read and change the galleries. Create one with "
-            f"`facescope keys create NAME --scope admin --data {settings.data}`, "
+            f"`facescope keys create NAME --scope admin --data {describe(settings.data)}`, "
             "or listen on 127.0.0.1"
         )
     return keyed
@@ -72,16 +72,39 @@ def uvicorn_options(settings: ServiceSettings) -> dict[str, Any]:
     }
 
 
-def serve(settings: ServiceSettings, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
-    """Start the service in this process (blocks until interrupted)."""
+def serve(
+    settings: ServiceSettings,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    *,
+    workers: int = 1,
+    threads: int | None = None,
+) -> None:
+    """Start the service (blocks until interrupted): in this process, or in `workers`
+    processes sharing the port (:mod:`facescope.service.workers`).
+
+    `threads` is each process's inference threads (ONNX Runtime, OpenCV); by default
+    the cores divided by the workers. With one worker and no `threads`, ONNX Runtime
+    runs one thread per inference (requests run side by side) and OpenCV keeps its
+    own pool, as before workers existed.
+    """
     import uvicorn
 
     from facescope.service.app import create_app
+    from facescope.service.workers import limit_threads, serve_workers, threads_per_worker
 
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
     check_bind(host, settings)
     settings = dataclasses.replace(settings, host=host)
-    # requests run side by side, so one ONNX Runtime thread per inference is faster
-    # than each claiming every core (measured by benchmarks/bench_service.py; README)
-    os.environ.setdefault("FACESCOPE_THREADS", "1")
+    if workers > 1:
+        serve_workers(settings, host, port, workers, threads_per_worker(workers, threads))
+        return
+    if threads is not None:
+        limit_threads(threads_per_worker(1, threads))
+    else:
+        # requests run side by side, so one ONNX Runtime thread per inference is faster
+        # than each claiming every core (measured by benchmarks/bench_service.py)
+        os.environ.setdefault("FACESCOPE_THREADS", "1")
     app = create_app(settings)
     uvicorn.run(app, host=host, port=port, log_level="info", **uvicorn_options(settings))

@@ -874,7 +874,7 @@
   // what library.js and analysis.js share with this script (loaded after it, deferred)
   window.facescopeUI = {
     $, el, setText, showError, setStatus, fmtDate, api, apiKey, segment, imageForm, decode,
-    drawFaces, dropzone, confirmDialog, state,
+    drawFaces, dropzone, confirmDialog, state, refreshAll, renderLiveness,
   };
 
   function start() {

@@ -1,0 +1,117 @@
+"""Several service processes on one port: ``facescope serve --workers N``.
+
+The parent binds the listening socket once and starts N worker processes (spawned,
+not forked: each loads its own models after start) that accept on that same socket;
+the kernel hands each new connection to one of them. Each worker limits its own
+inference threads (ONNX Runtime, OpenCV, torch) to ``threads``, by default the cores
+divided by the workers, so N workers do not oversubscribe the machine: one process
+with every library claiming every core answers one request fast but serves
+concurrent clients worse (``benchmarks/bench_service.py``).
+
+Workers share the data as separate processes would: the embedded gallery through
+SQLite (WAL, the search cache follows other processes' commits), or one PostgreSQL
+database. A worker that dies is started again; Ctrl-C or SIGTERM stops them all.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import socket
+import time
+from typing import Any
+
+from facescope.service.settings import ServiceSettings
+
+#: Environment variables that size the inference thread pools of one worker.
+THREAD_ENV = ("FACESCOPE_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def threads_per_worker(workers: int, threads: int | None = None) -> int:
+    """Inference threads each of `workers` processes gets: `threads`, else cores / workers."""
+    if threads is not None:
+        if threads < 1:
+            raise ValueError(f"threads must be at least 1, got {threads}")
+        return threads
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
+
+
+def limit_threads(threads: int) -> None:
+    """Size this process's inference thread pools (before any model is loaded)."""
+    for name in THREAD_ENV:
+        os.environ[name] = str(threads)
+    import cv2
+
+    cv2.setNumThreads(threads)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket (IPv4 or IPv6 by the host's form), inheritable by workers."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def run_worker(settings: ServiceSettings, threads: int, sock: socket.socket) -> None:
+    """One worker: its own app and models, accepting on the shared socket."""
+    limit_threads(threads)
+    import uvicorn
+
+    from facescope.service.app import create_app
+    from facescope.service.server import uvicorn_options
+
+    config = uvicorn.Config(create_app(settings), log_level="info", **uvicorn_options(settings))
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def serve_workers(
+    settings: ServiceSettings, host: str, port: int, workers: int, threads: int
+) -> None:
+    """Run `workers` processes on `host`:`port` until interrupted (blocks)."""
+    sock = bind(host, port)
+    context = multiprocessing.get_context("spawn")
+    stopping = False
+
+    def start() -> Any:
+        process = context.Process(target=run_worker, args=(settings, threads, sock))
+        process.start()
+        return process
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    processes = [start() for _ in range(workers)]
+    restarts: list[float] = []
+    try:
+        while not stopping:
+            time.sleep(0.5)
+            for index, process in enumerate(processes):
+                if process.is_alive() or stopping:
+                    continue
+                now = time.monotonic()
+                restarts = [t for t in restarts if now - t < 60.0] + [now]
+                if len(restarts) > 2 * workers:
+                    raise RuntimeError(
+                        f"service workers keep exiting ({len(restarts)} in a minute, the "
+                        f"last with status {process.exitcode}); see their log above"
+                    )
+                processes[index] = start()  # a crashed worker is replaced
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        for process in processes:
+            if process.is_alive():
+                process.terminate()  # uvicorn shuts down gracefully on SIGTERM
+        for process in processes:
+            process.join(timeout=30)
+            if process.is_alive():
+                process.kill()
+        sock.close()
