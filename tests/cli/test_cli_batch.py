@@ -130,3 +130,23 @@ def test_index_reads_a_flat_folder_with_labels_csv(data: Path, tmp_path: Path) -
     assert json.loads(out)["added"] == 4
     code, out, _ = run("gallery", "list", "-g", store, "--json")
     assert sorted(s["name"] for s in json.loads(out)) == ["biden", "obama"]
+
+
+def test_analyze_takes_photos_and_folders_into_one_table(data: Path, tmp_path: Path) -> None:
+    for folder, photo in (("a", "obama_1.jpg"), ("b", "biden_1.jpg")):
+        (tmp_path / "in" / folder).mkdir(parents=True)
+        shutil.copy(data / photo, tmp_path / "in" / folder / "x.jpg")
+    (tmp_path / "in" / "bad.jpg").write_text("not a photo")
+    table = tmp_path / "table.csv"
+    code, _, err = run(
+        "analyze", str(tmp_path / "in"), str(data / "obama_2.jpg"), "--no-expressions",
+        "--out", str(table), "--plot", str(tmp_path / "plots"),
+    )  # fmt: skip
+    assert code == 2 and "bad.jpg" in err and "not a recognised image format" in err
+    import pandas as pd
+
+    rows = pd.read_csv(table)
+    assert sorted(Path(p).name for p in rows["input"]) == ["obama_2.jpg", "x.jpg", "x.jpg"]
+    assert set(rows["frame"]) == {0}
+    pictures = sorted(p.name for p in (tmp_path / "plots").iterdir())
+    assert pictures == ["a_x_analysis.jpg", "b_x_analysis.jpg", "obama_2_analysis.jpg"]

@@ -60,10 +60,13 @@ def analyze_media(
     max_frames: int | None = None,
     plot: Path | None = None,
     progress: Callable[[int, int | None], None] | None = None,
+    name: str | None = None,
 ) -> MediaAnalysis:
     """Analyse an image or a video; with `plot`, draw pictures into that folder.
 
     `progress` is called as ``progress(frames_done, total_frames_or_None)`` for videos.
+    `name` is the pictures' file-name stem (default: the source's), so that sources
+    sharing a file name do not overwrite each other's pictures.
     """
     from facescope.analysis.analyzer import AnalyzeOptions, Analyzer
 
@@ -76,7 +79,7 @@ def analyze_media(
         from facescope.analysis.plot import draw_analysis
         from facescope.io.image import load_image
 
-        target = _picture_path(plot, source, "_analysis.jpg")
+        target = _picture_path(plot, name or source, "_analysis.jpg")
         Image.fromarray(draw_analysis(load_image(source), result)).save(target, quality=90)
         pictures.append(target)
     return MediaAnalysis(source, result, pictures)

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import RenderableType
@@ -16,8 +16,20 @@ from rich.table import Table
 
 from facescope.analysis.media import DEFAULT_EVERY, MediaAnalysis
 from facescope.analysis.result import VideoAnalysis
-from facescope.cli._common import JsonOption, counter, friendly, note, warn
+from facescope.cli._common import (
+    EXIT_BAD_INPUT,
+    JsonOption,
+    counter,
+    fail,
+    friendly,
+    note,
+    photo_inputs,
+    warn,
+)
 from facescope.cli.output import emit
+
+if TYPE_CHECKING:
+    from facescope.analysis.analyzer import AnalyzeOptions
 
 
 def _fmt(value: float | None, digits: int = 1) -> str:
@@ -57,7 +69,14 @@ def _summary(analysed: MediaAnalysis) -> Iterator[RenderableType]:
 
 @friendly
 def analyze(
-    source: Annotated[str, typer.Argument(help="Image, video file, stream URL or camera index.")],
+    sources: Annotated[
+        list[str],
+        typer.Argument(
+            help="An image, video file, stream URL or camera index; or several photos and "
+            "folders of photos (one table for all of them).",
+            metavar="SOURCE...",
+        ),
+    ],
     as_json: JsonOption = False,
     as_csv: Annotated[
         bool, typer.Option("--csv", help="Print one CSV row per face (per frame).")
@@ -98,6 +117,10 @@ def analyze(
     from facescope.analysis.result import save_table
 
     options = AnalyzeOptions(expressions=expressions, landmarks68=landmarks68, max_faces=max_faces)
+    if len(sources) > 1 or Path(sources[0]).is_dir():
+        _analyze_photos(sources, options, as_json, as_csv, out, plot, mesh_columns)
+        return
+    source = sources[0]
     with counter("analysing frames") if is_video(source) else nullcontext() as progress:
         analysed = analyze_media(
             source, options, every=every, max_frames=max_frames, plot=plot, progress=progress
@@ -114,6 +137,60 @@ def analyze(
         table.to_csv(sys.stdout, index=False)
         return
     emit(analysed, as_json=as_json, render=_summary)
+
+
+def _analyze_photos(
+    sources: list[str],
+    options: AnalyzeOptions,
+    as_json: bool,
+    as_csv: bool,
+    out: Path | None,
+    plot: Path | None,
+    mesh_columns: bool,
+) -> None:
+    """Several photos (folders searched deeply): every one analysed, each failure named on
+    its own line, one table for all, exit status 2 at the end if any failed."""
+    import pandas as pd
+
+    from facescope.analysis.media import analyze_media
+    from facescope.analysis.result import save_table
+    from facescope.errors import FacescopeError
+    from facescope.io.files import distinct_stems
+
+    files, failed = photo_inputs(Path(s) for s in sources)
+    done: list[MediaAnalysis] = []
+    with counter("analysing photos") as progress:
+        for index, (path, name) in enumerate(zip(files, distinct_stems(files), strict=True)):
+            progress(index, len(files), str(path))
+            try:
+                done.append(analyze_media(str(path), options, plot=plot, name=name))
+            except (FacescopeError, OSError) as exc:
+                fail(str(exc) if str(path) in str(exc) else f"{path}: {exc}")
+                failed += 1
+    for analysed in done:
+        for picture in analysed.pictures:
+            note(f"wrote {picture}")
+    tables = [a.result.to_frame(mesh_columns=mesh_columns) for a in done]
+    table = (
+        pd.concat([t for t in tables if len(t)], ignore_index=True)
+        if any(len(t) for t in tables)
+        else (tables[0] if tables else pd.DataFrame())
+    )
+    if out is not None:
+        save_table(table, out)
+        note(f"wrote {out}")
+    if as_csv and not as_json:
+        table.to_csv(sys.stdout, index=False)
+    else:
+        emit(done, as_json=as_json, render=_summaries)
+    if failed:
+        raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def _summaries(analysed: list[MediaAnalysis]) -> Iterator[RenderableType]:
+    for one in analysed:
+        yield f"[bold]{escape(one.source)}[/]"
+        yield from _summary(one)
 
 
 def register(app: typer.Typer) -> None:
