@@ -142,9 +142,11 @@ LargestFaceOption = Annotated[
     bool, typer.Option("--largest-face", help="Use the largest face of group photos.")
 ]
 DataOption = Annotated[
-    Path,
+    str,
     typer.Option(
-        "--data", help="Data folder: the default collection, other collections, keys, audit log."
+        "--data",
+        help="Data folder (the default collection, other collections, keys, audit log), or "
+        "a PostgreSQL database holding all of them: postgresql://user@host/db[?schema=name].",
     ),
 ]
 LibraryOption = Annotated[
@@ -159,7 +161,7 @@ PadModelOption = Annotated[
 ]
 
 #: The default ``--data`` folder of the service and its keys.
-DEFAULT_DATA = Path(DEFAULT_GALLERY)
+DEFAULT_DATA = DEFAULT_GALLERY
 
 
 # ---- progress bars (standard error, gone when done) ------------------------------------

@@ -47,10 +47,29 @@ def serve(
             "fill it with `facescope cluster PHOTOS --library DIR` or by uploading photos.",
         ),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Service processes sharing the port, each with its own models (they share "
+            "the data: the folder through SQLite, or the PostgreSQL database).",
+        ),
+    ] = 1,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Inference threads per process (ONNX Runtime, OpenCV); default: the "
+            "cores divided by --workers (one process: one ONNX thread per request).",
+        ),
+    ] = None,
 ) -> None:
     """Run the REST API and web UI (http://HOST:PORT/, OpenAPI at /openapi.json).
 
     A server prints no result, so it has no --json; its log lines go to stderr.
+    --data names a folder or a PostgreSQL database (postgresql://user@host/db): with a
+    database, any number of `serve` processes on any number of machines share the
+    galleries, keys, audit log and rate limits.
     """
     from facescope.service.server import check_bind
     from facescope.service.server import serve as run_server
@@ -64,17 +83,21 @@ def serve(
         library=library,
     )
     from facescope.models import consent
+    from facescope.service.backend import describe, is_database
 
-    # licence consents for opt-in models are read from the served data folder
-    os.environ[consent.DATA_ENV] = str(settings.data)
+    if not is_database(settings.data):
+        # licence consents for opt-in models are read from the served data folder
+        os.environ[consent.DATA_ENV] = str(settings.data)
     keyed = check_bind(host, settings)
     shown = f"[{host}]" if ":" in host else host
+    processes = f", {workers} worker processes" if workers > 1 else ""
     errors.print(
-        f"facescope serving {escape(str(data))} on http://{escape(shown)}:{port}/ "
-        f"({'API keys required' if keyed else 'open: no API keys configured, loopback only'})",
+        f"facescope serving {escape(describe(settings.data))} on http://{escape(shown)}:{port}/ "
+        f"({'API keys required' if keyed else 'open: no API keys configured, loopback only'}"
+        f"{processes})",
         highlight=False,
     )
-    run_server(settings, host, port)
+    run_server(settings, host, port, workers=workers, threads=threads)
 
 
 keys_app = typer.Typer(
@@ -103,9 +126,10 @@ def keys_create(
     as_json: JsonOption = False,
 ) -> None:
     """Make an API key; its secret is printed once and stored only as a hash."""
-    from facescope.service.state import ALL_COLLECTIONS, ServiceState
+    from facescope.service.backend import data_location, open_state
+    from facescope.service.state import ALL_COLLECTIONS
 
-    state = ServiceState(data)
+    state = open_state(data_location(data))
     try:
         token, record = state.create_key(name, scope, collection or [ALL_COLLECTIONS])
     finally:
@@ -130,9 +154,9 @@ def _keys(keys: list[ApiKey]) -> Iterator[RenderableType]:
 @friendly
 def keys_list(data: DataOption = DEFAULT_DATA, as_json: JsonOption = False) -> None:
     """List the keys (never their secrets)."""
-    from facescope.service.state import ServiceState
+    from facescope.service.backend import data_location, open_state
 
-    state = ServiceState(data)
+    state = open_state(data_location(data))
     try:
         keys = state.list_keys()
     finally:
@@ -148,9 +172,9 @@ def keys_revoke(
     as_json: JsonOption = False,
 ) -> None:
     """Revoke a key; the running service refuses it from the next request on."""
-    from facescope.service.state import ServiceState
+    from facescope.service.backend import data_location, open_state
 
-    state = ServiceState(data)
+    state = open_state(data_location(data))
     try:
         record = state.revoke_key(key_id)
         last = not state.has_keys()
@@ -179,7 +203,7 @@ def keys_open(
     as_json: JsonOption = False,
 ) -> None:
     """Let the service answer without a key again (loopback only); needs no active key."""
-    from facescope.service.state import ServiceState
+    from facescope.service.backend import data_location, describe, open_state
 
     if not yes:
         raise typer.BadParameter(
@@ -187,13 +211,13 @@ def keys_open(
             "galleries; pass --yes to confirm",
             param_hint="--yes",
         )
-    state = ServiceState(data)
+    state = open_state(data_location(data))
     try:
         state.reopen()
     finally:
         state.close()
     emit(
-        {"data": str(data), "auth_required": False},
+        {"data": describe(data_location(data)), "auth_required": False},
         as_json=as_json,
         render=lambda r: ["the service now answers without a key, on loopback only"],
     )

@@ -1,0 +1,193 @@
+"""Issue 29: several service processes over one data store, as real processes.
+
+* ``serve --workers 2`` over a folder: two worker processes on one port, sharing the
+  embedded gallery; enrolment through one is identified through the other.
+* two ``serve`` replicas on two ports over one PostgreSQL database: concurrent
+  enrolment through one and identification through the other; every acknowledged
+  enrolment is identified by the other replica; a collection created or deleted, and a
+  key created or revoked, through one is seen by the other from its next request.
+* ``serve --data postgresql://...`` never creates a local folder named after the URI.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import POSTGRES_ENV, drop_service_schemas
+
+pytestmark = pytest.mark.slow  # real server processes
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def serving(data: str, *extra: str, cwd: Path | None = None) -> Iterator[tuple[str, int]]:
+    """A `facescope serve` process on a free port; yields (base URL, its pid)."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "facescope", "serve", "--port", str(port), "--data", data, *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=cwd,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None:
+                raise AssertionError(process.stdout.read() if process.stdout else "exited")
+            try:
+                if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "server not ready within 120 s"
+            time.sleep(0.3)
+        yield base, process.pid
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            output, _ = process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            output, _ = process.communicate()
+    assert process.returncode == 0, output
+
+
+def _photo(path: Path) -> dict[str, tuple[str, bytes, str]]:
+    return {"image": (path.name, path.read_bytes(), "image/jpeg")}
+
+
+def _workers_of(pid: int) -> list[int]:
+    """Child processes of `pid` running a spawned worker (not the resource tracker)."""
+    found = []
+    for child in Path("/proc").iterdir():
+        if not child.name.isdigit():
+            continue
+        try:
+            stat = (child / "stat").read_text().rsplit(")", 1)[1].split()
+            command = (child / "cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if int(stat[1]) == pid and b"spawn_main" in command:
+            found.append(int(child.name))
+    return found
+
+
+def test_two_workers_share_one_port_and_the_embedded_gallery(tmp_path: Path, data: Path) -> None:
+    with serving(str(tmp_path / "data"), "--workers", "2", "--threads", "1") as (base, pid):
+        assert len(_workers_of(pid)) == 2
+        enrolled = httpx.post(
+            f"{base}/v1/collections/default/subjects/Obama/faces",
+            files=_photo(data / "obama_1.jpg"),
+            timeout=60,
+        )
+        assert enrolled.status_code == 201, enrolled.text
+
+        def identify(_: int) -> str | None:
+            # a new connection each time: the kernel spreads them over both workers
+            with httpx.Client(timeout=60) as http:
+                answer = http.post(
+                    f"{base}/v1/collections/default/identify",
+                    files=_photo(data / "obama_2.jpg"),
+                )
+            assert answer.status_code == 200, answer.text
+            return answer.json()["faces"][0]["identity"]  # type: ignore[no-any-return]
+
+        with ThreadPoolExecutor(4) as pool:
+            assert set(pool.map(identify, range(12))) == {"Obama"}
+
+
+@pytest.fixture()
+def database() -> Iterator[str]:
+    dsn = os.environ.get(POSTGRES_ENV)
+    if not dsn:
+        pytest.skip(f"{POSTGRES_ENV} not set (scripts/postgres/start.sh prints a DSN)")
+    base = f"rep_{os.urandom(5).hex()}"
+    yield f"{dsn}?schema={base}"
+    drop_service_schemas(dsn, base)
+
+
+def test_two_replicas_over_postgres_agree_at_once(
+    database: str, data: Path, tmp_path: Path
+) -> None:
+    from facescope.service.backend import open_state
+
+    people = {
+        f"person{i:02d}": data / ("obama_1.jpg" if i % 2 else "biden_1.jpg") for i in range(8)
+    }
+    with (
+        serving(database, cwd=tmp_path) as (a, _),
+        serving(database, cwd=tmp_path) as (b, _),
+    ):
+        # collections made through A are usable through B at once, and deletions reach B
+        assert httpx.post(f"{a}/v1/collections", json={"name": "site"}).status_code == 201
+        assert "site" in [c["name"] for c in httpx.get(f"{b}/v1/collections").json()]
+
+        acknowledged: list[str] = []
+
+        def enrol(item: tuple[str, Path]) -> None:
+            name, photo = item
+            answer = httpx.post(
+                f"{a}/v1/collections/site/subjects/{name}/faces",
+                files=_photo(photo),
+                params={"force": "true"},
+                timeout=60,
+            )
+            assert answer.status_code == 201, answer.text
+            acknowledged.append(name)
+            # the other replica knows it from the moment A acknowledged it
+            listed = httpx.get(f"{b}/v1/collections/site/subjects/{name}", timeout=30)
+            assert listed.status_code == 200, (name, listed.text)
+
+        def identify(_: int) -> int:
+            answer = httpx.post(
+                f"{b}/v1/collections/site/identify", files=_photo(data / "obama_2.jpg"), timeout=60
+            )
+            assert answer.status_code == 200, answer.text
+            return len(answer.json()["faces"])
+
+        with ThreadPoolExecutor(4) as pool:
+            enrolled = pool.map(enrol, people.items())
+            searched = pool.map(identify, range(8))
+            list(enrolled)
+            assert all(n == 1 for n in searched)
+        assert sorted(acknowledged) == sorted(people)
+        subjects = httpx.get(f"{b}/v1/collections/site/subjects", timeout=30).json()
+        assert sorted(s["name"] for s in subjects) == sorted(people)
+        # a removal through B is gone for A
+        assert httpx.delete(f"{b}/v1/collections/site/subjects/person00").status_code == 200
+        assert httpx.get(f"{a}/v1/collections/site/subjects/person00").status_code == 404
+        assert httpx.delete(f"{b}/v1/collections/site").status_code == 200
+        gone = httpx.post(f"{a}/v1/collections/site/identify", files=_photo(data / "obama_2.jpg"))
+        assert gone.status_code == 404
+        # keys: created through the CLI's store, known to both; revoked, refused by both
+        state = open_state(database)
+        token, record = state.create_key("ops", "admin")
+        headers = {"Authorization": f"Bearer {token}"}
+        for base in (a, b):
+            assert httpx.get(f"{base}/v1/collections").status_code == 401
+            assert httpx.get(f"{base}/v1/collections", headers=headers).status_code == 200
+        state.revoke_key(record.id)
+        state.close()
+        for base in (a, b):
+            refused = httpx.get(f"{base}/v1/collections", headers=headers)
+            assert refused.status_code in (401, 503)
+    # the URI was never taken for a folder
+    assert not any(p.name.startswith("postgres") for p in tmp_path.iterdir())
