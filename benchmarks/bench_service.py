@@ -249,6 +249,100 @@ def prepare_gallery(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     return {"reused": False, **built}
 
 
+def postgres_gallery_state(uri: str) -> tuple[int, int, bool] | None:
+    """(subjects, templates, whether PERSON is enrolled) of the PostgreSQL gallery, or None."""
+    import psycopg
+
+    from facescope.service.pg_state import split_dsn
+
+    dsn, schema = split_dsn(uri)
+    with psycopg.connect(dsn, autocommit=True) as db:
+        exists = db.execute(
+            "SELECT 1 FROM information_schema.tables WHERE table_schema = %s"
+            " AND table_name = 'subjects'",
+            (schema,),
+        ).fetchone()
+        if exists is None:
+            return None
+        subjects, templates = db.execute(
+            f"SELECT (SELECT COUNT(*) FROM {schema}.subjects),"
+            f" (SELECT COUNT(*) FROM {schema}.templates)"
+        ).fetchone()
+        person = db.execute(
+            f"SELECT 1 FROM {schema}.subjects WHERE name = %s", (PERSON,)
+        ).fetchone()
+    return int(subjects), int(templates), person is not None
+
+
+def build_postgres_gallery(uri: str, n_subjects: int, seed: int) -> dict[str, Any]:
+    """The same gallery as :func:`build_gallery` in PostgreSQL (COPY, then PERSON enrolled)."""
+    import psycopg
+
+    from facescope.gallery import Gallery
+    from facescope.gallery.store import name_key
+    from facescope.service.pg_state import split_dsn
+
+    start = time.perf_counter()
+    with Gallery.open(uri) as gallery:  # creates the schema (HNSW index included)
+        model, version = gallery.model, gallery.model_version
+    names, vectors, hashes = synthetic_templates(n_subjects - 1, seed)
+    now = time.time()
+    dsn, schema = split_dsn(uri)
+    with psycopg.connect(dsn) as db, db.cursor() as cursor:
+        with cursor.copy(
+            f"COPY {schema}.subjects(id, name, metadata, created_at, name_key) FROM STDIN"
+        ) as copy:
+            for i, name in enumerate(names):
+                copy.write_row((i + 1, name, "{}", now, name_key(name)))
+        cursor.execute(
+            f"SELECT setval(pg_get_serial_sequence('{schema}.subjects', 'id'), %s)", (len(names),)
+        )
+        with cursor.copy(
+            f"COPY {schema}.templates(subject_id, model, model_version, embedding, norm,"
+            " quality, source, content_hash, created_at) FROM STDIN"
+        ) as copy:
+            for i, (name, h) in enumerate(zip(names, hashes, strict=True)):
+                literal = "[" + ",".join(f"{v:.7g}" for v in vectors[i]) + "]"
+                copy.write_row((i + 1, model, version, literal, 1.0, 1.0, f"{name}.jpg", h, now))
+        db.commit()
+    bulk = time.perf_counter() - start
+    with Gallery.open(uri) as gallery:
+        gallery.enroll(PERSON, [ENROL_PHOTO])
+    total = time.perf_counter() - start
+    state = postgres_gallery_state(uri)
+    if state != (n_subjects, n_subjects, True):
+        raise SystemExit(f"PostgreSQL gallery has {state}, expected {n_subjects} with {PERSON}")
+    return {"model": f"{model} {version}", "bulk_s": bulk, "total_s": total}
+
+
+def prepare_postgres_gallery(args: argparse.Namespace, uri: str) -> dict[str, Any]:
+    state = postgres_gallery_state(uri)
+    if state is not None:
+        if state != (args.subjects, args.subjects, True):
+            raise SystemExit(f"{uri} holds a gallery of {state[0]} subjects; give another ?schema=")
+        console.log(f"reusing the PostgreSQL gallery: {state[0]:,} subjects")
+        return {"reused": True}
+    built = build_postgres_gallery(uri, args.subjects, args.seed)
+    console.log(
+        f"PostgreSQL gallery built: {args.subjects:,} subjects in {built['total_s']:.1f} s "
+        f"({built['bulk_s']:.1f} s COPY and index)"
+    )
+    return {"reused": False, **built}
+
+
+def drop_postgres_schemas(dsn: str, base: str) -> None:
+    """Drop what a service made under `base`: its gallery schemas and ``base_service``."""
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as db:
+        rows = db.execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname = %s OR nspname LIKE %s",
+            (base, base.replace("_", r"\_") + r"\_%"),
+        ).fetchall()
+        for (name,) in rows:
+            db.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+
+
 # ---- the server ------------------------------------------------------------------------
 
 
@@ -266,13 +360,20 @@ def facescope_command() -> list[str]:
 class Server:
     """``facescope serve`` as a subprocess in its own session, stopped on exit."""
 
-    def __init__(self, data: Path, port: int, env: dict[str, str], log: Path) -> None:
+    def __init__(
+        self,
+        data: Path | str,
+        port: int,
+        env: dict[str, str],
+        log: Path,
+        extra: tuple[str, ...] = (),
+    ) -> None:
         self.url = f"http://127.0.0.1:{port}"
         self.log = log
         command = [*facescope_command(), "serve", "--host", "127.0.0.1", "--port", str(port)]
         self._out = log.open("wb")
         self.process = subprocess.Popen(
-            [*command, "--data", str(data)],
+            [*command, "--data", str(data), *extra],
             env=env,
             stdout=self._out,
             stderr=subprocess.STDOUT,
@@ -295,9 +396,19 @@ class Server:
         raise RuntimeError(f"the server was not ready after {timeout:.0f} s")
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time of the server process so far."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User + system CPU time so far of the server's processes (its session: the
+        parent and, with --workers, every worker)."""
+        total = 0
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[3]) == self.process.pid:  # process group = the session leader
+                total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
 
     def log_tail(self, lines: int = 30) -> str:
         self._out.flush()
@@ -649,6 +760,125 @@ def report(
     return {"rows": rows, "http_overhead": overhead, "target_met_at_clients": meeting}
 
 
+# ---- the deployment matrix (issue 29) ------------------------------------------------------
+
+#: (label, backend, extra `serve` arguments): today's single process, then one-thread workers
+MATRIX = (
+    ("embedded, 1 process (before workers)", "embedded", ()),
+    ("embedded, 1 worker x 1 thread", "embedded", ("--workers", "1", "--threads", "1")),
+    ("embedded, 2 workers x 1 thread", "embedded", ("--workers", "2", "--threads", "1")),
+    ("postgres, 1 worker x 1 thread", "postgres", ("--workers", "1", "--threads", "1")),
+    ("postgres, 2 workers x 1 thread", "postgres", ("--workers", "2", "--threads", "1")),
+)
+
+
+def run_matrix(
+    args: argparse.Namespace,
+    locations: dict[str, Path | str],
+    probe: bytes,
+    env: dict[str, str],
+    logs: Path,
+) -> list[dict[str, Any]]:
+    """Every configuration of :data:`MATRIX` whose backend is there, at every client count."""
+    rows: list[dict[str, Any]] = []
+    for label, backend, extra in MATRIX:
+        if backend not in locations:
+            console.log(f"skipped {label}: no --postgres DSN")
+            continue
+        log = logs / f"server_{len(rows)}.log"
+        server = Server(locations[backend], free_port(), env, log, extra)
+        try:
+            server.wait_ready(240.0)
+            with httpx.Client(timeout=60.0) as client:
+                error, detail = check_response(
+                    client.post(
+                        f"{server.url}{IDENTIFY_PATH}",
+                        files={"image": ("probe.jpg", probe, "image/jpeg")},
+                    )
+                )
+            if error:
+                raise SystemExit(f"{label}: probe check failed: {error} {detail}")
+            for clients in args.clients:
+                run = load_run(server, probe, clients, args.duration)
+                stats = percentiles_ms(run.latencies_s)
+                rows.append(
+                    {
+                        "config": label,
+                        "backend": backend,
+                        "serve_args": list(extra),
+                        "clients": clients,
+                        "requests": run.requests,
+                        "throughput_rps": (run.requests - run.error_count) / run.wall_s,
+                        "latency_ms": stats,
+                        "errors": run.error_count,
+                        "errors_by_kind": run.errors,
+                        "error_examples": run.error_examples,
+                        "server_cpu_cores": run.server_cpu_s / run.wall_s,
+                        "client_cpu_cores": run.client_cpu_s / run.wall_s,
+                    }
+                )
+                console.log(
+                    f"{label}, {clients} client(s): {rows[-1]['throughput_rps']:.1f} req/s, "
+                    f"p50 {stats['p50']:.1f} ms, p99 {stats['p99']:.1f} ms, "
+                    f"{run.error_count} errors"
+                )
+        except RuntimeError as exc:
+            raise SystemExit(f"{label}: {exc}; server log:\n{server.log_tail()}") from None
+        finally:
+            server.stop()
+    return rows
+
+
+def matrix_report(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The side-by-side table and the issue's targets, checked on these rows."""
+    table = Table(title="identify, 10k subjects: deployments side by side", title_justify="left")
+    for column in ("configuration", "clients", "ok req/s", "p50 ms", "p99 ms", "errors", "cores"):
+        table.add_column(column, justify="left" if column == "configuration" else "right")
+    for row in rows:
+        table.add_row(
+            row["config"],
+            str(row["clients"]),
+            f"{row['throughput_rps']:.1f}",
+            f"{row['latency_ms']['p50']:.1f}",
+            f"{row['latency_ms']['p99']:.1f}",
+            str(row["errors"]),
+            f"{row['server_cpu_cores']:.2f}",
+        )
+    console.print(table)
+
+    def find(config: str, clients: int) -> dict[str, Any] | None:
+        return next((r for r in rows if r["config"] == config and r["clients"] == clients), None)
+
+    checks: dict[str, Any] = {"errors": sum(r["errors"] for r in rows)}
+    before, one, two = (MATRIX[0][0], MATRIX[1][0], MATRIX[2][0])
+    single, pair = find(one, 1), find(two, 4)
+    if single and pair:
+        checks["two_workers_4_clients_over_one_worker_1_client"] = (
+            pair["throughput_rps"] / single["throughput_rps"]
+        )
+    worst = [
+        find(two, r["clients"])["throughput_rps"] / r["throughput_rps"]  # type: ignore[index]
+        for r in rows
+        if r["config"] == before and find(two, r["clients"])
+    ]
+    if worst:
+        checks["two_workers_over_before_worst"] = min(worst)
+    for config in (before, one, two):
+        first = find(config, 1)
+        if first:
+            checks[f"p50_1_client_ms[{config}]"] = first["latency_ms"]["p50"]
+    for workers, embedded in ((MATRIX[3][0], one), (MATRIX[4][0], two)):
+        pg, local = find(workers, 1), find(embedded, 1)
+        if pg and local:
+            checks[f"postgres_over_embedded_p50_1_client[{workers}]"] = (
+                pg["latency_ms"]["p50"] / local["latency_ms"]["p50"]
+            )
+    for name, value in checks.items():
+        shown = f"{value:.2f}" if isinstance(value, float) else str(value)
+        console.print(f"{name}: {shown}", markup=False)
+    return checks
+
+
 # ---- main --------------------------------------------------------------------------------------
 
 
@@ -675,6 +905,15 @@ def main() -> None:
         "--cv-threads", default="auto", help="OPENCV_FOR_THREADS_NUM, YuNet's threads ('auto')"
     )
     parser.add_argument("--omp-threads", default="auto", help="OMP_NUM_THREADS ('auto': unset)")
+    parser.add_argument(
+        "--matrix",
+        action="store_true",
+        help="issue 29's comparison: embedded vs PostgreSQL, 1 vs 2 workers, each --clients",
+    )
+    parser.add_argument(
+        "--postgres",
+        help="PostgreSQL DSN for --matrix (a schema bench_service_<pid> is made and dropped)",
+    )
     parser.add_argument(
         "--rate-per-minute",
         type=int,
@@ -709,6 +948,28 @@ def main() -> None:
         meta["gallery"] = prepare_gallery(args, folder)
         probe = make_probe()
         meta["probe_bytes"] = len(probe)
+        if args.matrix:
+            locations: dict[str, Path | str] = {"embedded": folder}
+            if args.postgres:
+                pg_schema = f"bench_service_{os.getpid()}"
+                locations["postgres"] = f"{args.postgres}?schema={pg_schema}"
+                meta["postgres_gallery"] = prepare_postgres_gallery(args, locations["postgres"])
+            try:
+                rows = run_matrix(
+                    args, locations, probe, apply_env(dict(os.environ), env_values),
+                    tmp or folder,
+                )  # fmt: skip
+            finally:
+                if args.postgres:
+                    drop_postgres_schemas(args.postgres, pg_schema)
+            checks = matrix_report(rows)
+            if args.json:
+                args.json.parent.mkdir(parents=True, exist_ok=True)
+                args.json.write_text(
+                    json.dumps({"meta": meta, "rows": rows, "checks": checks}, indent=2)
+                )
+                console.log(f"wrote {args.json}")
+            return
         log = (tmp or folder) / "server.log"
         server = Server(
             folder, args.port or free_port(), apply_env(dict(os.environ), env_values), log
