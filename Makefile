@@ -73,9 +73,14 @@ bench: install-dev
 		--sizes 10000 100000 1000000 --find-queries 3 --postgres "$$dsn"; status=$$?; \
 	bash scripts/postgres/stop.sh; exit $$status
 
-# loopback load test of the REST service: identify against a 10k-subject gallery
+# loopback load test of the REST service: identify against a 10k-subject gallery, side by
+# side: embedded vs PostgreSQL, one process as before vs 1 and 2 one-thread workers, 1/2/4/8
+# clients (docs/service.md, "Load test")
 bench-service: install-dev
-	$(BIN)/python benchmarks/bench_service.py --clients 1 4 --duration 60 --json out/bench_service.json
+	@dsn=$$(bash scripts/postgres/start.sh) || exit 1; \
+	$(BIN)/python benchmarks/bench_service.py --matrix --postgres "$$dsn" --clients 1 2 4 8 \
+		--duration 30 --json out/bench_service.json; status=$$?; \
+	bash scripts/postgres/stop.sh; exit $$status
 
 # decode + detect + track + identify on the talking-head clips, and track fragmentation
 bench-video: install-dev

@@ -6,6 +6,7 @@
   enrolment through one and identification through the other; every acknowledged
   enrolment is identified by the other replica; a collection created or deleted, and a
   key created or revoked, through one is seen by the other from its next request.
+* a video job taken by one process is answered for by every other (the job board).
 * ``serve --data postgresql://...`` never creates a local folder named after the URI.
 """
 
@@ -74,6 +75,44 @@ def _photo(path: Path) -> dict[str, tuple[str, bytes, str]]:
     return {"image": (path.name, path.read_bytes(), "image/jpeg")}
 
 
+def _clip(photo: Path, target: Path, seconds: float = 3.0, fps: int = 10) -> Path:
+    """A short MJPG .avi of `photo`, moving a little."""
+    import cv2
+    import numpy as np
+
+    bgr = cv2.imread(str(photo))
+    height, width = (v - v % 2 for v in bgr.shape[:2])
+    writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*"MJPG"), fps, (width, height))
+    for index in range(round(seconds * fps)):
+        shift = np.float32([[1, 0, (index % 5) - 2], [0, 1, 0]])
+        writer.write(cv2.warpAffine(bgr[:height, :width], shift, (width, height)))
+    writer.release()
+    return target
+
+
+def _job_everywhere(submit_to: str, poll: list[str], clip: Path) -> dict[str, object]:
+    """Submit a video job to one process and poll it through others until it ends."""
+    with clip.open("rb") as handle:
+        taken = httpx.post(
+            f"{submit_to}/v1/jobs/video",
+            files={"video": (clip.name, handle.read(), "video/x-msvideo")},
+            timeout=60,
+        )
+    assert taken.status_code == 202, taken.text
+    job = taken.json()["id"]
+    deadline = time.monotonic() + 180
+    while True:
+        for base in poll:
+            with httpx.Client(timeout=30) as http:  # a new connection: any worker
+                state = http.get(f"{base}/v1/jobs/{job}")
+            assert state.status_code == 200, (base, state.text)
+            answer: dict[str, object] = state.json()
+            if answer["status"] in ("done", "failed", "cancelled"):
+                return answer
+        assert time.monotonic() < deadline, "the job did not end within 180 s"
+        time.sleep(0.3)
+
+
 def _workers_of(pid: int) -> list[int]:
     """Child processes of `pid` running a spawned worker (not the resource tracker)."""
     found = []
@@ -112,6 +151,9 @@ def test_two_workers_share_one_port_and_the_embedded_gallery(tmp_path: Path, dat
 
         with ThreadPoolExecutor(4) as pool:
             assert set(pool.map(identify, range(12))) == {"Obama"}
+        # a video job taken by one worker is answered for by both
+        done = _job_everywhere(base, [base] * 4, _clip(data / "obama_2.jpg", tmp_path / "a.avi"))
+        assert done["status"] == "done", done
 
 
 @pytest.fixture()
@@ -177,6 +219,11 @@ def test_two_replicas_over_postgres_agree_at_once(
         assert httpx.delete(f"{b}/v1/collections/site").status_code == 200
         gone = httpx.post(f"{a}/v1/collections/site/identify", files=_photo(data / "obama_2.jpg"))
         assert gone.status_code == 404
+        # a video job submitted to A is polled through B to its end, then gone for both
+        done = _job_everywhere(a, [b, a], _clip(data / "obama_2.jpg", tmp_path / "a.avi"))
+        assert done["status"] == "done", done
+        assert httpx.delete(f"{b}/v1/jobs/{done['id']}").status_code == 200
+        assert httpx.get(f"{a}/v1/jobs/{done['id']}").status_code == 404
         # keys: created through the CLI's store, known to both; revoked, refused by both
         state = open_state(database)
         token, record = state.create_key("ops", "admin")

@@ -7,10 +7,14 @@ thread per process runs the jobs one at a time, oldest first. The upload is
 deleted as soon as its job ends, whichever way it ends (done, failed, cancelled
 or the service shutting down), and the folder when the service stops.
 
-**Jobs live in this process's memory.** A job id is known only to the process
-that took the upload: behind several workers or after a restart, polling it
-answers 404 ``unknown_job``. Finished jobs are kept for ``job_keep_s`` seconds
-(and at most :data:`MAX_FINISHED` of them), then forgotten. Ids are 128-bit
+**A job runs in the process that took its upload, and every process answers for it.**
+Its state is published on the *job board* of the service's store (``service.sqlite3``
+of the data folder, or the PostgreSQL database): when it is queued, starts and ends,
+and at most every :data:`PUBLISH_EVERY_S` seconds of progress. So behind several
+workers or replicas, polling a job through any of them answers (progress at most that
+stale); deleting it through any of them stops it at its next progress check. Finished
+jobs are kept for ``job_keep_s`` seconds (and at most :data:`MAX_FINISHED` of them in
+the process's memory), then forgotten. Ids are 128-bit
 random tokens (:func:`secrets.token_urlsafe`), and a job is visible only to the
 caller (API key, or client address on a keyless loopback service) who submitted it.
 
@@ -48,6 +52,8 @@ log = logging.getLogger("facescope.service.jobs")
 
 #: Finished jobs kept per process (the oldest are forgotten first).
 MAX_FINISHED = 64
+#: Seconds between two publications of a running job's progress on the job board.
+PUBLISH_EVERY_S = 1.0
 #: Upload folders of other processes older than this are removed at start-up
 #: (left behind by a process that was killed).
 STALE_FOLDER_S = 24 * 3600.0
@@ -82,11 +88,18 @@ class Job:
     result: dict[str, Any] | None = None
     error: str | None = None
     cancel: threading.Event = field(default_factory=threading.Event, repr=False)
+    #: called at each progress (publishes it now and then; sets `cancel` when the job
+    #: was deleted through another process)
+    on_progress: Callable[[], None] | None = field(default=None, repr=False)
+    #: monotonic time of the last publication on the job board
+    published_at: float = field(default=0.0, repr=False)
 
     def progress(self, done: int, total: int | None) -> None:
         """Record progress; raises :class:`JobCancelledError` once the job is cancelled."""
         self.frames_done = done
         self.frames_total = total
+        if self.on_progress is not None:
+            self.on_progress()
         if self.cancel.is_set():
             raise JobCancelledError
 
@@ -105,6 +118,7 @@ class JobRunner:
         max_jobs: int,
         keep_s: float,
         redact: Callable[[str], str] = lambda text: text,
+        board: Any = None,
     ) -> None:
         self._parent = Path(root)
         self.folder = self._parent / secrets.token_hex(8)
@@ -112,6 +126,8 @@ class JobRunner:
         self.max_jobs = max_jobs
         self.keep_s = keep_s
         self._redact = redact
+        #: the shared job board (ServiceState or PostgresServiceState), or None
+        self._board = board
         self._jobs: dict[str, Job] = {}
         self._queue: deque[Job] = deque()
         self._lock = threading.Lock()
@@ -148,40 +164,115 @@ class JobRunner:
             with open(path, "xb") as handle:  # a fresh random name: never an existing file
                 handle.write(data)
             job = Job(job_id, owner, filename, len(data), dict(options), path)
+            job.on_progress = lambda: self._progressed(job)
             self._jobs[job_id] = job
             self._queue.append(job)
+            snapshot = self._snapshot(job)
+            if self._board is not None:
+                # published under the lock: the worker cannot start it (and update it) first
+                self._board_call("job_prune", self.keep_s)
+                self._board_call("job_create", job_id, owner, snapshot)
             self._wake.notify()
-            return self._snapshot(job)
+            return snapshot
 
     def get(self, job_id: str, owner: str) -> dict[str, Any]:
+        """A job's state: this process's own, or the one another process published."""
         with self._lock:
             self._prune()
-            return self._snapshot(self._find(job_id, owner))
+            job = self._jobs.get(job_id)
+            if job is not None:
+                self._find(job_id, owner)
+        if job is not None and self._gone(job):
+            with self._lock:
+                self._jobs.pop(job_id, None)  # deleted through another process
+            job.cancel.set()
+            raise ApiError(404, "unknown_job", "unknown job id")
+        if job is not None:
+            with self._lock:
+                return self._snapshot(job)
+        return self._published(job_id, owner)
+
+    def _gone(self, job: Job) -> bool:
+        """Whether `job` was deleted from the job board (through another process)."""
+        if self._board is None:
+            return False
+        try:
+            return self._board.job_get(job.id) is None
+        except Exception:
+            log.exception("job board: job_get failed")
+            return False  # the board is down: this process still knows its job
 
     def list(self, owner: str) -> list[dict[str, Any]]:
-        """The caller's jobs, newest first."""
+        """The caller's jobs (taken by any process), newest first."""
+        shared = {
+            item["id"]: item
+            for item in (self._board_call("job_list", owner) or [])
+            if isinstance(item, dict) and "id" in item
+        }
         with self._lock:
             self._prune()
-            jobs = [job for job in self._jobs.values() if job.owner == owner]
-            return [self._snapshot(job) for job in sorted(jobs, key=lambda j: -j.created_at)]
+            for job in self._jobs.values():
+                if job.owner == owner:
+                    shared[job.id] = self._snapshot(job)  # ours is the freshest
+        return sorted(shared.values(), key=lambda item: -float(item.get("created_at") or 0.0))
 
     def delete(self, job_id: str, owner: str) -> str:
         """Cancel (queued or running) or forget (finished) a job; return its status then.
 
-        The job is gone at once; a running job stops at its next frame, and its
-        upload is deleted by the worker.
+        The job is gone at once, through any process; a running job stops at its next
+        frame (its process learns of it at its next progress check), and its upload is
+        deleted by the process that holds it.
         """
         with self._lock:
-            job = self._find(job_id, owner)
-            status = job.status
-            del self._jobs[job_id]
+            job = self._jobs.get(job_id)
+            if job is not None:
+                job = self._find(job_id, owner)
+                status = job.status
+                del self._jobs[job_id]
+                job.cancel.set()
+                if job.status == "queued":
+                    self._queue.remove(job)
+                    job.status = "cancelled"
+                    job.finished_at = time.time()
+                    _remove(job.path)
+                self._board_call("job_drop", job_id)
+                return status
+        status = str(self._published(job_id, owner).get("status"))
+        self._board_call("job_drop", job_id)
+        return status
+
+    def _published(self, job_id: str, owner: str) -> dict[str, Any]:
+        """The state another process published for the caller's job; 404 otherwise."""
+        found = self._board_call("job_get", job_id)
+        if not found or not secrets.compare_digest(str(found[0]), owner):
+            raise ApiError(404, "unknown_job", "unknown job id")
+        snapshot = dict(found[1])
+        snapshot["queue_position"] = None  # known to the process that holds the queue
+        return snapshot
+
+    def _board_call(self, method: str, *args: Any) -> Any:
+        """Call the job board; a failure is logged, never fatal to a job or a request."""
+        if self._board is None:
+            return None
+        try:
+            return getattr(self._board, method)(*args)
+        except Exception:
+            log.exception("job board: %s failed", method)
+            return None
+
+    def _publish(self, job: Job) -> None:
+        """Publish `job`'s state now; a job deleted through another process is cancelled."""
+        if self._board is None:
+            return
+        with self._lock:
+            snapshot = self._snapshot(job)
+        job.published_at = time.monotonic()
+        if self._board_call("job_update", job.id, snapshot, job.status in FINISHED) is False:
             job.cancel.set()
-            if job.status == "queued":
-                self._queue.remove(job)
-                job.status = "cancelled"
-                job.finished_at = time.time()
-                _remove(job.path)
-            return status
+
+    def _progressed(self, job: Job) -> None:
+        if time.monotonic() - job.published_at >= PUBLISH_EVERY_S:
+            self._publish(job)
 
     def close(self, timeout: float = 30.0) -> None:
         """Cancel every job, stop the worker, delete the uploads and their folder."""
@@ -206,6 +297,7 @@ class JobRunner:
                 job = self._queue.popleft()
                 job.status = "running"
                 job.started_at = time.time()
+            self._publish(job)
             status, result, error = "done", None, None
             try:
                 result = self._work(job)
@@ -227,6 +319,7 @@ class JobRunner:
                     status = "cancelled"
                 job.status, job.result, job.error = status, result, error
                 job.finished_at = time.time()
+            self._publish(job)
 
     # ---- helpers (under the lock) ---------------------------------------------------
 
@@ -234,7 +327,7 @@ class JobRunner:
         job = self._jobs.get(job_id)
         if job is None or not secrets.compare_digest(job.owner, owner):
             # another caller's job is as unknown as one that never existed
-            raise ApiError(404, "unknown_job", "unknown job id (jobs are kept by one process)")
+            raise ApiError(404, "unknown_job", "unknown job id")
         return job
 
     def _prune(self) -> None:

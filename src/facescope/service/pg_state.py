@@ -42,7 +42,7 @@ from facescope.service.state import (
     AuditEntry,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _MIGRATIONS: dict[int, list[str]] = {
     1: [
         """CREATE TABLE {s}.api_keys (
@@ -76,6 +76,16 @@ _MIGRATIONS: dict[int, list[str]] = {
             schema_name text NOT NULL UNIQUE,
             model text NOT NULL,
             created_at double precision NOT NULL)""",
+    ],
+    # the job board: every replica answers for a video job taken by any of them
+    2: [
+        """CREATE TABLE {s}.jobs (
+            id text PRIMARY KEY,
+            owner text NOT NULL,
+            snapshot jsonb NOT NULL,
+            finished boolean NOT NULL DEFAULT false,
+            updated_at double precision NOT NULL)""",
+        "CREATE INDEX jobs_owner ON {s}.jobs(owner, updated_at)",
     ],
 }
 _NOW = "extract(epoch from clock_timestamp())"
@@ -416,3 +426,49 @@ class PostgresServiceState:
             AuditEntry(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7], dict(r[8]))
             for r in rows
         ]
+
+    # ---- the job board ---------------------------------------------------------------
+
+    def job_create(self, job_id: str, owner: str, snapshot: dict[str, Any]) -> None:
+        """Publish a new job, so that every replica can answer for it."""
+        self.execute(
+            "INSERT INTO {s}.jobs(id, owner, snapshot, finished, updated_at)"
+            f" VALUES (%s, %s, %s, false, {_NOW})",
+            (job_id, owner, json.dumps(snapshot)),
+        )
+
+    def job_update(self, job_id: str, snapshot: dict[str, Any], finished: bool) -> bool:
+        """Publish a job's state; False when the job was deleted meanwhile (by any replica)."""
+        cursor = self.execute(
+            f"UPDATE {{s}}.jobs SET snapshot = %s, finished = %s, updated_at = {_NOW}"
+            " WHERE id = %s",
+            (json.dumps(snapshot), finished, job_id),
+        )
+        return bool(cursor.rowcount)
+
+    def job_get(self, job_id: str) -> tuple[str, dict[str, Any]] | None:
+        """(owner, last published state) of a job, or None."""
+        row = self.execute(
+            "SELECT owner, snapshot FROM {s}.jobs WHERE id = %s", (job_id,)
+        ).fetchone()
+        return None if row is None else (str(row[0]), dict(row[1]))
+
+    def job_list(self, owner: str) -> list[dict[str, Any]]:
+        """The published state of `owner`'s jobs, newest first."""
+        rows = self.execute(
+            "SELECT snapshot FROM {s}.jobs WHERE owner = %s ORDER BY updated_at DESC LIMIT 500",
+            (owner,),
+        ).fetchall()
+        return [dict(row[0]) for row in rows]
+
+    def job_drop(self, job_id: str) -> None:
+        """Forget a job (its replica stops it at its next progress check)."""
+        self.execute("DELETE FROM {s}.jobs WHERE id = %s", (job_id,))
+
+    def job_prune(self, keep_s: float) -> None:
+        """Forget finished jobs older than `keep_s`, and unfinished ones silent for a day."""
+        self.execute(
+            f"DELETE FROM {{s}}.jobs WHERE (finished AND updated_at < {_NOW} - %s)"
+            f" OR updated_at < {_NOW} - 86400",
+            (keep_s,),
+        )

@@ -77,6 +77,7 @@ def _runner(app: FastAPI) -> JobRunner:
                 max_jobs=settings.max_jobs,
                 keep_s=settings.job_keep_s,
                 redact=context.redact,
+                board=context.state,
             )
             app.state.jobs = runner
         return runner

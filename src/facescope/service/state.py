@@ -57,6 +57,14 @@ CREATE TABLE IF NOT EXISTS audit (
 );
 CREATE INDEX IF NOT EXISTS audit_collection ON audit(collection, id);
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    snapshot TEXT NOT NULL,
+    finished INTEGER NOT NULL DEFAULT 0,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_owner ON jobs(owner, updated_at);
 """
 
 #: ``settings.auth``: "keys" once a key was created, "open" after an explicit reopen.
@@ -402,3 +410,55 @@ class ServiceState:
             AuditEntry(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], json.loads(r[8]))
             for r in rows
         ]
+
+    # ---- the job board ---------------------------------------------------------------
+
+    def job_create(self, job_id: str, owner: str, snapshot: dict[str, Any]) -> None:
+        """Publish a new job, so that every process of this data folder can answer for it."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO jobs(id, owner, snapshot, finished, updated_at)"
+                " VALUES (?, ?, ?, 0, ?)",
+                (job_id, owner, json.dumps(snapshot), time.time()),
+            )
+
+    def job_update(self, job_id: str, snapshot: dict[str, Any], finished: bool) -> bool:
+        """Publish a job's state; False when the job was deleted meanwhile (by any process)."""
+        with self._lock:
+            cursor = self._db.execute(
+                "UPDATE jobs SET snapshot = ?, finished = ?, updated_at = ? WHERE id = ?",
+                (json.dumps(snapshot), int(finished), time.time(), job_id),
+            )
+            return cursor.rowcount > 0
+
+    def job_get(self, job_id: str) -> tuple[str, dict[str, Any]] | None:
+        """(owner, last published state) of a job, or None."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT owner, snapshot FROM jobs WHERE id = ?", (job_id,)
+            ).fetchone()
+        return None if row is None else (str(row[0]), json.loads(row[1]))
+
+    def job_list(self, owner: str) -> list[dict[str, Any]]:
+        """The published state of `owner`'s jobs, newest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT snapshot FROM jobs WHERE owner = ? ORDER BY updated_at DESC LIMIT 500",
+                (owner,),
+            ).fetchall()
+        return [json.loads(row[0]) for row in rows]
+
+    def job_drop(self, job_id: str) -> None:
+        """Forget a job (its process stops it at its next progress check)."""
+        with self._lock:
+            self._db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+
+    def job_prune(self, keep_s: float) -> None:
+        """Forget finished jobs older than `keep_s`, and unfinished ones silent for a day
+        (their process was killed)."""
+        now = time.time()
+        with self._lock:
+            self._db.execute(
+                "DELETE FROM jobs WHERE (finished = 1 AND updated_at < ?) OR updated_at < ?",
+                (now - keep_s, now - 86_400.0),
+            )
