@@ -143,6 +143,7 @@ def _session(tmp: Path, *, as_json: bool) -> dict[str, Any]:
     with FaceLibrary.open(library) as faces:
         biggest = max(faces.clusters(), key=lambda c: c.size)
     first = str(biggest.id)
+    found["people show"] = run("people", "show", first, "-l", library)
     found["people split"] = run("people", "split", first, str(biggest.face_ids[-1]), "-l", library)
     with FaceLibrary.open(library) as faces:
         new = str(max(c.id for c in faces.clusters()))
