@@ -353,7 +353,9 @@ class Gallery:
         """
         return self.identification_rule(fpir).threshold
 
-    def identification_rule(self, fpir: float = DEFAULT_FPIR) -> DecisionRule:
+    def identification_rule(
+        self, fpir: float = DEFAULT_FPIR, *, subjects: int | None = None
+    ) -> DecisionRule:
         """The 1:N open-set rule for this gallery's size, at FPIR `fpir`.
 
         With N enrolled subjects, a false-positive identification happens when
@@ -361,9 +363,10 @@ class Gallery:
         per-comparison FMR of ``1 - (1 - fpir) ** (1 / N)`` (about fpir / N).
         The threshold at that FMR is interpolated (log-FMR) between the
         calibrated operating points, and extrapolated linearly beyond the last
-        (:func:`facescope.match.thresholds.identification_rule`).
+        (:func:`facescope.match.thresholds.identification_rule`). `subjects` is the
+        number of subjects when the caller has just counted them (:meth:`counts`).
         """
-        n_subjects = self._store.count()[0]
+        n_subjects = self._store.count()[0] if subjects is None else subjects
         return identification_rule(self._calibration, self.model, n_subjects, fpir)
 
     def verification_rule(self, fmr: float = DEFAULT_FMR, comparisons: int = 1) -> DecisionRule:
@@ -394,7 +397,8 @@ class Gallery:
         (:func:`facescope.spectral.guess_spectrum`). See :meth:`identify_embeddings`.
         """
         probe = None if probe_spectrum is None else parse_spectrum(probe_spectrum)
-        if self._store.count()[1] == 0:
+        counts = self._store.count()
+        if counts[1] == 0:
             raise EmptyGalleryError("the gallery is empty: enrol someone first")
         rgb, faces = find_faces_restoring(load_image(image), restore)
         if len(faces) == 0:
@@ -403,7 +407,7 @@ class Gallery:
             probe = guess_spectrum(rgb)
         probes = embed_faces(rgb, faces, self.model, restore=restore).vectors
         return self.identify_embeddings(
-            faces.boxes, probes, top_k=top_k, fpir=fpir, probe_spectrum=probe
+            faces.boxes, probes, top_k=top_k, fpir=fpir, probe_spectrum=probe, counts=counts
         )
 
     def identify_embeddings(
@@ -414,6 +418,7 @@ class Gallery:
         top_k: int = 5,
         fpir: float = DEFAULT_FPIR,
         probe_spectrum: Spectrum | str | None = None,
+        counts: tuple[int, int] | None = None,
     ) -> list[Identification]:
         """Identify faces already embedded with this gallery's model.
 
@@ -432,9 +437,13 @@ class Gallery:
         These thresholds are per comparison at their calibrated FMR; `fpir` does
         not adjust them to the gallery size. Without spectral thresholds, or
         with `probe_spectrum` None, the open-set threshold at `fpir` decides.
+
+        `counts` is ``(subjects, templates)`` when the caller has just read them
+        (:meth:`counts`): a database gallery then counts once per request.
         """
         probe = None if probe_spectrum is None else parse_spectrum(probe_spectrum)
-        if self._store.count()[1] == 0:
+        subjects, templates = self._store.count() if counts is None else counts
+        if templates == 0:
             raise EmptyGalleryError("the gallery is empty: enrol someone first")
         if len(probes) == 0:
             return []
@@ -445,7 +454,7 @@ class Gallery:
                 self._spectral_identification(box, vector, ranked, probe, spectral, fpir)
                 for box, vector, ranked in zip(boxes, probes, ranked_per_face, strict=True)
             ]
-        rule = self.identification_rule(fpir)
+        rule = self.identification_rule(fpir, subjects=subjects)
         ranked_per_face = self._store.search(probes, top_k)
         return [
             identification(box, ranked, rule.threshold, self.model, rule=rule)

@@ -199,10 +199,13 @@ async def identify(
         faces = context.faces(rgb, "identify")
         probes = embed_faces(rgb, faces, model).vectors
         with context.collections.use(collection) as gallery:
-            rule = gallery.identification_rule(fpir)
-            subjects, templates = gallery.counts()
+            counts = gallery.counts()  # once: a database gallery counts with a query
+            subjects, templates = counts
+            rule = gallery.identification_rule(fpir, subjects=subjects)
             found = (
-                gallery.identify_embeddings(faces.boxes, probes, top_k=top_k, fpir=fpir)
+                gallery.identify_embeddings(
+                    faces.boxes, probes, top_k=top_k, fpir=fpir, counts=counts
+                )
                 if templates and len(faces)
                 else []
             )

@@ -104,7 +104,11 @@ def serve(
         limit_threads(threads_per_worker(1, threads))
     else:
         # requests run side by side, so one ONNX Runtime thread per inference is faster
-        # than each claiming every core (measured by benchmarks/bench_service.py)
+        # than each claiming every core (measured by benchmarks/bench_service.py), and
+        # one BLAS thread: its idle threads spin (workers.limit_threads)
         os.environ.setdefault("FACESCOPE_THREADS", "1")
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=1, user_api="blas")
     app = create_app(settings)
     uvicorn.run(app, host=host, port=port, log_level="info", **uvicorn_options(settings))

@@ -38,12 +38,21 @@ def threads_per_worker(workers: int, threads: int | None = None) -> int:
 
 
 def limit_threads(threads: int) -> None:
-    """Size this process's inference thread pools (before any model is loaded)."""
+    """Size this process's inference thread pools: ONNX Runtime and OpenMP (read when a
+    model loads), OpenCV's, and the BLAS pools numpy has already started.
+
+    The BLAS limit matters most: the embedded gallery's search is a matrix product, and
+    OpenBLAS's idle threads spin after each call, so with its default of a thread per
+    core a one-thread worker burnt a second core (53 ms of CPU per identify instead of
+    27 ms at 10k subjects, for the same latency; ``benchmarks/bench_service.py``).
+    """
     for name in THREAD_ENV:
         os.environ[name] = str(threads)
     import cv2
+    from threadpoolctl import threadpool_limits
 
     cv2.setNumThreads(threads)
+    threadpool_limits(limits=threads)  # process-wide, until the process ends
 
 
 def bind(host: str, port: int) -> socket.socket:
