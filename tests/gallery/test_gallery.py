@@ -271,3 +271,27 @@ def test_open_for_reading_does_not_create(tmp_path: Path) -> None:
         Gallery.open(f"sqlite:///{tmp_path / 'absent.sqlite3'}", create=False)
     Gallery.open(tmp_path / "made").close()
     Gallery.open(tmp_path / "made", create=False).close()
+
+
+def test_postgres_counts_are_exact_after_every_write(uri: str, data: Path) -> None:
+    """Schema v5 keeps the counts by triggers; they must equal COUNT(*) whatever happened."""
+    if not uri.startswith("postgresql"):
+        pytest.skip("PostgreSQL counts")
+    import psycopg
+
+    schema = uri.rsplit("schema=", 1)[1]
+    with Gallery.open(uri) as g:
+        g.enroll("obama", [data / "obama_1.jpg", data / "obama_2.jpg"])
+        g.enroll("biden", [data / "biden_1.jpg"])
+        assert g.counts() == (2, 3)
+        ((template_id, _), _) = g.templates("obama")
+        g.remove_template("obama", template_id)
+        assert g.counts() == (2, 2)
+        g.remove("biden")  # the subject's templates go by cascade
+        assert g.counts() == (1, 1)
+    with psycopg.connect(uri.split("?")[0], autocommit=True) as db:
+        real = db.execute(
+            f"SELECT (SELECT COUNT(*) FROM {schema}.subjects),"
+            f" (SELECT COUNT(*) FROM {schema}.templates)"
+        ).fetchone()
+    assert real == (1, 1)

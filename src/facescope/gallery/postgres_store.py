@@ -43,7 +43,7 @@ from facescope.gallery.store import (
     vector_problem,
 )
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 #: HNSW candidate list size at query time (pgvector default 40): recall vs latency,
 #: chosen on uniformly random (worst-case) vectors with the v2 index
 #: (benchmarks/bench_search.py; the recalls measured are in the README).
@@ -92,6 +92,31 @@ _MIGRATIONS: dict[int, list[str]] = {
     4: [
         "ALTER TABLE {s}.subjects ADD COLUMN IF NOT EXISTS name_key text",
         "CREATE INDEX IF NOT EXISTS subjects_name_key ON {s}.subjects(name_key)",
+    ],
+    # exact counts kept by triggers in the writing transaction: every identify reads the
+    # gallery size (the open-set threshold depends on it), and COUNT(*) scans (2 ms at 10k)
+    5: [
+        """CREATE TABLE IF NOT EXISTS {s}.counts (
+            id int PRIMARY KEY CHECK (id = 1),
+            subjects bigint NOT NULL,
+            templates bigint NOT NULL)""",
+        "INSERT INTO {s}.counts VALUES (1, (SELECT COUNT(*) FROM {s}.subjects),"
+        " (SELECT COUNT(*) FROM {s}.templates)) ON CONFLICT (id) DO UPDATE"
+        " SET subjects = EXCLUDED.subjects, templates = EXCLUDED.templates",
+        """CREATE OR REPLACE FUNCTION {s}.count_rows() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE step bigint := CASE WHEN TG_OP = 'INSERT' THEN 1 ELSE -1 END;
+        BEGIN
+            IF TG_TABLE_NAME = 'subjects' THEN
+                UPDATE {s}.counts SET subjects = subjects + step WHERE id = 1;
+            ELSE
+                UPDATE {s}.counts SET templates = templates + step WHERE id = 1;
+            END IF;
+            RETURN NULL;
+        END $$""",
+        "CREATE OR REPLACE TRIGGER subjects_count AFTER INSERT OR DELETE ON {s}.subjects"
+        " FOR EACH ROW EXECUTE FUNCTION {s}.count_rows()",
+        "CREATE OR REPLACE TRIGGER templates_count AFTER INSERT OR DELETE ON {s}.templates"
+        " FOR EACH ROW EXECUTE FUNCTION {s}.count_rows()",
     ],
 }
 
@@ -429,11 +454,9 @@ class PostgresStore:
         return results
 
     def count(self) -> tuple[int, int]:
-        """(subjects, templates)."""
+        """(subjects, templates): exact, kept by triggers (schema v5), one row read."""
         row = self._db.execute(
-            self._sql(
-                "SELECT (SELECT COUNT(*) FROM {s}.subjects), (SELECT COUNT(*) FROM {s}.templates)"
-            )
+            self._sql("SELECT subjects, templates FROM {s}.counts WHERE id = 1")
         ).fetchone()
         assert row is not None
         return int(row[0]), int(row[1])
