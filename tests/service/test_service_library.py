@@ -377,7 +377,9 @@ def test_serve_passes_its_library_option(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.delenv(consent.DATA_ENV, raising=False)  # serve sets it: restored after
     served: list[Any] = []
     monkeypatch.setattr(
-        facescope.service.server, "serve", lambda settings, host, port: served.append(settings)
+        facescope.service.server,
+        "serve",
+        lambda settings, host, port, **options: served.append(settings),
     )
     data = tmp_path / "data"
     for extra in ([], ["--library", str(tmp_path / "photos")]):

@@ -238,3 +238,33 @@ def test_two_replicas_over_postgres_agree_at_once(
             assert refused.status_code in (401, 503)
     # the URI was never taken for a folder
     assert not any(p.name.startswith("postgres") for p in tmp_path.iterdir())
+
+
+def test_serve_passes_workers_threads_and_a_database_uri(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`serve --workers/--threads` reach the server; a URI stays a URI (never a folder)."""
+    from typer.testing import CliRunner
+
+    import facescope.service.server
+    from facescope.cli import app as cli
+    from facescope.models import consent
+
+    monkeypatch.delenv(consent.DATA_ENV, raising=False)
+    monkeypatch.chdir(tmp_path)
+    calls: list[tuple[object, dict[str, object]]] = []
+    monkeypatch.setattr(
+        facescope.service.server,
+        "serve",
+        lambda settings, host, port, **options: calls.append((settings.data, options)),
+    )
+    monkeypatch.setattr(facescope.service.server, "check_bind", lambda host, settings: False)
+    result = CliRunner().invoke(
+        cli, ["serve", "--data", "postgresql://u@db.invalid/faces", "--workers", "3"]
+    )
+    assert result.exit_code == 0, result.output
+    assert calls == [("postgresql://u@db.invalid/faces", {"workers": 3, "threads": None})]
+    assert "postgresql://u@db.invalid/faces" in result.stderr and "3 worker" in result.stderr
+    refused = CliRunner().invoke(cli, ["serve", "--data", "mysql://u@db/faces"])
+    assert refused.exit_code == 2 and "not a folder and not a PostgreSQL URI" in refused.stderr
+    assert list(tmp_path.iterdir()) == []  # no folder named after either URI
