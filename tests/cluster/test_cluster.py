@@ -229,7 +229,7 @@ def test_assign_incremental_never_relabels() -> None:
 
 @pytest.mark.slow
 def test_video_contributes_one_face_per_track(tmp_path: Path, data: Path) -> None:
-    from test_video_recognizer import scene
+    from video_scenes import scene
 
     from facescope.video import VideoWriter
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import TESTDATA
-from test_video_recognizer import scene
 from typer.testing import CliRunner
+from video_scenes import scene
 
 from facescope.cli import app as cli
 from facescope.gallery import Gallery
