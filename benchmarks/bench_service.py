@@ -330,19 +330,6 @@ def prepare_postgres_gallery(args: argparse.Namespace, uri: str) -> dict[str, An
     return {"reused": False, **built}
 
 
-def drop_postgres_schemas(dsn: str, base: str) -> None:
-    """Drop what a service made under `base`: its gallery schemas and ``base_service``."""
-    import psycopg
-
-    with psycopg.connect(dsn, autocommit=True) as db:
-        rows = db.execute(
-            "SELECT nspname FROM pg_namespace WHERE nspname = %s OR nspname LIKE %s",
-            (base, base.replace("_", r"\_") + r"\_%"),
-        ).fetchall()
-        for (name,) in rows:
-            db.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-
-
 # ---- the server ------------------------------------------------------------------------
 
 
@@ -961,7 +948,9 @@ def main() -> None:
                 )  # fmt: skip
             finally:
                 if args.postgres:
-                    drop_postgres_schemas(args.postgres, pg_schema)
+                    from facescope.service.pg_state import drop_service
+
+                    drop_service(args.postgres, pg_schema)
             checks = matrix_report(rows)
             if args.json:
                 args.json.parent.mkdir(parents=True, exist_ok=True)

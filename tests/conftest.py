@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from facescope.service.pg_state import drop_service as drop_service_schemas
+
 DATA = Path(__file__).parent / "data"
 TESTDATA = Path(
     os.environ.get("FACESCOPE_TESTDATA", Path(__file__).parents[1] / "../shared/testdata")
@@ -44,19 +46,6 @@ def uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
     with psycopg.connect(dsn, autocommit=True) as db:
         db.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-
-
-def drop_service_schemas(dsn: str, base: str) -> None:
-    """Drop a service's schemas: its galleries (``base``, ``base_c*``) and ``base_service``."""
-    import psycopg
-
-    with psycopg.connect(dsn, autocommit=True) as db:
-        rows = db.execute(
-            "SELECT nspname FROM pg_namespace WHERE nspname = %s OR nspname LIKE %s",
-            (base, base.replace("_", r"\_") + r"\_%"),
-        ).fetchall()
-        for (name,) in rows:
-            db.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
 
 
 @pytest.fixture(params=["folder", pytest.param("postgres", marks=pytest.mark.slow)])

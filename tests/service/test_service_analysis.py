@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from service_helpers import b64, client, error_code, upload
+from video_scenes import clip
 
 from facescope.service.state import ServiceState
 
@@ -18,26 +18,9 @@ from facescope.service.state import ServiceState
 SHARED_CLIP = Path(__file__).resolve().parents[2] / "../shared/testdata/video/talking_head_1.mp4"
 
 
-def _clip(photo: Path, target: Path, *, seconds: float = 2.0, fps: int = 10) -> Path:
-    """A short MJPG .avi of `photo` (moving a little, so that it is not one still)."""
-    import cv2
-
-    bgr = cv2.imread(str(photo))
-    height, width = bgr.shape[:2]
-    width, height = width - width % 2, height - height % 2
-    writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*"MJPG"), fps, (width, height))
-    assert writer.isOpened(), "OpenCV cannot write MJPG here"
-    for index in range(round(seconds * fps)):
-        shift = np.float32([[1, 0, (index % 5) - 2], [0, 1, 0]])
-        frame = cv2.warpAffine(bgr[:height, :width], shift, (width, height))
-        writer.write(frame)
-    writer.release()
-    return target
-
-
 @pytest.fixture()
 def obama_clip(data: Path, tmp_path: Path) -> Path:
-    return _clip(data / "obama_2.jpg", tmp_path / "obama.avi")
+    return clip(data / "obama_2.jpg", tmp_path / "obama.avi")
 
 
 def _video(path: Path) -> dict[str, tuple[str, bytes, str]]:
@@ -304,7 +287,7 @@ def test_unknown_job(service: Any) -> None:
 
 def test_video_job_queue_cancel_and_limit(tmp_path: Path, obama_clip: Path, data: Path) -> None:
     folder = tmp_path / "data"
-    long_clip = _clip(data / "obama_1.jpg", tmp_path / "long.avi", seconds=12)
+    long_clip = clip(data / "obama_1.jpg", tmp_path / "long.avi", seconds=12)
     with client(folder, max_jobs=2) as test_client:
         first = test_client.post("/v1/jobs/video", files=_video(long_clip)).json()
         second = test_client.post("/v1/jobs/video", files=_video(obama_clip))

@@ -26,6 +26,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import POSTGRES_ENV, drop_service_schemas
+from video_scenes import clip
 
 pytestmark = pytest.mark.slow  # real server processes
 
@@ -73,21 +74,6 @@ def serving(data: str, *extra: str, cwd: Path | None = None) -> Iterator[tuple[s
 
 def _photo(path: Path) -> dict[str, tuple[str, bytes, str]]:
     return {"image": (path.name, path.read_bytes(), "image/jpeg")}
-
-
-def _clip(photo: Path, target: Path, seconds: float = 3.0, fps: int = 10) -> Path:
-    """A short MJPG .avi of `photo`, moving a little."""
-    import cv2
-    import numpy as np
-
-    bgr = cv2.imread(str(photo))
-    height, width = (v - v % 2 for v in bgr.shape[:2])
-    writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*"MJPG"), fps, (width, height))
-    for index in range(round(seconds * fps)):
-        shift = np.float32([[1, 0, (index % 5) - 2], [0, 1, 0]])
-        writer.write(cv2.warpAffine(bgr[:height, :width], shift, (width, height)))
-    writer.release()
-    return target
 
 
 def _job_everywhere(submit_to: str, poll: list[str], clip: Path) -> dict[str, object]:
@@ -152,7 +138,9 @@ def test_two_workers_share_one_port_and_the_embedded_gallery(tmp_path: Path, dat
         with ThreadPoolExecutor(4) as pool:
             assert set(pool.map(identify, range(12))) == {"Obama"}
         # a video job taken by one worker is answered for by both
-        done = _job_everywhere(base, [base] * 4, _clip(data / "obama_2.jpg", tmp_path / "a.avi"))
+        done = _job_everywhere(
+            base, [base] * 4, clip(data / "obama_2.jpg", tmp_path / "a.avi", seconds=3.0)
+        )
         assert done["status"] == "done", done
 
 
@@ -220,7 +208,9 @@ def test_two_replicas_over_postgres_agree_at_once(
         gone = httpx.post(f"{a}/v1/collections/site/identify", files=_photo(data / "obama_2.jpg"))
         assert gone.status_code == 404
         # a video job submitted to A is polled through B to its end, then gone for both
-        done = _job_everywhere(a, [b, a], _clip(data / "obama_2.jpg", tmp_path / "a.avi"))
+        done = _job_everywhere(
+            a, [b, a], clip(data / "obama_2.jpg", tmp_path / "a.avi", seconds=3.0)
+        )
         assert done["status"] == "done", done
         assert httpx.delete(f"{b}/v1/jobs/{done['id']}").status_code == 200
         assert httpx.get(f"{a}/v1/jobs/{done['id']}").status_code == 404

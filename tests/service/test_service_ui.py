@@ -9,124 +9,27 @@ for the README.
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import shutil
-import socket
-import threading
-import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from ui_harness import ARTIFACTS, ROOT, box_pixels, drop_file, get_json, open_page, serve
 
 pytestmark = pytest.mark.slow  # drives headless Chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "artifacts" / "ui"
 DOCS_SCREENSHOT = ROOT / "docs" / "ui.png"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 #: ms for each UI expectation: inference takes ~0.1-1 s here, allow for a loaded CI box
 TIMEOUT = 30_000
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("FACESCOPE_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"{reason} (FACESCOPE_REQUIRE_BROWSER=1)")
-    pytest.skip(reason)
-
-
 @pytest.fixture()
-def chromium() -> Path:
-    """The system Chromium; skips (or fails, if required) when it or Playwright is missing."""
-    if not CHROMIUM.is_file():
-        _unavailable(f"{CHROMIUM} not found: the UI test drives the system Chromium")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        _unavailable("playwright is not installed (pip install playwright)")
-    return CHROMIUM
-
-
-@contextmanager
-def _serve(data: Path) -> Iterator[str]:
-    """The service over `data`, served by uvicorn in a background thread; yields its URL."""
-    import uvicorn
-
-    from facescope.service.app import create_app
-    from facescope.service.settings import ServiceSettings
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))  # a free port, held until uvicorn takes the socket
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        create_app(ServiceSettings(data=data)),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        for _ in range(1200):  # start-up loads the models: allow 120 s
-            if server.started or not thread.is_alive():
-                break
-            thread.join(0.1)
-        if not server.started:
-            pytest.fail("the service did not start within 120 s")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
-        sock.close()
-    assert not thread.is_alive(), "the service did not shut down"
-
-
-@pytest.fixture()
-def page(chromium: Path) -> Iterator[Any]:
+def page() -> Iterator[Any]:
     """A 1280x900 page in headless Chromium; fails the test on any script error."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.set_default_timeout(TIMEOUT)
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            # the error answers the tests provoke are logged as "Failed to load resource"
-            page.on(
-                "console",
-                lambda msg: (
-                    errors.append(msg.text)
-                    if msg.type == "error" and not msg.text.startswith("Failed to load resource")
-                    else None
-                ),
-            )
-            yield page
-            assert not errors, f"errors in the page: {errors}"
-        finally:
-            browser.close()
-
-
-def _get(base_url: str, path: str) -> Any:
-    with urllib.request.urlopen(base_url + path, timeout=30) as response:  # loopback only
-        return json.loads(response.read())
+    with open_page(TIMEOUT) as opened:
+        yield opened
 
 
 def _shot(page: Any, name: str) -> Path:
@@ -139,7 +42,7 @@ def test_ui_enrol_identify_compare_delete(page: Any, data: Path, tmp_path: Path)
     from playwright.sync_api import expect
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with _serve(tmp_path / "data") as base_url:
+    with serve(tmp_path / "data") as base_url:
         # ---- start: open service, default collection, operating points shown
         page.goto(base_url + "/")
         expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=TIMEOUT)
@@ -194,7 +97,7 @@ def test_ui_enrol_identify_compare_delete(page: Any, data: Path, tmp_path: Path)
         _shot(page, "identify_obama.png")
 
         # a face nobody enrolled, dropped onto the drop zone: unknown
-        _drop(page, "identify-drop", data / "biden_1.jpg")
+        drop_file(page, "identify-drop", data / "biden_1.jpg")
         expect(face.get_by_test_id("face-identity")).to_have_text("unknown", timeout=TIMEOUT)
         expect(face).to_have_attribute("data-recognised", "false")
         expect(face.get_by_test_id("face-verdict")).to_contain_text("< threshold")
@@ -252,7 +155,7 @@ def test_ui_enrol_identify_compare_delete(page: Any, data: Path, tmp_path: Path)
         expect(page.get_by_test_id("people-error")).to_be_hidden()
         _shot(page, "people_after_delete.png")
 
-        assert _get(base_url, "/v1/collections/default/subjects") == []
+        assert get_json(base_url, "/v1/collections/default/subjects") == []
 
 
 def test_ui_api_key(page: Any, data: Path, tmp_path: Path) -> None:
@@ -264,7 +167,7 @@ def test_ui_api_key(page: Any, data: Path, tmp_path: Path) -> None:
     state = ServiceState(tmp_path / "data")
     token, _ = state.create_key("ui test", "read")
     state.close()
-    with _serve(tmp_path / "data") as base_url:
+    with serve(tmp_path / "data") as base_url:
         page.goto(base_url + "/")
         expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=TIMEOUT)
         badge = page.get_by_test_id("auth-status")
@@ -317,7 +220,7 @@ def test_ui_liveness(
     photo = data / "obama_1.jpg"
     expected = facescope.pad.check(photo)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with _serve(tmp_path / "data") as base_url:
+    with serve(tmp_path / "data") as base_url:
         page.goto(base_url + "/")
         expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=TIMEOUT)
         tab = page.get_by_test_id("tab-liveness")
@@ -352,7 +255,7 @@ def test_ui_liveness(
         expect(page.get_by_test_id("liveness-explanation")).to_have_text(expected.explanation)
         expect(page.get_by_test_id("liveness-cue")).to_have_count(len(expected.evidence))
         colour = {"live": (22, 163, 74), "attack": (220, 38, 38), "uncertain": (245, 158, 11)}
-        assert _box_pixels(page, "liveness-canvas", colour[expected.decision]) > 200, (
+        assert box_pixels(page, "liveness-canvas", colour[expected.decision]) > 200, (
             "no face box drawn"
         )
         _shot(page, "liveness.png")
@@ -404,7 +307,7 @@ def test_ui_liveness_uncertain_and_calibrated(page: Any, data: Path, tmp_path: P
         "calibrated": True,
         "threshold_source": "site captures <2024>",
     }
-    with _serve(tmp_path / "data") as base_url:
+    with serve(tmp_path / "data") as base_url:
         page.route(
             "**/v1/pad",
             lambda route: route.fulfill(
@@ -429,42 +332,9 @@ def test_ui_liveness_uncertain_and_calibrated(page: Any, data: Path, tmp_path: P
         expect(cue).to_contain_text("<b>moire</b>")
         expect(cue).to_contain_text("-1.25")
         assert cue.locator("b").count() == 0
-        assert _box_pixels(page, "liveness-canvas", (245, 158, 11)) > 200
-
-
-def _drop(page: Any, testid: str, photo: Path) -> None:
-    """Drop `photo` onto the element, as a file dragged from the desktop would be."""
-    transfer = page.evaluate_handle(
-        """([name, b64]) => {
-            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-            const transfer = new DataTransfer();
-            transfer.items.add(new File([bytes], name, { type: "image/jpeg" }));
-            return transfer;
-        }""",
-        [photo.name, base64.b64encode(photo.read_bytes()).decode()],
-    )
-    page.get_by_test_id(testid).dispatch_event("drop", {"dataTransfer": transfer})
+        assert box_pixels(page, "liveness-canvas", (245, 158, 11)) > 200
 
 
 def _green_pixels(page: Any) -> int:
     """Pixels of the identify canvas in the 'recognised' box colour (#16a34a)."""
-    return _box_pixels(page, "identify-canvas", (22, 163, 74))
-
-
-def _box_pixels(page: Any, canvas_id: str, rgb: tuple[int, int, int]) -> int:
-    """Pixels of the canvas `canvas_id` in the box colour `rgb`."""
-    count: int = page.evaluate(
-        """([id, [r, g, b]]) => {
-            const canvas = document.getElementById(id);
-            const context = canvas.getContext("2d");
-            const { data } = context.getImageData(0, 0, canvas.width, canvas.height);
-            let n = 0;
-            for (let i = 0; i < data.length; i += 4) {
-                if (Math.abs(data[i] - r) < 8 && Math.abs(data[i + 1] - g) < 8
-                    && Math.abs(data[i + 2] - b) < 8) n += 1;
-            }
-            return n;
-        }""",
-        [canvas_id, list(rgb)],
-    )
-    return count
+    return box_pixels(page, "identify-canvas", (22, 163, 74))

@@ -9,7 +9,6 @@ As ``test_service_ui.py`` (whose server and canvas helpers it uses): Debian's
 from __future__ import annotations
 
 import io
-import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -18,23 +17,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from test_service_ui import _box_pixels, _drop, _serve
+from ui_harness import ARTIFACTS, ROOT, box_pixels, drop_file, open_page, serve
+from video_scenes import clip
 
 pytestmark = pytest.mark.slow  # drives headless Chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "artifacts" / "ui"
 DOCS_SCREENSHOT = ROOT / "docs" / "ui_analysis.png"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 #: ms for each UI expectation (a video job takes a few seconds on a loaded box)
 TIMEOUT = 60_000
 MESH = (120, 220, 255)
@@ -42,58 +30,11 @@ GAZE = (255, 64, 255)
 EXPRESSIONS = ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("FACESCOPE_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"{reason} (FACESCOPE_REQUIRE_BROWSER=1)")
-    pytest.skip(reason)
-
-
 @pytest.fixture()
 def analysis_page() -> Iterator[Any]:
-    """A 1280x900 page in headless Chromium; fails the test on any script error."""
-    if not CHROMIUM.is_file():
-        _unavailable(f"{CHROMIUM} not found: the UI test drives the system Chromium")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("playwright is not installed (pip install playwright)")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
-            page.set_default_timeout(TIMEOUT)
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.on(
-                "console",
-                lambda msg: (
-                    errors.append(msg.text)
-                    if msg.type == "error" and not msg.text.startswith("Failed to load resource")
-                    else None
-                ),
-            )
-            yield page
-            assert not errors, f"errors in the page: {errors}"
-        finally:
-            browser.close()
-
-
-def _clip(photo: Path, target: Path, *, seconds: float = 2.0, fps: int = 10) -> Path:
-    """A short MJPG .avi of `photo`, moving a little."""
-    import cv2
-
-    bgr = cv2.imread(str(photo))
-    height, width = bgr.shape[:2]
-    width, height = width - width % 2, height - height % 2
-    writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*"MJPG"), fps, (width, height))
-    assert writer.isOpened()
-    for index in range(round(seconds * fps)):
-        shift = np.float32([[1, 0, (index % 5) - 2], [0, 1, 0]])
-        writer.write(cv2.warpAffine(bgr[:height, :width], shift, (width, height)))
-    writer.release()
-    return target
+    """A 1280x900 page in headless Chromium (downloads on); fails on any script error."""
+    with open_page(TIMEOUT, accept_downloads=True) as page:
+        yield page
 
 
 def _cut_face(photo: Path, target: Path) -> Path:
@@ -117,9 +58,9 @@ def test_ui_analysis_photo_csv_liveness_video(
     monkeypatch.delenv("FACESCOPE_PAD_MODEL", raising=False)  # the shipped, uncalibrated model
     page = analysis_page
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    clip = _clip(data / "obama_2.jpg", tmp_path / "obama_talking.avi")
+    video = clip(data / "obama_2.jpg", tmp_path / "obama_talking.avi")
     cut = _cut_face(data / "obama_1.jpg", tmp_path / "cut.png")
-    with _serve(tmp_path / "data") as base_url:
+    with serve(tmp_path / "data") as base_url:
         page.goto(base_url + "/")
         expect(page.locator("body")).to_have_attribute("data-ready", "true")
 
@@ -155,9 +96,9 @@ def test_ui_analysis_photo_csv_liveness_video(
             assert panel.get_attribute("data-expression") in EXPRESSIONS
             assert 0 <= float(panel.get_attribute("data-quality")) <= 1
         expect(page.get_by_test_id("analysis-status")).to_contain_text("2 faces analysed")
-        assert _box_pixels(page, "analysis-canvas", MESH) > 300, "no mesh drawn"
-        assert _box_pixels(page, "analysis-canvas", GAZE) > 20, "no gaze arrows drawn"
-        assert _box_pixels(page, "analysis-canvas", (0, 200, 0)) > 20, "no head axes drawn"
+        assert box_pixels(page, "analysis-canvas", MESH) > 300, "no mesh drawn"
+        assert box_pixels(page, "analysis-canvas", GAZE) > 20, "no gaze arrows drawn"
+        assert box_pixels(page, "analysis-canvas", (0, 200, 0)) > 20, "no head axes drawn"
 
         # ---- download the table as CSV (fetched with the key header, saved from a Blob)
         button = page.get_by_test_id("analysis-csv")
@@ -181,7 +122,7 @@ def test_ui_analysis_photo_csv_liveness_video(
 
         # ---- with the liveness check: the verdict and the Liveness tab's caveats
         page.get_by_test_id("analysis-liveness").check()
-        _drop(page, "analysis-drop", data / "obama_left_biden_right.jpg")
+        drop_file(page, "analysis-drop", data / "obama_left_biden_right.jpg")
         expect(face).to_have_count(2)
         card = page.get_by_test_id("analysis-liveness-card")
         expect(card).to_be_visible()
@@ -192,13 +133,13 @@ def test_ui_analysis_photo_csv_liveness_video(
         expect(calibration).to_contain_text("facescope pad calibrate")
         expect(page.get_by_test_id("analysis-pad-explanation")).not_to_be_empty()
         expect(canvas).to_have_attribute("data-drawn", "true")
-        assert _box_pixels(page, "analysis-canvas", MESH) > 300
+        assert box_pixels(page, "analysis-canvas", MESH) > 300
         shot = ARTIFACTS / "analysis.png"
         page.screenshot(path=str(shot), full_page=True)
         shutil.copyfile(shot, DOCS_SCREENSHOT)
 
         # ---- a short video: a job, its progress, then the named track
-        page.get_by_test_id("analysis-file").set_input_files(clip)
+        page.get_by_test_id("analysis-file").set_input_files(video)
         job = page.get_by_test_id("analysis-job")
         expect(job).to_be_visible()
         expect(job).to_have_attribute("data-status", "done")
@@ -312,7 +253,7 @@ def test_ui_analysis_server_text_is_text_and_gaps_are_shown(
         body = job("running" if polls["n"] < 3 else "done")
         route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
 
-    with _serve(tmp_path / "data") as base_url:
+    with serve(tmp_path / "data") as base_url:
         page.route(
             "**/v1/analyze*",
             lambda route: route.fulfill(
@@ -335,7 +276,7 @@ def test_ui_analysis_server_text_is_text_and_gaps_are_shown(
         assert reasons.locator("b").count() == 0
         expect(panel).to_contain_text("expressions not measured")
         expect(page.get_by_test_id("analysis-canvas")).to_have_attribute("data-drawn", "true")
-        assert _box_pixels(page, "analysis-canvas", MESH) == 0  # no mesh: none drawn
+        assert box_pixels(page, "analysis-canvas", MESH) == 0  # no mesh: none drawn
 
         # a job whose container does not say its length: an indeterminate bar, then no track
         page.get_by_test_id("analysis-file").set_input_files(

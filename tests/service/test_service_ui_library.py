@@ -9,35 +9,19 @@ screenshot goes to ``artifacts/ui/library.png`` and ``docs/ui_library.png``.
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import socket
-import threading
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from ui_harness import ARTIFACTS, ROOT, get_json, open_page, serve
 
 pytestmark = pytest.mark.slow  # drives headless Chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "artifacts" / "ui"
 DOCS_SCREENSHOT = ROOT / "docs" / "ui_library.png"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 #: ms for each UI expectation: uploading six photos takes a few seconds here
 TIMEOUT = 60_000
 PHOTOS = (
@@ -50,86 +34,17 @@ PHOTOS = (
 )
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("FACESCOPE_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"{reason} (FACESCOPE_REQUIRE_BROWSER=1)")
-    pytest.skip(reason)
-
-
 @pytest.fixture()
 def browser_page() -> Iterator[Any]:
     """A 1280x900 page in headless Chromium; fails the test on any script error."""
-    if not CHROMIUM.is_file():
-        _unavailable(f"{CHROMIUM} not found: the UI test drives the system Chromium")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("playwright is not installed (pip install playwright)")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.set_default_timeout(TIMEOUT)
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            # the error answers the test provokes are logged as "Failed to load resource"
-            page.on(
-                "console",
-                lambda msg: (
-                    errors.append(msg.text)
-                    if msg.type == "error" and not msg.text.startswith("Failed to load resource")
-                    else None
-                ),
-            )
-            yield page
-            assert not errors, f"errors in the page: {errors}"
-        finally:
-            browser.close()
-
-
-@contextmanager
-def _serve(data: Path) -> Iterator[str]:
-    """The service over `data` (its library in data/library), by uvicorn in a thread."""
-    import uvicorn
-
-    from facescope.service.app import create_app
-    from facescope.service.settings import ServiceSettings
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        create_app(ServiceSettings(data=data)), host="127.0.0.1", port=port, log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        for _ in range(1200):  # start-up loads the models: allow 120 s
-            if server.started or not thread.is_alive():
-                break
-            thread.join(0.1)
-        if not server.started:
-            pytest.fail("the service did not start within 120 s")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
-        sock.close()
-    assert not thread.is_alive(), "the service did not shut down"
-
-
-def _get(base_url: str, path: str) -> Any:
-    with urllib.request.urlopen(base_url + path, timeout=30) as response:  # loopback only
-        return json.loads(response.read())
+    with open_page(TIMEOUT) as page:
+        yield page
 
 
 def _cluster_of(base_url: str, photo: str) -> int:
     """The id of the person (cluster) holding the face found in portrait `photo`."""
-    for cluster in _get(base_url, "/v1/library/clusters"):
-        faces = _get(base_url, f"/v1/library/clusters/{cluster['id']}")["faces"]
+    for cluster in get_json(base_url, "/v1/library/clusters"):
+        faces = get_json(base_url, f"/v1/library/clusters/{cluster['id']}")["faces"]
         if any(f["source"] == photo for f in faces):
             return int(cluster["id"])
     raise AssertionError(f"no cluster holds {photo}")
@@ -140,7 +55,7 @@ def test_ui_photo_library(browser_page: Any, data: Path, tmp_path: Path) -> None
 
     page = browser_page
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with _serve(tmp_path / "data") as base_url:
+    with serve(tmp_path / "data") as base_url:
         page.goto(base_url + "/")
         expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=TIMEOUT)
         tab = page.get_by_test_id("tab-library")
@@ -243,7 +158,7 @@ def test_ui_photo_library(browser_page: Any, data: Path, tmp_path: Path) -> None
         expect(suggestion).to_have_count(0)
         expect(page.get_by_test_id("library-suggestions-empty")).to_be_visible()
         expect(cards).to_have_count(3)
-        assert _get(base_url, "/v1/library/suggestions") == []
+        assert get_json(base_url, "/v1/library/suggestions") == []
 
         # ---- promote Obama (his three faces) into the collection chosen at the top
         expect(faces).to_have_count(3)
@@ -255,11 +170,11 @@ def test_ui_photo_library(browser_page: Any, data: Path, tmp_path: Path) -> None
         _shot(page, "library_promoted.png")
 
     # outside the page: the subject exists in the gallery (checked over REST)
-    with _serve(tmp_path / "data") as base_url:
+    with serve(tmp_path / "data") as base_url:
         name = urllib.parse.quote("Barack Obama")
-        subject = _get(base_url, f"/v1/collections/default/subjects/{name}")
+        subject = get_json(base_url, f"/v1/collections/default/subjects/{name}")
         assert subject["name"] == "Barack Obama" and subject["templates"] == 3
-        promoted = _get(base_url, f"/v1/library/clusters/{obama}")
+        promoted = get_json(base_url, f"/v1/library/clusters/{obama}")
         assert promoted["promoted"] is True and promoted["subject"] == "Barack Obama"
 
 
@@ -293,7 +208,7 @@ def test_ui_photo_library_with_api_keys(browser_page: Any, data: Path, tmp_path:
     editor, _ = state.create_key("editor", "enrol")
     state.close()
     page = browser_page
-    with _serve(tmp_path / "data") as base_url:
+    with serve(tmp_path / "data") as base_url:
         page.goto(base_url + "/")
         expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=TIMEOUT)
 

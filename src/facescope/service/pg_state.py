@@ -19,11 +19,8 @@ migrated under an advisory lock on open.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import re
-import secrets
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -34,12 +31,13 @@ from facescope.service.state import (
     _AUTH_KEYS,
     _AUTH_OPEN,
     ALL_COLLECTIONS,
-    KEY_PREFIX,
-    PENDING,
-    SCOPES,
     ApiKey,
     ApiKeyError,
     AuditEntry,
+    KeyedState,
+    _digest,
+    audit_query,
+    new_key,
 )
 
 SCHEMA_VERSION = 2
@@ -91,10 +89,6 @@ _MIGRATIONS: dict[int, list[str]] = {
 _NOW = "extract(epoch from clock_timestamp())"
 
 
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
-
-
 def split_dsn(uri: str) -> tuple[str, str]:
     """(DSN without the ``schema`` query parameter, base schema name; default facescope)."""
     parts = urlsplit(uri)
@@ -123,7 +117,23 @@ def connect(dsn: str) -> Any:
         ) from exc
 
 
-class PostgresServiceState:
+def drop_service(dsn: str, base: str) -> list[str]:
+    """Erase everything a service keeps under base schema `base` of the database at `dsn`:
+    its galleries (``base``, ``base_c*``) and ``base_service``; the schemas dropped."""
+    db = connect(dsn)
+    try:
+        rows = db.execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname = %s OR nspname LIKE %s",
+            (base, base.replace("_", r"\_") + r"\_%"),
+        ).fetchall()
+        for (name,) in rows:
+            db.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+    finally:
+        db.close()
+    return [str(name) for (name,) in rows]
+
+
+class PostgresServiceState(KeyedState):
     """API keys, the audit log and rate limits in PostgreSQL (thread-safe).
 
     The same methods as :class:`facescope.service.state.ServiceState`, plus
@@ -194,15 +204,7 @@ class PostgresServiceState:
         self, name: str, scope: str, collections: Sequence[str] = (ALL_COLLECTIONS,)
     ) -> tuple[str, ApiKey]:
         """Make a key; return its secret token (shown once, never stored) and record."""
-        if scope not in SCOPES:
-            raise ApiKeyError(f"scope must be one of {', '.join(SCOPES)}, got {scope!r}")
-        names = tuple(dict.fromkeys(c.strip() for c in collections if c.strip()))
-        if not names:
-            raise ApiKeyError("a key needs at least one collection (or '*' for all)")
-        if not name.strip():
-            raise ApiKeyError("a key needs a name saying who it is for")
-        key_id = secrets.token_hex(6)
-        token = f"{KEY_PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
+        key_id, token, names = new_key(name, scope, collections)
         with self._lock, self._db.transaction():
             row = self._db.execute(
                 self._sql(
@@ -249,27 +251,7 @@ class PostgresServiceState:
             self._bump_keys()
         return next(k for k in self.list_keys() if k.id == key_id)
 
-    def list_keys(self) -> list[ApiKey]:
-        """Every key, active and revoked, oldest first."""
-        return [record for _, record in self._load_keys().values()]
-
-    def has_keys(self) -> bool:
-        """Whether any active key exists."""
-        return any(record.active for _, record in self._load_keys().values())
-
-    def auth_required(self) -> bool:
-        """Whether every API request must carry a key (see ``ServiceState.auth_required``)."""
-        self._load_keys()
-        return self._auth_required
-
-    def reopen(self) -> None:
-        """Make a keyed service open again (refused while an active key exists)."""
-        if self.has_keys():
-            active = sum(record.active for _, record in self._load_keys().values())
-            raise ApiKeyError(
-                f"{active} active API key(s) exist; revoke them before opening the service "
-                "to unauthenticated loopback use"
-            )
+    def _store_open(self) -> None:
         with self._lock, self._db.transaction():
             self._db.execute(
                 self._sql(
@@ -279,19 +261,6 @@ class PostgresServiceState:
                 (_AUTH_OPEN,),
             )
             self._bump_keys()
-
-    def authenticate(self, token: str) -> ApiKey | None:
-        """The active key this token is, or None."""
-        parts = token.split("_", 2)
-        if len(parts) != 3 or parts[0] != KEY_PREFIX:
-            return None
-        found = self._load_keys().get(parts[1])
-        if found is None:
-            return None
-        digest, record = found
-        if not hmac.compare_digest(digest, _digest(token)) or not record.active:
-            return None
-        return record
 
     def _load_keys(self) -> dict[str, tuple[str, ApiKey]]:
         """Keys by id, re-read only when ``keys_version`` moved (any process's change)."""
@@ -366,27 +335,6 @@ class PostgresServiceState:
         ).fetchone()
         return int(row[0])
 
-    def begin_audit(
-        self,
-        action: str,
-        *,
-        key: ApiKey | None,
-        client: str | None,
-        collection: str | None,
-        subject: str | None = None,
-        detail: dict[str, Any] | None = None,
-    ) -> int:
-        """Write a pending entry before a change is made; return its id."""
-        return self.audit(
-            action,
-            key=key,
-            client=client,
-            collection=collection,
-            subject=subject,
-            outcome=PENDING,
-            detail=detail,
-        )
-
     def finish_audit(self, entry_id: int, outcome: str, detail: dict[str, Any]) -> None:
         """Record how the change audited by :meth:`begin_audit` ended."""
         self.execute(
@@ -405,22 +353,7 @@ class PostgresServiceState:
         self, *, collection: str | None = None, limit: int = 100, before: int | None = None
     ) -> list[AuditEntry]:
         """Newest entries first, optionally for one collection, paged by id."""
-        query = (
-            "SELECT id, at, key_id, client, action, collection, subject, outcome, detail"
-            " FROM {s}.audit"
-        )
-        clauses: list[str] = []
-        params: list[Any] = []
-        if collection is not None:
-            clauses.append("collection = %s")
-            params.append(collection)
-        if before is not None:
-            clauses.append("id < %s")
-            params.append(before)
-        if clauses:
-            query += " WHERE " + " AND ".join(clauses)
-        query += " ORDER BY id DESC LIMIT %s"
-        params.append(max(1, min(int(limit), 1000)))
+        query, params = audit_query("{s}.audit", "%s", collection, limit, before)
         rows = self.execute(query, params).fetchall()
         return [
             AuditEntry(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7], dict(r[8]))

@@ -150,7 +150,145 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
-class ServiceState:
+def new_key(name: str, scope: str, collections: Sequence[str]) -> tuple[str, str, tuple[str, ...]]:
+    """Check a key request; return (key id, secret token, collections) for a new key."""
+    if scope not in SCOPES:
+        raise ApiKeyError(f"scope must be one of {', '.join(SCOPES)}, got {scope!r}")
+    names = tuple(dict.fromkeys(c.strip() for c in collections if c.strip()))
+    if not names:
+        raise ApiKeyError("a key needs at least one collection (or '*' for all)")
+    if not name.strip():
+        raise ApiKeyError("a key needs a name saying who it is for")
+    key_id = secrets.token_hex(6)
+    return key_id, f"{KEY_PREFIX}_{key_id}_{secrets.token_urlsafe(32)}", names
+
+
+def audit_query(
+    table: str, mark: str, collection: str | None, limit: int, before: int | None
+) -> tuple[str, list[Any]]:
+    """The newest-first audit page query and its parameters (`mark`: the placeholder)."""
+    query = (
+        f"SELECT id, at, key_id, client, action, collection, subject, outcome, detail FROM {table}"
+    )
+    clauses: list[str] = []
+    params: list[Any] = []
+    if collection is not None:
+        clauses.append(f"collection = {mark}")
+        params.append(collection)
+    if before is not None:
+        clauses.append(f"id < {mark}")
+        params.append(before)
+    if clauses:
+        query += " WHERE " + " AND ".join(clauses)
+    query += f" ORDER BY id DESC LIMIT {mark}"
+    params.append(max(1, min(int(limit), 1000)))
+    return query, params
+
+
+class KeyedState:
+    """What both stores of the service's own data share: reading keys and auth mode.
+
+    A subclass keeps the keys (:meth:`_load_keys`, which also sets `_auth_required`),
+    records the open mode (:meth:`_store_open`) and the audit log (:meth:`audit`).
+    """
+
+    _auth_required: bool = False
+
+    def _load_keys(self) -> dict[str, tuple[str, ApiKey]]:
+        raise NotImplementedError
+
+    def _store_open(self) -> None:
+        raise NotImplementedError
+
+    def audit(
+        self,
+        action: str,
+        *,
+        key: ApiKey | None,
+        client: str | None,
+        collection: str | None,
+        subject: str | None = None,
+        outcome: str = "ok",
+        detail: dict[str, Any] | None = None,
+    ) -> int:
+        raise NotImplementedError
+
+    def list_keys(self) -> list[ApiKey]:
+        """Every key, active and revoked, oldest first."""
+        return [record for _, record in self._load_keys().values()]
+
+    def has_keys(self) -> bool:
+        """Whether any active key exists."""
+        return any(record.active for _, record in self._load_keys().values())
+
+    def auth_required(self) -> bool:
+        """Whether every API request must carry a key.
+
+        True once any key was created, even after all of them were revoked (the
+        service is then closed to everyone until a key is created), and False
+        only for a data folder that never had a key or was explicitly reopened.
+        """
+        self._load_keys()
+        return self._auth_required
+
+    def reopen(self) -> None:
+        """Make a keyed service open again (no key needed, loopback only).
+
+        Refused while an active key exists: revoke them first, so that opening
+        is always a deliberate act and never a side effect of a revocation.
+        """
+        if self.has_keys():
+            active = sum(record.active for _, record in self._load_keys().values())
+            raise ApiKeyError(
+                f"{active} active API key(s) exist; revoke them before opening the service "
+                "to unauthenticated loopback use"
+            )
+        self._store_open()
+
+    def authenticate(self, token: str) -> ApiKey | None:
+        """The active key this token is, or None."""
+        parts = token.split("_", 2)
+        if len(parts) != 3 or parts[0] != KEY_PREFIX:
+            return None
+        found = self._load_keys().get(parts[1])
+        if found is None:
+            return None
+        digest, record = found
+        if not hmac.compare_digest(digest, _digest(token)) or not record.active:
+            return None
+        return record
+
+    def begin_audit(
+        self,
+        action: str,
+        *,
+        key: ApiKey | None,
+        client: str | None,
+        collection: str | None,
+        subject: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> int:
+        """Write a :data:`PENDING` entry before a change is made; return its id.
+
+        The audit log and the galleries are separate databases (a PostgreSQL
+        collection is not even SQLite), and SQLite does not commit WAL-mode
+        databases atomically together, so the entry cannot share the change's
+        transaction. Writing it first means a process killed mid-change leaves
+        a ``pending`` entry, never a change with no entry; ``finish_audit``
+        records the outcome.
+        """
+        return self.audit(
+            action,
+            key=key,
+            client=client,
+            collection=collection,
+            subject=subject,
+            outcome=PENDING,
+            detail=detail,
+        )
+
+
+class ServiceState(KeyedState):
     """API keys and the audit log in ``<data>/service.sqlite3`` (thread-safe)."""
 
     def __init__(self, data: Path) -> None:
@@ -191,16 +329,7 @@ class ServiceState:
         self, name: str, scope: str, collections: Sequence[str] = (ALL_COLLECTIONS,)
     ) -> tuple[str, ApiKey]:
         """Make a key; return its secret token (shown once, never stored) and record."""
-        if scope not in SCOPES:
-            raise ApiKeyError(f"scope must be one of {', '.join(SCOPES)}, got {scope!r}")
-        names = tuple(dict.fromkeys(c.strip() for c in collections if c.strip()))
-        if not names:
-            raise ApiKeyError("a key needs at least one collection (or '*' for all)")
-        if not name.strip():
-            raise ApiKeyError("a key needs a name saying who it is for")
-        key_id = secrets.token_hex(6)
-        secret = secrets.token_urlsafe(32)
-        token = f"{KEY_PREFIX}_{key_id}_{secret}"
+        key_id, token, names = new_key(name, scope, collections)
         record = ApiKey(key_id, name.strip(), scope, names, time.time(), None)
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
@@ -240,53 +369,11 @@ class ServiceState:
                 raise ApiKeyError(f"API key {key_id!r} is already revoked")
         return next(k for k in self.list_keys() if k.id == key_id)
 
-    def list_keys(self) -> list[ApiKey]:
-        """Every key, active and revoked, oldest first."""
-        return [record for _, record in self._load_keys().values()]
-
-    def has_keys(self) -> bool:
-        """Whether any active key exists."""
-        return any(record.active for _, record in self._load_keys().values())
-
-    def auth_required(self) -> bool:
-        """Whether every API request must carry a key.
-
-        True once any key was created, even after all of them were revoked (the
-        service is then closed to everyone until a key is created), and False
-        only for a data folder that never had a key or was explicitly reopened.
-        """
-        self._load_keys()
-        return self._auth_required
-
-    def reopen(self) -> None:
-        """Make a keyed data folder open again (no key needed, loopback only).
-
-        Refused while an active key exists: revoke them first, so that opening
-        is always a deliberate act and never a side effect of a revocation.
-        """
-        if self.has_keys():
-            active = sum(record.active for _, record in self._load_keys().values())
-            raise ApiKeyError(
-                f"{active} active API key(s) exist; revoke them before opening the service "
-                "to unauthenticated loopback use"
-            )
+    def _store_open(self) -> None:
         with self._lock:
             self._db.execute(
                 "INSERT OR REPLACE INTO settings(key, value) VALUES ('auth', ?)", (_AUTH_OPEN,)
             )
-
-    def authenticate(self, token: str) -> ApiKey | None:
-        """The active key this token is, or None."""
-        parts = token.split("_", 2)
-        if len(parts) != 3 or parts[0] != KEY_PREFIX:
-            return None
-        found = self._load_keys().get(parts[1])
-        if found is None:
-            return None
-        digest, record = found
-        if not hmac.compare_digest(digest, _digest(token)) or not record.active:
-            return None
-        return record
 
     def _load_keys(self) -> dict[str, tuple[str, ApiKey]]:
         """Keys by id, re-read only when the database changed (another process, a revoke)."""
@@ -340,35 +427,6 @@ class ServiceState:
             )
             return int(cursor.lastrowid or 0)
 
-    def begin_audit(
-        self,
-        action: str,
-        *,
-        key: ApiKey | None,
-        client: str | None,
-        collection: str | None,
-        subject: str | None = None,
-        detail: dict[str, Any] | None = None,
-    ) -> int:
-        """Write a :data:`PENDING` entry before a change is made; return its id.
-
-        The audit log and the galleries are separate databases (a PostgreSQL
-        collection is not even SQLite), and SQLite does not commit WAL-mode
-        databases atomically together, so the entry cannot share the change's
-        transaction. Writing it first means a process killed mid-change leaves
-        a ``pending`` entry, never a change with no entry; :meth:`finish_audit`
-        records the outcome.
-        """
-        return self.audit(
-            action,
-            key=key,
-            client=client,
-            collection=collection,
-            subject=subject,
-            outcome=PENDING,
-            detail=detail,
-        )
-
     def finish_audit(self, entry_id: int, outcome: str, detail: dict[str, Any]) -> None:
         """Record how the change audited by :meth:`begin_audit` ended."""
         with self._lock:
@@ -389,21 +447,7 @@ class ServiceState:
         self, *, collection: str | None = None, limit: int = 100, before: int | None = None
     ) -> list[AuditEntry]:
         """Newest entries first, optionally for one collection, paged by id."""
-        query = (
-            "SELECT id, at, key_id, client, action, collection, subject, outcome, detail FROM audit"
-        )
-        clauses: list[str] = []
-        params: list[Any] = []
-        if collection is not None:
-            clauses.append("collection = ?")
-            params.append(collection)
-        if before is not None:
-            clauses.append("id < ?")
-            params.append(before)
-        if clauses:
-            query += " WHERE " + " AND ".join(clauses)
-        query += " ORDER BY id DESC LIMIT ?"
-        params.append(max(1, min(int(limit), 1000)))
+        query, params = audit_query("audit", "?", collection, limit, before)
         with self._lock:
             rows = self._db.execute(query, params).fetchall()
         return [
