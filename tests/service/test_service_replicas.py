@@ -258,3 +258,29 @@ def test_serve_passes_workers_threads_and_a_database_uri(
     refused = CliRunner().invoke(cli, ["serve", "--data", "mysql://u@db/faces"])
     assert refused.exit_code == 2 and "not a folder and not a PostgreSQL URI" in refused.stderr
     assert list(tmp_path.iterdir()) == []  # no folder named after either URI
+
+
+def test_data_locations_and_schema_names_are_checked_before_any_connection() -> None:
+    """Bad --data values fail with a clear error, without touching a network or disk."""
+    from facescope.errors import GalleryError
+    from facescope.service.backend import data_location, describe
+    from facescope.service.pg_state import split_dsn
+    from facescope.service.settings import ServiceSettings
+
+    assert data_location("postgresql://u@h/db") == "postgresql://u@h/db"
+    assert data_location(Path("some/folder")) == Path("some/folder")
+    for bad in ("mysql://u@h/db", "sqlite:///x", "http://example.org/data"):
+        with pytest.raises(ValueError, match="not a folder and not a PostgreSQL URI"):
+            data_location(bad)
+        with pytest.raises(ValueError, match="not a folder"):
+            ServiceSettings(data=bad)
+    assert split_dsn("postgresql://u@h:5433/db?schema=site_a&sslmode=require") == (
+        "postgresql://u@h:5433/db?sslmode=require",
+        "site_a",
+    )
+    for schema in ("Site", "a-b", "x;drop", "", "a" * 42):
+        with pytest.raises(GalleryError, match="invalid schema name"):
+            split_dsn(f"postgresql://u@h/db?schema={schema}")
+    assert (
+        describe("postgresql://u:secret@h:5433/db?schema=s") == "postgresql://u@h:5433/db?schema=s"
+    )

@@ -140,7 +140,7 @@ class PostgresStore:
                 'the PostgreSQL backend needs psycopg: pip install "facescope[postgres]"'
             ) from exc
         parts = urlsplit(uri)
-        query = dict(parse_qsl(parts.query))
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
         self.schema = query.pop("schema", "facescope")
         if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", self.schema):
             raise GalleryError(f"invalid gallery schema name {self.schema!r} (use [a-z0-9_])")

@@ -92,7 +92,7 @@ _NOW = "extract(epoch from clock_timestamp())"
 def split_dsn(uri: str) -> tuple[str, str]:
     """(DSN without the ``schema`` query parameter, base schema name; default facescope)."""
     parts = urlsplit(uri)
-    query = dict(parse_qsl(parts.query))
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
     base = query.pop("schema", "facescope")
     if not re.fullmatch(r"[a-z_][a-z0-9_]{0,40}", base):
         raise GalleryError(f"invalid schema name {base!r} (use [a-z0-9_], at most 41 long)")
