@@ -176,13 +176,7 @@ class FaceAnalysis:
         out["ear_left"] = self.eye_openness[1] if self.eye_openness else nan
         out["mouth_open"] = nan if self.mouth_openness is None else self.mouth_openness
         out["mesh_inside"] = nan if self.mesh_inside is None else self.mesh_inside
-        if self.quality is not None:
-            q = self.quality
-            out["quality"] = q.score
-            out["quality_reasons"] = "; ".join(q.reasons)
-            for name in QUALITY_COLUMNS:
-                out[f"q_{name}"] = getattr(q, name)
-        out["missing"] = "; ".join(f"{k}: {v}" for k, v in self.missing.items())
+        out.update(self._quality_and_missing())
         if mesh_columns:
             mesh = self.mesh
             values = (
@@ -224,6 +218,12 @@ class FaceAnalysis:
         out["arousal"] = nan if self.arousal is None else self.arousal
         for name, value in (self.action_units or {}).items():
             out[name] = value
+        out.update(self._quality_and_missing())
+        return out
+
+    def _quality_and_missing(self) -> dict[str, Any]:
+        """The quality columns (when measured) and the ``missing`` column of a row."""
+        out: dict[str, Any] = {}
         if self.quality is not None:
             q = self.quality
             out["quality"] = q.score
