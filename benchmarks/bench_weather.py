@@ -114,6 +114,25 @@ def split(identity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return fit, ~fit
 
 
+def fit_crops(extra: list[str]) -> tuple[np.ndarray, np.ndarray] | str:
+    """(crops, "set:identity" labels) that the learned parts train on, or why not.
+
+    The fit half of the measured sets' people, and every person of the `extra` sets
+    (never measured on); the evaluation half is never included.
+    """
+    crops, ids = [], []
+    for name in ("celebrities", "yale", *extra):
+        if name in EVALUATION_ONLY or (name in ("celebrities", "yale") and name in extra):
+            return f"{name} is measured on: it cannot be an extra training set"
+        data = load_crops(name)
+        if data is None:
+            return f"{name} not found under {TESTDATA}"
+        keep = split(data.identity)[0] if name in ("celebrities", "yale") else slice(None)
+        crops.append(data.crops[keep])
+        ids.append(np.char.add(f"{name}:", data.identity[keep].astype(str)))
+    return np.concatenate(crops), np.concatenate(ids)
+
+
 def subsample(mask: np.ndarray, identity: np.ndarray, per_identity: int) -> np.ndarray:
     """Indices of the first `per_identity` crops of each identity within `mask`."""
     keep: list[int] = []

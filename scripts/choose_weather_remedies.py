@@ -3,11 +3,13 @@
 Reads the JSON of ``python benchmarks/bench_weather.py --half fit --json FILE`` (people of
 the fit half, never the evaluation half) and, for each kind, averages SFace's TAR at FMR
 1e-3 over the sets and the given severities for the probes as degraded, as restored by
-the kind's classical method, and as restored by the learned restorer. A method earns its
-place only where it raises TAR over doing nothing by at least `--margin`; the learned
-restorer is chosen over the classical method only where it beats it by that margin too.
-Prints the table and the resulting ``REMEDY`` / ``LEARNED_FOR`` of
-:mod:`facescope.restoration.auto` (which are set by hand from this output).
+the kind's classical method, as restored by the learned restorer, and as embedded by the
+weather-adapted SFace (on the degraded crop, and on the classically restored one). A
+method earns its place only where it raises TAR over doing nothing by at least
+`--margin`; a more elaborate one replaces a simpler one only where it beats it by that
+margin too. Prints the table and the resulting ``REMEDY`` / ``LEARNED_FOR`` /
+``ADAPTED_FOR`` / ``ADAPTED_WITH_REMEDY`` of :mod:`facescope.restoration.auto` (which are
+set by hand from this output).
 
     python scripts/choose_weather_remedies.py out/bench_weather_fit.json [--severities 3 5]
 """
@@ -22,15 +24,24 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+CONDITIONS = ("degraded", "classical", "learned", "adapted", "classical_adapted")
+
 
 def choose(result: dict, severities: list[int], margin: float) -> dict[str, dict]:
-    """Per kind: the mean TAR of each condition and the chosen method (or None)."""
+    """Per kind: the mean TAR of each condition and what ``auto`` does.
+
+    ``classical``: the classical method raised TAR by `margin` (it is then the remedy,
+    and the fallback without torch); ``learned``: the learned restorer beat doing nothing
+    and the classical method by `margin`; ``adapted``: the weather-adapted SFace (on the
+    degraded crop, or on the classically restored one: ``with_remedy``) beat all of those
+    by `margin`.
+    """
     # benchmark JSON: each set's rows under "rows" (older files: the rows themselves)
     sets = {name: data.get("rows", data) for name, data in result["sets"].items()}
     kinds = sorted({key.split("/")[0] for rows in sets.values() for key in rows if "/" in key})
     out: dict[str, dict] = {}
     for kind in kinds:
-        tar: dict[str, list[float]] = {"degraded": [], "classical": [], "learned": []}
+        tar: dict[str, list[float]] = {c: [] for c in CONDITIONS}
         for rows in sets.values():
             for severity in severities:
                 row = rows.get(f"{kind}/{severity}")
@@ -40,14 +51,20 @@ def choose(result: dict, severities: list[int], margin: float) -> dict[str, dict
                     if condition in row:
                         values.append(row[condition]["tar"])
         mean = {c: float(np.mean(v)) if v else float("nan") for c, v in tar.items()}
-        method = None
-        if mean["classical"] >= mean["degraded"] + margin:
-            method = "classical"
-        if mean["learned"] >= max(mean["degraded"], mean["classical"]) + margin:
-            method = "learned"
-        classical = next((rows[k].get("classical_method") for rows in sets.values()
-                          for k in rows if k.startswith(f"{kind}/")), None)  # fmt: skip
-        out[kind] = {"tar": mean, "choice": method, "classical_method": classical}
+        classical = mean["classical"] >= mean["degraded"] + margin
+        pixel_best = max(mean["degraded"], mean["classical"] if classical else 0.0)
+        learned = mean["learned"] >= pixel_best + margin
+        pixel_best = max(pixel_best, mean["learned"] if learned else 0.0)
+        with_remedy = classical and mean["classical_adapted"] >= mean["adapted"] + margin
+        network = mean["classical_adapted"] if with_remedy else mean["adapted"]
+        adapted = network >= pixel_best + margin
+        choice = ("adapted" if adapted else "learned" if learned
+                  else "classical" if classical else None)  # fmt: skip
+        method = next((rows[k].get("classical_method") for rows in sets.values()
+                       for k in rows if k.startswith(f"{kind}/")), None)  # fmt: skip
+        out[kind] = {"tar": mean, "choice": choice, "classical": classical, "learned": learned,
+                     "adapted": adapted, "with_remedy": adapted and with_remedy,
+                     "classical_method": method}  # fmt: skip
     return out
 
 
@@ -63,18 +80,21 @@ def main() -> int:
         return 1
     chosen = choose(result, args.severities, args.margin)
     table = Table(title=f"mean TAR over sets and severities {args.severities}")
-    for column in ("kind", "degraded", "classical", "learned", "choice"):
-        table.add_column(column)
+    for column in ("kind", *CONDITIONS, "choice"):
+        table.add_column(column.replace("_", " + "))
     for kind, c in chosen.items():
-        label = {"classical": c["classical_method"], "learned": "learned", None: "nothing"}
-        table.add_row(kind, *(f"{c['tar'][k]:.3f}" for k in ("degraded", "classical", "learned")),
-                      label[c["choice"]])  # fmt: skip
+        label = {"classical": c["classical_method"], "learned": "learned", None: "nothing",
+                 "adapted": "adapted" + (f" after {c['classical_method']}"
+                                         if c["with_remedy"] else "")}  # fmt: skip
+        table.add_row(kind, *(f"{c['tar'][k]:.3f}" for k in CONDITIONS), label[c["choice"]])
     console = Console()
     console.print(table)
-    remedy = {k: c["classical_method"] for k, c in chosen.items() if c["choice"] == "classical"}
-    learned = sorted(k for k, c in chosen.items() if c["choice"] == "learned")
-    console.print(f"REMEDY (classical) = {remedy}")
-    console.print(f"LEARNED_FOR = {learned}")
+    remedy = {k: c["classical_method"] for k, c in chosen.items() if c["classical"]}
+    console.print(f"REMEDY (classical; the fallback without torch) = {remedy}")
+    console.print(f"LEARNED_FOR = {sorted(k for k, c in chosen.items() if c['learned'])}")
+    console.print(f"ADAPTED_FOR = {sorted(k for k, c in chosen.items() if c['adapted'])}")
+    kept = sorted(k for k, c in chosen.items() if c["with_remedy"])
+    console.print(f"ADAPTED_WITH_REMEDY = {kept}")
     return 0
 
 

@@ -18,7 +18,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
 from rich.progress import Progress
 
 from facescope.heads import provenance
@@ -47,26 +46,12 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    crops, people = [], 0
-    for name in ("celebrities", "yale"):
-        data = bench_weather.load_crops(name)
-        if data is None:
-            print(f"{name} not found: the restorer is trained on the shared test data")
-            return 1
-        fit, _ = bench_weather.split(data.identity)
-        crops.append(data.crops[fit])
-        people += len(set(data.identity[fit].tolist()))
-    for name in args.extra:
-        if name in ("celebrities", "yale", "portraits"):
-            print(f"{name} is measured on: it cannot be an extra training set")
-            return 1
-        extra = bench_weather.load_crops(name)
-        if extra is None:
-            print(f"{name} not found under {bench_weather.TESTDATA}")
-            return 1
-        crops.append(extra.crops)
-        people += len(set(extra.identity.tolist()))
-    all_crops = np.concatenate(crops)
+    found = bench_weather.fit_crops(args.extra)
+    if isinstance(found, str):
+        print(found)
+        return 1
+    all_crops, ids = found
+    people = len(set(ids.tolist()))
     config = TrainConfig(steps=args.steps, batch=args.batch, seed=args.seed)
     with Progress() as bar:
         task = bar.add_task("training", total=config.steps)

@@ -18,7 +18,7 @@ from facescope.detect.faces import DetectOptions, detect_faces
 from facescope.embed.recognizers import OPT_IN_RECOGNIZER_NAMES, embedding_dim, get_recognizer
 from facescope.errors import InvalidImageError, WeatherError
 from facescope.io.image import ImageInput, load_image
-from facescope.restoration.auto import check_method, restore_crops, restore_image
+from facescope.restoration.auto import Restored, check_method, restore_each, restore_image
 from facescope.types import Embeddings, Faces
 
 #: Sizes (height, width) of common pre-aligned crop formats and the template
@@ -75,7 +75,10 @@ def embed_faces(
     `restore` (:data:`facescope.restoration.auto.METHODS`): ``"none"`` embeds the faces as
     they are; ``"auto"`` or a named method restores each aligned crop between the warp
     and the recogniser (``auto`` only where the degradation detectors find weather).
-    Restoration works on the ArcFace-112 crop, so it needs ``sface`` or ``arcface``.
+    Restoration works on the ArcFace-112 crop, so it needs ``sface`` or ``arcface``. With
+    ``sface`` and ``auto``, faces carrying the weather kinds of
+    :data:`facescope.restoration.auto.ADAPTED_FOR` are embedded by the weather-adapted
+    SFace (:mod:`facescope.embed.sface_weather`) when it can run.
     """
     recognizer = get_recognizer(model)
     if check_method(restore) == "none":
@@ -87,8 +90,38 @@ def embed_faces(
             "read; use model 'sface' or 'arcface', or restore='none'"
         )
     crops = aligned_crops(rgb, faces)
-    restored, _ = restore_crops(crops, restore)
-    return normalise(recognizer.features_from_crops(restored), model)  # type: ignore[attr-defined]
+    return embed_restored(restore_each(crops, restore, adapted=adapted_ok(model)), model)
+
+
+def adapted_ok(model: str) -> bool:
+    """Whether `model`'s faces can go to the weather-adapted SFace here (sface, torch, weights)."""
+    if model != "sface":
+        return False
+    from facescope.embed.sface_weather import adapted_available
+
+    return adapted_available()
+
+
+def embed_restored(done: Sequence[Restored], model: str = "sface") -> Embeddings:
+    """Embed restored aligned crops: by the weather-adapted SFace where ``adapted`` is set,
+    by `model` otherwise (the two share SFace's feature space and thresholds)."""
+    if not done:
+        return embed_aligned_crops(np.zeros((0, CROP_SIZE, CROP_SIZE, 3), np.uint8), model)
+    images = np.ascontiguousarray(np.stack([d.image for d in done]))
+    network = np.array([d.adapted for d in done])
+    if network.any() and model != "sface":
+        raise WeatherError(f"the weather-adapted network is SFace's; {model!r} cannot use it")
+    raw = np.zeros((len(done), embedding_dim(model)), np.float32)
+    if not network.all():
+        recognizer = get_recognizer(model)
+        raw[~network] = recognizer.features_from_crops(  # type: ignore[attr-defined]
+            np.ascontiguousarray(images[~network])
+        )
+    if network.any():
+        from facescope.embed.sface_weather import adapted_features
+
+        raw[network] = adapted_features(images[network])
+    return normalise(raw, model)
 
 
 def embed_aligned_crops(crops: npt.NDArray[np.uint8], model: str = "sface") -> Embeddings:

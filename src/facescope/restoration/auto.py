@@ -59,6 +59,23 @@ DEBLUR_MIN_LENGTH: Final[float] = 0.08
 #: (the restorer does not sharpen). The restorer lowers TAR on clean faces (0.944 ->
 #: 0.941 and 0.958 -> 0.927 there), so it only runs where a detector fired.
 LEARNED_FOR: Final[frozenset[str]] = frozenset({"low_light", "noise", "rain", "snow"})
+#: Kinds for which, when the caller embeds with SFace and the weather-adapted SFace can run
+#: (:mod:`facescope.embed.sface_weather`, torch extra), the face is embedded by the
+#: adapted network instead of being restored by the learned restorer or the classical
+#: remedy (unless the kind is in :data:`ADAPTED_WITH_REMEDY`). Chosen on the fit half like
+#: the rest (``python scripts/choose_weather_remedies.py``, the same rule: at least a
+#: point over every simpler option, mean TAR over severities 3 and 5 and the two sets):
+#: haze 0.878 (dehaze 0.848), low light 0.857 (learned 0.819), motion blur after deblurring
+#: 0.782 (deblur 0.696), noise 0.895 (learned 0.881), rain 0.894 (learned 0.861), snow
+#: 0.867 (learned 0.764), JPEG 0.837 (nothing 0.807; JPEG is not detected, so it never
+#: fires alone). The network costs clean faces 1-2 points when forced on them, so it only
+#: runs where a detector fired.
+ADAPTED_FOR: Final[frozenset[str]] = frozenset(
+    {"haze", "jpeg", "low_light", "motion_blur", "noise", "rain", "snow"}
+)
+#: Kinds whose classical remedy is still applied to the pixels before the adapted SFace
+#: (deblurring, with its length gate: classical + adapted 0.782 against adapted 0.707).
+ADAPTED_WITH_REMEDY: Final[frozenset[str]] = frozenset({"motion_blur"})
 #: The order methods are applied in (the reverse of how the degradations arise).
 ORDER: Final[tuple[str, ...]] = ("dehaze", "deblur", "denoise", "learned")
 
@@ -79,16 +96,21 @@ _APPLY: Final[dict[str, Callable[[npt.NDArray[np.uint8]], npt.NDArray[np.uint8]]
 
 @dataclass(frozen=True)
 class Restored:
-    """A restored image, what was applied, and what the detectors saw (``auto`` only)."""
+    """A restored image, what was applied, and what the detectors saw (``auto`` only).
+
+    `adapted`: the face should be embedded by the weather-adapted SFace (only when the
+    caller asked for it, see :func:`restore_image`).
+    """
 
     image: npt.NDArray[np.uint8]
     applied: tuple[str, ...]
     assessment: Assessment | None = None
+    adapted: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready view (no pixels)."""
         return {
-            "applied": list(self.applied),
+            "applied": list(self.applied) + (["adapted"] if self.adapted else []),
             "detected": None if self.assessment is None else self.assessment.to_dict(),
             "shape": list(self.image.shape),
         }
@@ -101,16 +123,38 @@ def check_method(method: object) -> str:
     return method
 
 
-def plan(assessment: Assessment) -> tuple[str, ...]:
-    """The methods ``auto`` applies for what was detected, in :data:`ORDER`."""
-    learned = learned_ready() and any(k in LEARNED_FOR for k in assessment.present)
-    wanted = {REMEDY[k] for k in assessment.present if k in REMEDY
-              and not (learned and k in LEARNED_FOR)}  # fmt: skip
+def plan(assessment: Assessment, *, adapted: bool = False) -> tuple[str, ...]:
+    """The pixel methods ``auto`` applies for what was detected, in :data:`ORDER`.
+
+    `adapted`: the face will be embedded by the weather-adapted SFace where
+    :func:`uses_adapted` says so; the kinds it handles (:data:`ADAPTED_FOR`) then get no
+    pixel method but their classical remedy where :data:`ADAPTED_WITH_REMEDY` keeps it,
+    and the learned restorer is not run (the adapted network was trained on raw weather).
+    """
+    present = assessment.present
+    by_network = uses_adapted(assessment) if adapted else False
+    learned = (not by_network and learned_ready()
+               and any(k in LEARNED_FOR for k in present))  # fmt: skip
+    wanted = set()
+    for kind in present:
+        if kind not in REMEDY:
+            continue
+        if by_network and kind in ADAPTED_FOR and kind not in ADAPTED_WITH_REMEDY:
+            continue
+        if learned and kind in LEARNED_FOR:
+            continue
+        wanted.add(REMEDY[kind])
     if assessment.measures.get("motion_length", 1.0) < DEBLUR_MIN_LENGTH:
         wanted.discard("deblur")
     if learned:
         wanted.add("learned")
     return tuple(m for m in ORDER if m in wanted)
+
+
+def uses_adapted(assessment: Assessment) -> bool:
+    """Whether a face with this assessment goes to the weather-adapted SFace, when the
+    caller can run it (``facescope.embed.sface_weather.adapted_available``)."""
+    return any(k in ADAPTED_FOR for k in assessment.present)
 
 
 def learned_ready() -> bool:
@@ -126,11 +170,15 @@ def restore_image(
     *,
     detectors: DegradationDetectors | None = None,
     whole: bool = False,
+    adapted: bool = False,
 ) -> Restored:
     """Restore one image (a face crop or a photo; RGB or grey uint8) with `method`.
 
     ``auto`` judges a photo on its largest face's crop; `whole` skips that face search
-    (the caller already knows no face is found) and judges the image itself.
+    (the caller already knows no face is found) and judges the image itself. `adapted`
+    (``auto`` only): the caller embeds with SFace and can run the weather-adapted SFace;
+    the result says whether to (:attr:`Restored.adapted`), and the pixels get only what
+    :func:`plan` keeps for it.
     """
     method = check_method(method)
     original = image
@@ -141,17 +189,19 @@ def restore_image(
     if method == "auto":
         view = rgb if whole else _face_view(rgb)
         assessment = (detectors or shipped_detectors()).assess(view)
-        steps = plan(assessment)
+        network = adapted and uses_adapted(assessment)
+        steps = plan(assessment, adapted=network)
     else:
+        network = False
         steps = (method,)
     if not steps:
-        return Restored(original, (), assessment)  # nothing found: the same pixels back
+        return Restored(original, (), assessment, network)  # no pixel method: same pixels
     out = rgb
     for step in steps:
         out = _APPLY[step](out)
     if original.ndim == 2:
         out = np.asarray(out.mean(axis=2).round(), np.uint8) if out.ndim == 3 else out
-    return Restored(out, steps, assessment)
+    return Restored(out, steps, assessment, network)
 
 
 def _face_view(rgb: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
@@ -180,14 +230,29 @@ def restore_crops(
     crops: npt.NDArray[np.uint8], method: str = "auto"
 ) -> tuple[npt.NDArray[np.uint8], list[tuple[str, ...]]]:
     """Restore each aligned crop of an (n, 112, 112, 3) batch; also what each got."""
-    check_method(method)
-    if method == "none" or len(crops) == 0:
-        return crops, [()] * len(crops)
-    done = [restore_image(c, method) for c in crops]
+    done = restore_each(crops, method)
+    if not done:
+        return crops, []
     return np.stack([d.image for d in done]), [d.applied for d in done]
 
 
+def restore_each(
+    crops: npt.NDArray[np.uint8],
+    method: str = "auto",
+    *,
+    adapted: bool = False,
+    detectors: DegradationDetectors | None = None,
+) -> list[Restored]:
+    """:func:`restore_image` of each aligned crop of an (n, 112, 112, 3) batch."""
+    check_method(method)
+    if method == "none":
+        return [Restored(c, ()) for c in crops]
+    return [restore_image(c, method, adapted=adapted, detectors=detectors) for c in crops]
+
+
 __all__ = [
+    "ADAPTED_FOR",
+    "ADAPTED_WITH_REMEDY",
     "DEBLUR_MIN_LENGTH",
     "METHODS",
     "ORDER",
@@ -197,5 +262,7 @@ __all__ = [
     "plan",
     "restore",
     "restore_crops",
+    "restore_each",
     "restore_image",
+    "uses_adapted",
 ]

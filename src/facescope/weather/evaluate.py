@@ -41,6 +41,9 @@ CLASSICAL: Final[dict[str, str]] = {
     "low_light": "denoise",
     "jpeg": "denoise",
 }
+#: Conditions measured only when their part can run: the learned restorer, the
+#: weather-adapted SFace on the degraded probe, and on the classically restored one.
+OPTIONAL_CONDITIONS: Final[tuple[str, ...]] = ("learned", "adapted", "classical_adapted")
 Progress = Callable[[int, int], None]
 
 
@@ -97,8 +100,10 @@ def _condition(
     ids: npt.NDArray[Any],
     probes: npt.NDArray[np.uint8],
     shipped: float,
+    emb: npt.NDArray[np.float32] | None = None,
 ) -> dict[str, float]:
-    emb = _embed(probes)
+    """The figures of one condition; `emb`: the probes' embeddings when not SFace's own."""
+    emb = _embed(probes) if emb is None else emb
     genuine, impostor = _scores(emb, clean_emb, ids)
     out = _verification(genuine, impostor, shipped)
     out["identity_cosine"] = float(np.mean(np.sum(emb * clean_emb, axis=1)))
@@ -142,29 +147,31 @@ class WeatherEvaluation:
     def markdown(self) -> str:
         """The summary table (TAR @ FMR 1e-3), as printed by the benchmark."""
         clean = self.rows["clean"]
-        learned = "learned" in clean
+        rows = [row for key, row in self.rows.items() if key != "clean"]
+        optional = [c for c in OPTIONAL_CONDITIONS if any(c in row for row in rows)]
+        on_clean = "".join(f", {c} on clean {clean[c]['tar']:.3f}" for c in optional if c in clean)
         lines = [
             f"{self.name}: {self.crops} probe crops of {self.people} people; clean TAR "
             f"{self.clean_tar:.3f}, auto on clean {clean['auto']['tar']:.3f} "
-            f"(touched {clean['auto_touched']:.0%})"
-            + (f", learned on clean {clean['learned']['tar']:.3f}" if learned else ""),
+            f"(touched {clean['auto_touched']:.0%}){on_clean}",
             "",
             "| kind/severity | degraded | classical | "
-            + ("learned | " if learned else "")
+            + "".join(f"{c.replace('_', ' + ')} | " for c in optional)
             + "auto | recovered by auto | detected | "
-            "FMR @ shipped (degraded) | identity cos degraded / auto | PSNR degraded / auto |",
-            "|" + " --- |" * (10 if learned else 9),
+            "FMR @ shipped (degraded / auto) | identity cos degraded / auto | "
+            "PSNR degraded / auto |",
+            "|" + " --- |" * (9 + len(optional)),
         ]
         for key, row in self.rows.items():
             if key == "clean":
                 continue
             d, a, c = row["degraded"], row["auto"], row.get("classical")
             back = self.recovered(key)
-            extra = f"{row['learned']['tar']:.3f} | " if learned and "learned" in row else ""
+            extra = "".join(f"{row[o]['tar']:.3f} | " if o in row else " | " for o in optional)
             lines.append(
                 f"| {key} | {d['tar']:.3f} | {'' if c is None else format(c['tar'], '.3f')} | "
                 f"{extra}{a['tar']:.3f} | {'' if back is None else format(back, '+.0%')} | "
-                f"{row['detected']:.0%} | {d['fmr_at_shipped']:.2%} | "
+                f"{row['detected']:.0%} | {d['fmr_at_shipped']:.2%} / {a['fmr_at_shipped']:.2%} | "
                 f"{d['identity_cosine']:.3f} / {a['identity_cosine']:.3f} | "
                 f"{d['psnr']:.1f} / {a['psnr']:.1f} |"
             )
@@ -186,6 +193,7 @@ def evaluate_weather(
     least two people, and some with two crops or more).
     """
     from facescope.match.thresholds import load_calibration
+    from facescope.pipeline import adapted_ok, embed_restored
     from facescope.restoration.auto import learned_ready, restore_image
     from facescope.restoration.detectors import shipped_detectors
     from facescope.weather.synth import KINDS, degrade
@@ -208,10 +216,20 @@ def evaluate_weather(
     result = WeatherEvaluation(name, len(clean), len(set(ids.tolist())), float(shipped))
     total, step = 1 + len(chosen) * len(severities), 0
 
-    def gated(images: npt.NDArray[np.uint8]) -> tuple[list[Any], float]:
+    with_adapted = adapted_ok("sface")
+
+    def gated(images: npt.NDArray[np.uint8]) -> tuple[list[Any], float, npt.NDArray[np.float32]]:
         start = time.perf_counter()
-        done = [restore_image(c, "auto", detectors=detectors) for c in images]
-        return done, 1000 * (time.perf_counter() - start) / len(images)
+        done = [restore_image(c, "auto", detectors=detectors, adapted=with_adapted)
+                for c in images]  # fmt: skip
+        emb = embed_restored(done, "sface").vectors
+        return done, 1000 * (time.perf_counter() - start) / len(images), emb
+
+    def network(images: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+        from facescope.embed.sface_weather import adapted_features
+        from facescope.pipeline import normalise
+
+        return normalise(adapted_features(images), "sface").vectors
 
     with_learned = learned_ready()
 
@@ -220,16 +238,19 @@ def evaluate_weather(
         out = np.stack([restore_image(c, "learned").image for c in images])
         return out, 1000 * (time.perf_counter() - start) / len(images)
 
-    done, ms = gated(clean)
+    done, ms, emb = gated(clean)
     result.rows["clean"] = {
         "degraded": _condition(clean, clean_emb, ids, clean, shipped),
-        "auto": _condition(clean, clean_emb, ids, np.stack([d.image for d in done]), shipped),
-        "auto_touched": float(np.mean([bool(d.applied) for d in done])),
+        "auto": _condition(clean, clean_emb, ids, np.stack([d.image for d in done]), shipped, emb),
+        "auto_touched": float(np.mean([bool(d.applied) or d.adapted for d in done])),
         "auto_ms": ms,
     }
     if with_learned:
         fixed, _ = learned(clean)
         result.rows["clean"]["learned"] = _condition(clean, clean_emb, ids, fixed, shipped)
+    if with_adapted:
+        result.rows["clean"]["adapted"] = _condition(clean, clean_emb, ids, clean, shipped,
+                                                     network(clean))  # fmt: skip
     step += 1
     if progress is not None:
         progress(step, total)
@@ -244,16 +265,24 @@ def evaluate_weather(
                 row["classical_ms"] = 1000 * (time.perf_counter() - start) / len(clean)
                 row["classical"] = _condition(clean, clean_emb, ids, fixed, shipped)
                 row["classical_method"] = method
+                if with_adapted:
+                    row["classical_adapted"] = _condition(clean, clean_emb, ids, fixed, shipped,
+                                                          network(fixed))  # fmt: skip
             if with_learned:
                 fixed, row["learned_ms"] = learned(degraded)
                 row["learned"] = _condition(clean, clean_emb, ids, fixed, shipped)
-            done, row["auto_ms"] = gated(degraded)
+            if with_adapted:
+                row["adapted"] = _condition(clean, clean_emb, ids, degraded, shipped,
+                                            network(degraded))  # fmt: skip
+            done, row["auto_ms"], emb = gated(degraded)
             restored = np.stack([d.image for d in done])
-            row["auto"] = _condition(clean, clean_emb, ids, restored, shipped)
+            row["auto"] = _condition(clean, clean_emb, ids, restored, shipped, emb)
             row["detected"] = float(np.mean(
                 [kind in (d.assessment.present if d.assessment else ()) for d in done]
             ))  # fmt: skip
-            row["auto_applied"] = sorted({s for d in done for s in d.applied})
+            row["auto_applied"] = sorted({s for d in done for s in d.applied}
+                                         | ({"adapted"} if any(d.adapted for d in done)
+                                            else set()))  # fmt: skip
             result.rows[f"{kind}/{severity}"] = row
             step += 1
             if progress is not None:
@@ -315,7 +344,8 @@ def figure(evaluation: WeatherEvaluation) -> bytes:
         keys = sorted((k for k in evaluation.rows if k.startswith(kind + "/")),
                       key=lambda k: int(k.split("/")[1]))  # fmt: skip
         sev = [int(k.split("/")[1]) for k in keys]
-        for part, style in (("degraded", "o-"), ("classical", "s--"), ("auto", "^-")):
+        for part, style in (("degraded", "o-"), ("classical", "s--"), ("adapted", "d-."),
+                            ("auto", "^-")):  # fmt: skip
             values = [evaluation.rows[k][part]["tar"] for k in keys if part in evaluation.rows[k]]
             if len(values) == len(sev):
                 ax.plot(sev, values, style, label=part)
@@ -338,8 +368,8 @@ def write_weather_report(evaluation: WeatherEvaluation, folder: str | Path) -> P
     from facescope.report.html import Section, table, write_report
 
     headers = [
-        "condition", "TAR degraded", "TAR classical", "TAR learned", "TAR auto", "recovered",
-        "detected",
+        "condition", "TAR degraded", "TAR classical", "TAR learned", "TAR adapted", "TAR auto",
+        "recovered", "detected",
         "FMR @ shipped", "identity cos (auto)", "PSNR (auto)", "ms/face auto",
     ]  # fmt: skip
     body = []
@@ -348,7 +378,8 @@ def write_weather_report(evaluation: WeatherEvaluation, folder: str | Path) -> P
         back = None if key == "clean" else evaluation.recovered(key)
         body.append([
             key, row["degraded"]["tar"], None if c is None else c["tar"],
-            row["learned"]["tar"] if "learned" in row else None, row["auto"]["tar"],
+            row["learned"]["tar"] if "learned" in row else None,
+            row["adapted"]["tar"] if "adapted" in row else None, row["auto"]["tar"],
             None if back is None else f"{back:+.0%}", f"{row.get('detected', 0.0):.0%}",
             f"{row['degraded']['fmr_at_shipped']:.3%}", row["auto"]["identity_cosine"],
             row["auto"]["psnr"], row["auto_ms"],
@@ -369,6 +400,7 @@ def write_weather_report(evaluation: WeatherEvaluation, folder: str | Path) -> P
 __all__ = [
     "CLASSICAL",
     "FMR",
+    "OPTIONAL_CONDITIONS",
     "WeatherEvaluation",
     "dataset_crops",
     "evaluate_weather",

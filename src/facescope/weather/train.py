@@ -82,23 +82,56 @@ class TrainConfig:
     seed: int = 0
 
 
+def degraded_batch(
+    crops: npt.NDArray[np.uint8],
+    rng: np.random.Generator,
+    *,
+    batch: int,
+    clean_share: float,
+    kinds: Sequence[str],
+    severities: Sequence[int],
+) -> tuple[npt.NDArray[np.int64], bool, npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
+    """(picked indices, mirrored, clean, degraded): a training batch of synthetic weather.
+
+    Each crop gets one kind (70%) or two, at a severity drawn from `severities`; a
+    `clean_share` of the batch is left clean; the whole batch is mirrored half the time
+    (faces are near-symmetric, weather is not).
+    """
+    from facescope.weather.synth import degrade
+
+    pick = rng.integers(0, len(crops), size=batch)
+    clean = crops[pick]
+    degraded = clean.copy()
+    for i in range(batch):
+        if rng.random() < clean_share:
+            continue
+        count = 1 if rng.random() < 0.7 or len(kinds) == 1 else 2
+        chosen = list(rng.choice(list(kinds), size=count, replace=False))
+        severity = int(rng.choice(list(severities)))
+        degraded[i] = degrade(clean[i], chosen, severity, seed=int(rng.integers(1 << 30)))
+    mirrored = bool(rng.random() < 0.5)
+    if mirrored:
+        clean, degraded = clean[:, :, ::-1].copy(), degraded[:, :, ::-1].copy()
+    return pick, mirrored, clean, degraded
+
+
+def training_crops(crops: npt.ArrayLike, batch: int) -> npt.NDArray[np.uint8]:
+    """`crops` as (n, 112, 112, 3) uint8 with at least `batch` of them, else WeatherError."""
+    data = np.asarray(crops)
+    if data.ndim != 4 or data.shape[1:] != (112, 112, 3) or data.dtype != np.uint8:
+        raise WeatherError(f"training needs (n, 112, 112, 3) uint8 crops, got {data.shape}")
+    if len(data) < batch:
+        raise WeatherError(f"training needs at least {batch} crops, got {len(data)}")
+    return data
+
+
 def _degraded_batch(
     crops: npt.NDArray[np.uint8], rng: np.random.Generator, config: TrainConfig
 ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
-    from facescope.weather.synth import degrade
-
-    pick = rng.integers(0, len(crops), size=config.batch)
-    clean = crops[pick]
-    degraded = clean.copy()
-    for i in range(config.batch):
-        if rng.random() < config.clean_share:
-            continue
-        count = 1 if rng.random() < 0.7 else 2
-        kinds = list(rng.choice(config.kinds, size=count, replace=False))
-        severity = int(rng.choice(config.severities))
-        degraded[i] = degrade(clean[i], kinds, severity, seed=int(rng.integers(1 << 30)))
-    if rng.random() < 0.5:  # mirror: faces are near-symmetric, weather is not
-        clean, degraded = clean[:, :, ::-1].copy(), degraded[:, :, ::-1].copy()
+    _, _, clean, degraded = degraded_batch(
+        crops, rng, batch=config.batch, clean_share=config.clean_share,
+        kinds=config.kinds, severities=config.severities,
+    )  # fmt: skip
     return clean, degraded
 
 
@@ -124,11 +157,7 @@ def train_restorer(
     from facescope.embed.sface_torch import load_sface_torch
     from facescope.restoration.learned import build_restorer
 
-    data = np.asarray(crops)
-    if data.ndim != 4 or data.shape[1:] != (112, 112, 3) or data.dtype != np.uint8:
-        raise WeatherError(f"training needs (n, 112, 112, 3) uint8 crops, got {data.shape}")
-    if len(data) < config.batch:
-        raise WeatherError(f"training needs at least {config.batch} crops, got {len(data)}")
+    data = training_crops(crops, config.batch)
     import torch
 
     torch.manual_seed(config.seed)
@@ -208,4 +237,11 @@ def as_kinds(values: Sequence[str] | None) -> tuple[str, ...]:
     return chosen
 
 
-__all__ = ["TrainConfig", "as_kinds", "region_map", "train_restorer"]
+__all__ = [
+    "TrainConfig",
+    "as_kinds",
+    "degraded_batch",
+    "region_map",
+    "train_restorer",
+    "training_crops",
+]

@@ -1,0 +1,204 @@
+"""SFace with a weather-adapted front end: features of a degraded face that match its clean self.
+
+Restoring pixels is one way to recognise a face through rain, blur or noise; the other,
+which the weather issue's study asked us to weigh, is to make the recogniser itself
+ignore the weather. This module does it without touching the gallery: the first
+:data:`ADAPTED_BLOCKS` blocks of SFace in PyTorch (:mod:`facescope.embed.sface_torch`,
+``conv_1`` to ``conv_7``, the layers that see edges and texture, 0.27 M of SFace's 9.6 M
+parameters) are fine-tuned so that the features of a *degraded* crop equal the pinned
+SFace's features of the same crop *clean* (a distillation, DAFE applied to the
+recogniser: :func:`facescope.weather.adapt.train_adapted_sface`). Everything after them
+is the pinned SFace, frozen, so the features live in SFace's own space: a probe embedded
+by the adapted network is compared with a gallery embedded by the shipped ONNX SFace,
+with the shipped thresholds.
+
+It is used only where the degradation detectors fire (``restore="auto"`` in
+:func:`facescope.pipeline.embed_faces`, for the kinds in
+:data:`facescope.restoration.auto.ADAPTED_FOR`); clean faces keep the ONNX path.
+
+Weights: ``sface_weather.npz`` (package data): the adapted blocks' state as float32
+``w:`` arrays and a JSON ``meta`` (format, blocks, training provenance); the rest of the
+network comes from the pinned SFace file. Made by ``python scripts/fit_weather_sface.py``.
+``FACESCOPE_WEATHER_SFACE=FILE`` uses other weights. Needs the ``torch`` extra and
+``onnx`` (``build``), like the differentiable SFace.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from importlib import resources
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from facescope.errors import ModelFileError, ModelNotAvailableError, WeatherError
+from facescope.models.registry import sha256_of
+from facescope.models.torch_runtime import (
+    read_weights,
+    require_torch,
+    torch_available,
+    torch_threads,
+    write_weights,
+)
+
+#: The shipped weights (package data of ``facescope.embed``) and their pinned SHA-256.
+SHIPPED: Final[str] = "sface_weather.npz"
+SHIPPED_SHA256: Final[str] = "9e3b48e497a1286d3380b48dd823679a77b6719391cb4ca6780d24952d6e30cc"
+#: Environment variable naming other weights.
+WEATHER_SFACE_ENV: Final[str] = "FACESCOPE_WEATHER_SFACE"
+#: Format tag of the weights file.
+WEIGHTS_FORMAT: Final[str] = "facescope-sface-weather/1"
+#: How many of SFace's blocks (``features[:n]``: conv_1 .. conv_7) are adapted.
+ADAPTED_BLOCKS: Final[int] = 13
+#: Crops embedded per forward pass.
+_BATCH: Final[int] = 32
+
+
+def adapted_prefixes(blocks: int = ADAPTED_BLOCKS) -> tuple[str, ...]:
+    """State-dict key prefixes of the adapted blocks (``features.conv_1.`` ...)."""
+    from facescope.embed.sface_torch import BLOCKS
+
+    return tuple(f"features.{name}." for name, *_ in BLOCKS[:blocks])
+
+
+def adapted_state(model: Any, blocks: int = ADAPTED_BLOCKS) -> dict[str, npt.NDArray[Any]]:
+    """``w:`` arrays (float32) of the adapted blocks of an SFaceTorch `model`."""
+    prefixes = adapted_prefixes(blocks)
+    return {
+        f"w:{k}": v.detach().cpu().numpy().astype(np.float32)
+        for k, v in model.state_dict().items()
+        if k.startswith(prefixes)
+    }
+
+
+def save_adapted(
+    model: Any, path: str | os.PathLike[str], meta: dict[str, Any], blocks: int = ADAPTED_BLOCKS
+) -> Path:
+    """Write the adapted blocks of `model` and `meta` (provenance) to an ``.npz``."""
+    info = {"format": WEIGHTS_FORMAT, "blocks": blocks, **meta}
+    return write_weights(path, adapted_state(model, blocks), info)
+
+
+def load_adapted(path: str | os.PathLike[str] | None = None) -> tuple[Any, dict[str, Any]]:
+    """(SFaceTorch with the adapted blocks, in eval mode, frozen; its meta).
+
+    `path` defaults to the shipped weights. Raises ModelFileError for a missing, foreign
+    or ill-fitting file (and ModelNotAvailableError without torch or onnx).
+    """
+    torch = require_torch("the weather-adapted SFace")
+    from facescope.embed.sface_torch import load_sface_torch
+
+    if path is None:
+        source = resources.files("facescope.embed").joinpath(SHIPPED)
+        with resources.as_file(source) as file:
+            if not file.is_file():
+                raise ModelNotAvailableError(
+                    f"the weather-adapted SFace weights {SHIPPED} are missing"
+                )
+            if sha256_of(file) != SHIPPED_SHA256:
+                raise ModelFileError(f"the shipped {SHIPPED} does not match its pinned SHA-256")
+            arrays, meta = _read(file)
+        where = f"the shipped {SHIPPED}"
+    else:
+        arrays, meta = _read(Path(path))
+        where = str(path)
+    blocks = meta.get("blocks")
+    if not isinstance(blocks, int) or not 1 <= blocks <= ADAPTED_BLOCKS:
+        raise ModelFileError(f"{where}: 'blocks' must be 1..{ADAPTED_BLOCKS}, got {blocks!r}")
+    model = load_sface_torch()
+    wanted = {k for k in model.state_dict() if k.startswith(adapted_prefixes(blocks))}
+    given = {k[2:] for k in arrays if k.startswith("w:")}
+    if given != wanted:
+        missing, extra = sorted(wanted - given), sorted(given - wanted)
+        raise ModelFileError(
+            f"{where} does not fit SFace: missing {missing[:3]}, extra {extra[:3]}"
+        )
+    state = model.state_dict()
+    for key in wanted:
+        value = torch.from_numpy(np.asarray(arrays["w:" + key], np.float32))
+        if tuple(value.shape) != tuple(state[key].shape) or not bool(torch.isfinite(value).all()):
+            raise ModelFileError(f"{where}: {key} has the wrong shape or non-finite values")
+        state[key] = value
+    model.load_state_dict(state, strict=True)
+    model.eval()
+    model.requires_grad_(False)
+    return model, meta
+
+
+def _read(file: Path) -> tuple[dict[str, npt.NDArray[Any]], dict[str, Any]]:
+    return read_weights(
+        file,
+        WEIGHTS_FORMAT,
+        error=ModelFileError,
+        what="weather-adapted SFace weights",
+        make_with="python scripts/fit_weather_sface.py",
+    )
+
+
+_lock = threading.Lock()
+_shared: tuple[Any, dict[str, Any]] | None = None
+
+
+def shipped_adapted() -> tuple[Any, dict[str, Any]]:
+    """The weights named by ``FACESCOPE_WEATHER_SFACE``, else the shipped ones; loaded once."""
+    global _shared
+    with _lock:
+        if _shared is None:
+            _shared = load_adapted(os.environ.get(WEATHER_SFACE_ENV) or None)
+        return _shared
+
+
+def adapted_available() -> bool:
+    """Whether the adapted SFace can run here (torch and onnx importable, weights there)."""
+    if not torch_available():
+        return False
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        return False
+    named = os.environ.get(WEATHER_SFACE_ENV)
+    if named:
+        return Path(named).is_file()
+    return resources.files("facescope.embed").joinpath(SHIPPED).is_file()
+
+
+def adapted_features(crops: npt.NDArray[np.uint8], model: Any = None) -> npt.NDArray[np.float32]:
+    """Raw (n, 128) features of aligned (n, 112, 112, 3) RGB crops by the adapted SFace.
+
+    Like ``SFaceRecognizer.features_from_crops``: not normalised.
+    """
+    torch = require_torch("the weather-adapted SFace")
+    data = np.asarray(crops)
+    if data.ndim != 4 or data.shape[1:] != (112, 112, 3) or data.dtype != np.uint8:
+        raise WeatherError(
+            f"the adapted SFace reads aligned (n, 112, 112, 3) uint8 crops, got {data.shape} "
+            f"{data.dtype}"
+        )
+    net = model if model is not None else shipped_adapted()[0]
+    out = []
+    with torch_threads(), torch.inference_mode():
+        for start in range(0, len(data), _BATCH):
+            x = torch.from_numpy(data[start : start + _BATCH].astype(np.float32))
+            out.append(net(x.permute(0, 3, 1, 2)).numpy())
+    if not out:
+        return np.zeros((0, 128), np.float32)
+    return np.concatenate(out).astype(np.float32)
+
+
+__all__ = [
+    "ADAPTED_BLOCKS",
+    "SHIPPED",
+    "SHIPPED_SHA256",
+    "WEATHER_SFACE_ENV",
+    "WEIGHTS_FORMAT",
+    "adapted_available",
+    "adapted_features",
+    "adapted_prefixes",
+    "adapted_state",
+    "load_adapted",
+    "save_adapted",
+    "shipped_adapted",
+]
