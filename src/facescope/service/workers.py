@@ -10,7 +10,10 @@ concurrent clients worse (``benchmarks/bench_service.py``).
 
 Workers share the data as separate processes would: the embedded gallery through
 SQLite (WAL, the search cache follows other processes' commits), or one PostgreSQL
-database. A worker that dies is started again; Ctrl-C or SIGTERM stops them all.
+database. A worker that dies is started again; Ctrl-C or SIGTERM stops them all, within
+:data:`STOP_WITHIN_S` (a worker that has not shut down gracefully by then is killed), and a
+worker whose parent is gone (killed with SIGKILL) stops by itself within
+:data:`ORPHAN_CHECK_S`, so no orphan keeps the port or the data open.
 """
 
 from __future__ import annotations
@@ -19,11 +22,16 @@ import multiprocessing
 import os
 import signal
 import socket
+import threading
 import time
 from typing import Any
 
 from facescope.service.settings import ServiceSettings
 
+#: How long stopping waits, in all, for the workers to shut down before killing them.
+STOP_WITHIN_S = 15.0
+#: How often a worker checks that its parent is still there.
+ORPHAN_CHECK_S = 1.0
 #: Environment variables that size the inference thread pools of one worker.
 THREAD_ENV = ("FACESCOPE_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -71,14 +79,38 @@ def bind(host: str, port: int) -> socket.socket:
 
 def run_worker(settings: ServiceSettings, threads: int, sock: socket.socket) -> None:
     """One worker: its own app and models, accepting on the shared socket."""
+    watch_parent(os.getppid())
     limit_threads(threads)
     import uvicorn
 
     from facescope.service.app import create_app
     from facescope.service.server import uvicorn_options
 
-    config = uvicorn.Config(create_app(settings), log_level="info", **uvicorn_options(settings))
+    config = uvicorn.Config(
+        create_app(settings),
+        log_level="info",
+        timeout_graceful_shutdown=int(STOP_WITHIN_S / 2),
+        **uvicorn_options(settings),
+    )
     uvicorn.Server(config).run(sockets=[sock])
+
+
+def watch_parent(parent: int, every: float = ORPHAN_CHECK_S) -> threading.Thread:
+    """A daemon thread that ends this process when its parent `parent` is gone.
+
+    A parent killed with SIGKILL cannot stop its workers; they would keep serving on the
+    port (and holding the pipes of whoever started the parent). SIGTERM to itself lets
+    uvicorn shut down as on a normal stop.
+    """
+
+    def check() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    watcher = threading.Thread(target=check, name="facescope-parent-watch", daemon=True)
+    watcher.start()
+    return watcher
 
 
 def serve_workers(
@@ -119,11 +151,24 @@ def serve_workers(
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
+        stop_all(processes)
+        sock.close()
+
+
+def stop_all(processes: list[Any], within: float = STOP_WITHIN_S) -> None:
+    """SIGTERM every worker (uvicorn shuts down gracefully), wait `within` seconds in
+    all, then kill what is left. A second Ctrl-C while waiting kills them at once."""
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    deadline = time.monotonic() + within
+    try:
         for process in processes:
-            if process.is_alive():
-                process.terminate()  # uvicorn shuts down gracefully on SIGTERM
+            process.join(timeout=max(0.0, deadline - time.monotonic()))
+    except KeyboardInterrupt:
+        pass
+    finally:
         for process in processes:
-            process.join(timeout=30)
             if process.is_alive():
                 process.kill()
-        sock.close()
+                process.join(timeout=5)
