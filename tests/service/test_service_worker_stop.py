@@ -5,10 +5,12 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 from facescope.service.workers import stop_all
 
@@ -74,3 +76,50 @@ def test_a_worker_stops_by_itself_when_its_parent_is_killed() -> None:
         assert not _alive(worker), "the orphaned worker kept running"
     finally:
         parent.kill()
+
+
+def test_serve_workers_stops_on_sigint_even_when_started_with_it_ignored(tmp_path: Path) -> None:
+    # a background job (`serve ... &` in a script, CI) starts with SIGINT ignored: Python
+    # then raises no KeyboardInterrupt, so the parent must handle SIGINT itself
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "facescope", "serve", "--port", str(port),
+               "--data", str(tmp_path / "data"), "--workers", "2", "--threads", "1"]  # fmt: skip
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert process.poll() is None, "serve exited early"
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "not ready within 120 s"
+            time.sleep(0.3)
+        workers = [
+            int(p) for p in os.listdir("/proc") if p.isdigit() and _child_of(int(p), process.pid)
+        ]
+        assert len(workers) >= 2
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=40) == 0
+        time.sleep(0.5)
+        assert not any(_alive(w) for w in workers)  # the workers went with it
+    finally:
+        process.kill()
+
+
+def _child_of(pid: int, parent: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return int(stat.read().rsplit(")", 1)[1].split()[1]) == parent
+    except (OSError, ValueError):
+        return False

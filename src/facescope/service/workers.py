@@ -130,7 +130,10 @@ def serve_workers(
         nonlocal stopping
         stopping = True
 
-    previous = signal.signal(signal.SIGTERM, stop)
+    # SIGINT too, like uvicorn: a process started from a background job inherits SIGINT
+    # ignored, and Python then never raises KeyboardInterrupt, so Ctrl-C or `kill -INT`
+    # would leave the workers running
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     processes = [start() for _ in range(workers)]
     restarts: list[float] = []
     try:
@@ -147,10 +150,9 @@ def serve_workers(
                         f"last with status {process.exitcode}); see their log above"
                     )
                 processes[index] = start()  # a crashed worker is replaced
-    except KeyboardInterrupt:
-        pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         stop_all(processes)
         sock.close()
 
