@@ -38,3 +38,23 @@ def error_code(response: Any) -> str:
     assert body["error"]["status"] == response.status_code
     assert body["error"]["message"]
     return str(body["error"]["code"])
+
+
+def wait_ready(process: Any, base: str, within: float = 120.0, every: float = 0.3) -> None:
+    """Poll `base`/ready until 200; fail with the server's output if `process` exits first."""
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + within
+    while True:
+        if process.poll() is not None:
+            output = process.stdout.read() if getattr(process, "stdout", None) else ""
+            raise AssertionError(f"the server exited early: {output}")
+        try:
+            if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, f"server not ready within {within:g} s"
+        time.sleep(every)

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from service_helpers import wait_ready
 
 pytestmark = pytest.mark.slow
 
@@ -233,16 +234,7 @@ def test_service_imports_and_answers_pad(plain: PlainInstall) -> None:
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=plain.env, cwd=plain.cwd,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert process.poll() is None, process.stdout.read() if process.stdout else ""
-            try:
-                if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "server not ready within 120 s"
-            time.sleep(0.5)
+        wait_ready(process, base, every=0.5)
         photo = DATA / "obama_1.jpg"
         response = httpx.post(
             f"{base}/v1/pad",

@@ -26,6 +26,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import POSTGRES_ENV, drop_service_schemas
+from service_helpers import wait_ready
 from video_scenes import clip
 
 pytestmark = pytest.mark.slow  # real server processes
@@ -50,17 +51,7 @@ def serving(data: str, *extra: str, cwd: Path | None = None) -> Iterator[tuple[s
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(process.stdout.read() if process.stdout else "exited")
-            try:
-                if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "server not ready within 120 s"
-            time.sleep(0.3)
+        wait_ready(process, base)
         yield base, process.pid
     finally:
         process.send_signal(signal.SIGINT)

@@ -6,11 +6,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
+from service_helpers import wait_ready
 
 
 def _free_port() -> int:
@@ -39,16 +39,7 @@ def test_serve_starts_answers_and_stops(tmp_path: Path, data: Path) -> None:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert process.poll() is None, process.stdout.read() if process.stdout else ""
-            try:
-                if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "server not ready within 90 s"
-            time.sleep(0.3)
+        wait_ready(process, base, within=90)
         with (data / "obama_1.jpg").open("rb") as photo:
             enrolled = httpx.post(
                 f"{base}/v1/collections/default/subjects/Obama/faces",

@@ -12,6 +12,8 @@ import textwrap
 import time
 from pathlib import Path
 
+from service_helpers import wait_ready
+
 from facescope.service.workers import stop_all
 
 
@@ -81,8 +83,6 @@ def test_a_worker_stops_by_itself_when_its_parent_is_killed() -> None:
 def test_serve_workers_stops_on_sigint_even_when_started_with_it_ignored(tmp_path: Path) -> None:
     # a background job (`serve ... &` in a script, CI) starts with SIGINT ignored: Python
     # then raises no KeyboardInterrupt, so the parent must handle SIGINT itself
-    import httpx
-
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -95,16 +95,7 @@ def test_serve_workers_stops_on_sigint_even_when_started_with_it_ignored(tmp_pat
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert process.poll() is None, "serve exited early"
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "not ready within 120 s"
-            time.sleep(0.3)
+        wait_ready(process, f"http://127.0.0.1:{port}")
         workers = [
             int(p) for p in os.listdir("/proc") if p.isdigit() and _child_of(int(p), process.pid)
         ]
