@@ -14,7 +14,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DATA ?= facescope-data
 
-.PHONY: install install-dev run demo test test-fast lint bench bench-service bench-video bench-cluster bench-analysis calibrate clean
+.PHONY: install install-dev run demo test test-fast lint bench bench-service bench-video bench-cluster bench-analysis bench-weather calibrate clean
 
 install: $(STAMP)
 
@@ -89,6 +89,13 @@ bench-video: install-dev
 # purity and pairwise precision/recall of face clustering on aligned_celebrities
 bench-cluster: install-dev
 	$(BIN)/python benchmarks/bench_cluster.py
+
+# recognition in synthetic weather (evaluation half of the people, HTML reports) and in
+# weather made by another, simple synthesiser (docs/weather.md); about 25 minutes
+bench-weather: install-dev
+	$(BIN)/python benchmarks/bench_weather.py --per-identity 15 --json out/bench_weather.json \
+		--report out/weather/report
+	$(BIN)/python benchmarks/bench_weather_other.py --json out/bench_weather_other.json
 
 # facial analysis: fps on 480p video, head-pose consistency; the AU head, expression
 # ensemble and quality measurements (CK+ and aligned_celebrities in ../shared/testdata)
