@@ -20,6 +20,7 @@ import secrets
 import sqlite3
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,7 +186,7 @@ def audit_query(
     return query, params
 
 
-class KeyedState:
+class KeyedState(ABC):
     """What both stores of the service's own data share: reading keys and auth mode.
 
     A subclass keeps the keys (:meth:`_load_keys`, which also sets `_auth_required`),
@@ -194,12 +195,15 @@ class KeyedState:
 
     _auth_required: bool = False
 
+    @abstractmethod
     def _load_keys(self) -> dict[str, tuple[str, ApiKey]]:
-        raise NotImplementedError
+        """Implemented by each store."""
 
+    @abstractmethod
     def _store_open(self) -> None:
-        raise NotImplementedError
+        """Implemented by each store."""
 
+    @abstractmethod
     def audit(
         self,
         action: str,
@@ -211,7 +215,7 @@ class KeyedState:
         outcome: str = "ok",
         detail: dict[str, Any] | None = None,
     ) -> int:
-        raise NotImplementedError
+        """Implemented by each store."""
 
     def list_keys(self) -> list[ApiKey]:
         """Every key, active and revoked, oldest first."""
