@@ -76,10 +76,13 @@ bench: install-dev
 # loopback load test of the REST service: identify against a 10k-subject gallery, side by
 # side: embedded vs PostgreSQL, one process as before vs 1 and 2 one-thread workers, 1/2/4/8
 # clients (docs/service.md, "Load test")
+# the service before `serve --workers` existed: the peer of the 1-client latency (docs/service.md)
+SERVICE_BEFORE ?= 14dc1ab
 bench-service: install-dev
 	@dsn=$$(bash scripts/postgres/start.sh) || exit 1; \
-	$(BIN)/python benchmarks/bench_service.py --matrix --postgres "$$dsn" --clients 1 2 4 8 \
-		--duration 30 --json out/bench_service.json; status=$$?; \
+	before=$$(git cat-file -e $(SERVICE_BEFORE)^{commit} 2>/dev/null && echo --before $(SERVICE_BEFORE)); \
+	$(BIN)/python benchmarks/bench_service.py --matrix --postgres "$$dsn" $$before \
+		--clients 1 2 4 8 --duration 30 --json out/bench_service.json; status=$$?; \
 	bash scripts/postgres/stop.sh; exit $$status
 
 # decode + detect + track + identify on the talking-head clips, and track fragmentation

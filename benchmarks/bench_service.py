@@ -47,6 +47,8 @@ How to run
     python benchmarks/bench_service.py --clients 1 4 --duration 60 --json out/bench_service.json
     python benchmarks/bench_service.py --clients 1 2 4 8 --duration 20       # a sweep
     python benchmarks/bench_service.py --threads auto --max-concurrent 4    # service defaults
+    python benchmarks/bench_service.py --matrix --before 14dc1ab --clients 1 4 --rounds 3 \
+        --duration 12                                   # deployments, and the code before
 
 ``--data DIR`` builds the gallery there (or reuses one this script built) instead of
 in a temporary folder. Targets on a 2-core machine: zero errors, p50 <= 100 ms.
@@ -750,13 +752,50 @@ def report(
 # ---- the deployment matrix (issue 29) ------------------------------------------------------
 
 #: (label, backend, extra `serve` arguments): today's single process, then one-thread workers
+#: (the issue's throughput comparison), one worker at the default threads (cores / workers),
+#: and the PostgreSQL deployments
 MATRIX = (
     ("embedded, 1 process (before workers)", "embedded", ()),
     ("embedded, 1 worker x 1 thread", "embedded", ("--workers", "1", "--threads", "1")),
     ("embedded, 2 workers x 1 thread", "embedded", ("--workers", "2", "--threads", "1")),
+    ("embedded, 1 worker x default threads", "embedded", ("--workers", "1")),
     ("postgres, 1 worker x 1 thread", "postgres", ("--workers", "1", "--threads", "1")),
     ("postgres, 2 workers x 1 thread", "postgres", ("--workers", "2", "--threads", "1")),
 )
+#: The configuration `--before REV` adds: that revision's single process on a copy of the
+#: embedded gallery (its code on PYTHONPATH, this environment's packages)
+BEFORE = "embedded, 1 process at --before"
+
+
+@dataclass
+class Before:
+    """A git worktree of an earlier revision, to serve from the same environment."""
+
+    rev: str
+    root: Path
+    data: Path
+
+    @classmethod
+    def make(cls, rev: str, folder: Path, scratch: Path) -> Before:
+        repo = Path(__file__).resolve().parents[1]
+        root = scratch / "before_src"
+        subprocess.run(
+            ["git", "-C", str(repo), "worktree", "add", "--detach", "--force", str(root), rev],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        data = scratch / "before_data"
+        data.mkdir(exist_ok=True)
+        shutil.copy2(folder / "gallery.sqlite3", data / "gallery.sqlite3")
+        return cls(rev, root, data)
+
+    def env(self, env: dict[str, str]) -> dict[str, str]:
+        return env | {"PYTHONPATH": str(self.root / "src")}
+
+    def remove(self) -> None:
+        repo = Path(__file__).resolve().parents[1]
+        subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(self.root)],
+                       check=False, capture_output=True)  # fmt: skip
+        shutil.rmtree(self.root.parent, ignore_errors=True)
 
 
 def run_matrix(
@@ -765,101 +804,140 @@ def run_matrix(
     probe: bytes,
     env: dict[str, str],
     logs: Path,
+    before: Before | None = None,
 ) -> list[dict[str, Any]]:
-    """Every configuration of :data:`MATRIX` whose backend is there, at every client count."""
+    """Every configuration of :data:`MATRIX` whose backend is there (and `before`'s), at
+    every client count, `args.rounds` times in turn (so slow spells of a shared machine
+    fall on every configuration alike)."""
+    deployments = [(label, backend, extra, env) for label, backend, extra in MATRIX]
+    if before is not None:
+        deployments.insert(0, (BEFORE, "before", (), before.env(env)))
+        locations = locations | {"before": before.data}
     rows: list[dict[str, Any]] = []
-    for label, backend, extra in MATRIX:
-        if backend not in locations:
-            console.log(f"skipped {label}: no --postgres DSN")
-            continue
-        log = logs / f"server_{len(rows)}.log"
-        server = Server(locations[backend], free_port(), env, log, extra)
-        try:
-            server.wait_ready(240.0)
-            with httpx.Client(timeout=60.0) as client:
-                error, detail = check_response(
-                    client.post(
-                        f"{server.url}{IDENTIFY_PATH}",
-                        files={"image": ("probe.jpg", probe, "image/jpeg")},
-                    )
-                )
-            if error:
-                raise SystemExit(f"{label}: probe check failed: {error} {detail}")
-            for clients in args.clients:
-                run = load_run(server, probe, clients, args.duration)
-                stats = percentiles_ms(run.latencies_s)
-                rows.append(
-                    {
-                        "config": label,
-                        "backend": backend,
-                        "serve_args": list(extra),
-                        "clients": clients,
-                        "requests": run.requests,
-                        "throughput_rps": (run.requests - run.error_count) / run.wall_s,
-                        "latency_ms": stats,
-                        "errors": run.error_count,
-                        "errors_by_kind": run.errors,
-                        "error_examples": run.error_examples,
-                        "server_cpu_cores": run.server_cpu_s / run.wall_s,
-                        "client_cpu_cores": run.client_cpu_s / run.wall_s,
-                    }
-                )
-                console.log(
-                    f"{label}, {clients} client(s): {rows[-1]['throughput_rps']:.1f} req/s, "
-                    f"p50 {stats['p50']:.1f} ms, p99 {stats['p99']:.1f} ms, "
-                    f"{run.error_count} errors"
-                )
-        except RuntimeError as exc:
-            raise SystemExit(f"{label}: {exc}; server log:\n{server.log_tail()}") from None
-        finally:
-            server.stop()
+    for round_ in range(args.rounds):
+        for label, backend, extra, server_env in deployments:
+            if backend not in locations:
+                if round_ == 0:
+                    console.log(f"skipped {label}: no --postgres DSN")
+                continue
+            log = logs / f"server_{len(rows)}.log"
+            server = Server(locations[backend], free_port(), server_env, log, extra)
+            try:
+                rows.extend(measure_deployment(server, probe, args, label, backend, extra))
+            except RuntimeError as exc:
+                raise SystemExit(f"{label}: {exc}; server log:\n{server.log_tail()}") from None
+            finally:
+                server.stop()
+            for row in rows[-len(args.clients) :]:
+                row["round"] = round_
     return rows
 
 
+def measure_deployment(
+    server: Server,
+    probe: bytes,
+    args: argparse.Namespace,
+    label: str,
+    backend: str,
+    extra: tuple[str, ...],
+) -> list[dict[str, Any]]:
+    """One started server: the probe checked, then a load run per client count."""
+    server.wait_ready(240.0)
+    with httpx.Client(timeout=60.0) as client:
+        error, detail = check_response(
+            client.post(
+                f"{server.url}{IDENTIFY_PATH}", files={"image": ("probe.jpg", probe, "image/jpeg")}
+            )
+        )
+    if error:
+        raise SystemExit(f"{label}: probe check failed: {error} {detail}")
+    rows = []
+    for clients in args.clients:
+        run = load_run(server, probe, clients, args.duration)
+        stats = percentiles_ms(run.latencies_s)
+        rows.append(
+            {
+                "config": label,
+                "backend": backend,
+                "serve_args": list(extra),
+                "clients": clients,
+                "requests": run.requests,
+                "throughput_rps": (run.requests - run.error_count) / run.wall_s,
+                "latency_ms": stats,
+                "errors": run.error_count,
+                "errors_by_kind": run.errors,
+                "error_examples": run.error_examples,
+                "server_cpu_cores": run.server_cpu_s / run.wall_s,
+                "client_cpu_cores": run.client_cpu_s / run.wall_s,
+            }
+        )
+        console.log(
+            f"{label}, {clients} client(s): {rows[-1]['throughput_rps']:.1f} req/s, "
+            f"p50 {stats['p50']:.1f} ms, p99 {stats['p99']:.1f} ms, {run.error_count} errors"
+        )
+    return rows
+
+
+def summarise(rows: list[dict[str, Any]], config: str, clients: int) -> dict[str, float] | None:
+    """Median over rounds of one configuration at one client count (None: not measured)."""
+    import statistics
+
+    found = [r for r in rows if r["config"] == config and r["clients"] == clients]
+    if not found:
+        return None
+    return {
+        "throughput_rps": statistics.median(r["throughput_rps"] for r in found),
+        "p50": statistics.median(r["latency_ms"]["p50"] for r in found),
+        "p99": statistics.median(r["latency_ms"]["p99"] for r in found),
+        "errors": float(sum(r["errors"] for r in found)),
+        "cores": statistics.median(r["server_cpu_cores"] for r in found),
+        "rounds": float(len(found)),
+    }
+
+
 def matrix_report(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """The side-by-side table and the issue's targets, checked on these rows."""
+    """The side-by-side table (medians over rounds) and the issue's targets, checked."""
     table = Table(title="identify, 10k subjects: deployments side by side", title_justify="left")
     for column in ("configuration", "clients", "ok req/s", "p50 ms", "p99 ms", "errors", "cores"):
         table.add_column(column, justify="left" if column == "configuration" else "right")
-    for row in rows:
-        table.add_row(
-            row["config"],
-            str(row["clients"]),
-            f"{row['throughput_rps']:.1f}",
-            f"{row['latency_ms']['p50']:.1f}",
-            f"{row['latency_ms']['p99']:.1f}",
-            str(row["errors"]),
-            f"{row['server_cpu_cores']:.2f}",
-        )
+    configs = list(dict.fromkeys(r["config"] for r in rows))
+    clients_seen = sorted({r["clients"] for r in rows})
+    for config in configs:
+        for clients in clients_seen:
+            cell = summarise(rows, config, clients)
+            if cell is None:
+                continue
+            table.add_row(
+                config, str(clients), f"{cell['throughput_rps']:.1f}", f"{cell['p50']:.1f}",
+                f"{cell['p99']:.1f}", str(int(cell["errors"])), f"{cell['cores']:.2f}",
+            )  # fmt: skip
     console.print(table)
-
-    def find(config: str, clients: int) -> dict[str, Any] | None:
-        return next((r for r in rows if r["config"] == config and r["clients"] == clients), None)
 
     checks: dict[str, Any] = {"errors": sum(r["errors"] for r in rows)}
     before, one, two = (MATRIX[0][0], MATRIX[1][0], MATRIX[2][0])
-    single, pair = find(one, 1), find(two, 4)
+    single, pair = summarise(rows, one, 1), summarise(rows, two, 4)
     if single and pair:
         checks["two_workers_4_clients_over_one_worker_1_client"] = (
             pair["throughput_rps"] / single["throughput_rps"]
         )
-    worst = [
-        find(two, r["clients"])["throughput_rps"] / r["throughput_rps"]  # type: ignore[index]
-        for r in rows
-        if r["config"] == before and find(two, r["clients"])
-    ]
+    worst = []
+    for clients in clients_seen:
+        mine, theirs = summarise(rows, two, clients), summarise(rows, before, clients)
+        if mine and theirs:
+            worst.append(mine["throughput_rps"] / theirs["throughput_rps"])
     if worst:
         checks["two_workers_over_before_worst"] = min(worst)
-    for config in (before, one, two):
-        first = find(config, 1)
-        if first:
-            checks[f"p50_1_client_ms[{config}]"] = first["latency_ms"]["p50"]
-    for workers, embedded in ((MATRIX[3][0], one), (MATRIX[4][0], two)):
-        pg, local = find(workers, 1), find(embedded, 1)
+    reference = summarise(rows, BEFORE, 1)
+    for config in configs:
+        first = summarise(rows, config, 1)
+        if first and not config.startswith("postgres"):
+            checks[f"p50_1_client_ms[{config}]"] = first["p50"]
+            if reference and config != BEFORE:
+                checks[f"p50_1_client_over_before[{config}]"] = first["p50"] / reference["p50"]
+    for workers, embedded in ((MATRIX[4][0], one), (MATRIX[5][0], two)):
+        pg, local = summarise(rows, workers, 1), summarise(rows, embedded, 1)
         if pg and local:
-            checks[f"postgres_over_embedded_p50_1_client[{workers}]"] = (
-                pg["latency_ms"]["p50"] / local["latency_ms"]["p50"]
-            )
+            checks[f"postgres_over_embedded_p50_1_client[{workers}]"] = pg["p50"] / local["p50"]
     for name, value in checks.items():
         shown = f"{value:.2f}" if isinstance(value, float) else str(value)
         console.print(f"{name}: {shown}", markup=False)
@@ -898,6 +976,15 @@ def main() -> None:
         help="issue 29's comparison: embedded vs PostgreSQL, 1 vs 2 workers, each --clients",
     )
     parser.add_argument(
+        "--rounds", type=int, default=1, help="--matrix: measure each configuration N times"
+    )
+    parser.add_argument(
+        "--before",
+        metavar="REV",
+        help="--matrix: also serve git revision REV (a worktree, this environment) on a copy "
+        "of the embedded gallery, the peer for the 1-client latency ratio",
+    )
+    parser.add_argument(
         "--postgres",
         help="PostgreSQL DSN for --matrix (a schema bench_service_<pid> is made and dropped)",
     )
@@ -908,8 +995,8 @@ def main() -> None:
         help="FACESCOPE_SERVICE_RATE_PER_MINUTE (the service's default 600 gives 429s)",
     )
     args = parser.parse_args()
-    if min(args.clients) < 1 or args.duration <= 0:
-        parser.error("--clients must be >= 1 and --duration > 0")
+    if min(args.clients) < 1 or args.duration <= 0 or args.rounds < 1:
+        parser.error("--clients and --rounds must be >= 1 and --duration > 0")
 
     def terminate(*_: object) -> None:
         raise KeyboardInterrupt
@@ -941,12 +1028,22 @@ def main() -> None:
                 pg_schema = f"bench_service_{os.getpid()}"
                 locations["postgres"] = f"{args.postgres}?schema={pg_schema}"
                 meta["postgres_gallery"] = prepare_postgres_gallery(args, locations["postgres"])
+            scratch = tmp or folder
+            before = (
+                Before.make(args.before, folder, Path(tempfile.mkdtemp(prefix="bench_before_")))
+                if args.before
+                else None
+            )
+            if before is not None:
+                meta["before"] = args.before
             try:
                 rows = run_matrix(
                     args, locations, probe, apply_env(dict(os.environ), env_values),
-                    tmp or folder,
+                    scratch, before,
                 )  # fmt: skip
             finally:
+                if before is not None:
+                    before.remove()
                 if args.postgres:
                     from facescope.service.pg_state import drop_service
 

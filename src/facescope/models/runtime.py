@@ -9,12 +9,26 @@ from facescope.errors import ModelFileError
 
 #: Environment variable: ONNX Runtime intra-op threads (unset: its default).
 THREADS_ENV = "FACESCOPE_THREADS"
+#: Environment variable: "1" lets ONNX Runtime's idle threads spin (see :func:`ort_spinning`).
+SPIN_ENV = "FACESCOPE_ORT_SPIN"
 
 
 def onnx_threads() -> int | None:
     """ONNX Runtime intra-op threads from ``FACESCOPE_THREADS`` (None: its default)."""
     value = os.environ.get(THREADS_ENV)
     return int(value) if value else None
+
+
+def ort_spinning() -> str:
+    """ONNX Runtime's ``allow_spinning`` ("0" unless ``FACESCOPE_ORT_SPIN=1``).
+
+    With spinning, a session's idle intra-op threads busy-wait after each run. facescope
+    runs several sessions one after another, so one's spinning threads took the cores
+    the next one needed: identify at two threads took 42-45 ms in process with spinning
+    and 30-39 ms without, and ``serve --workers 1 --threads 2`` answered one client at
+    p50 82-96 ms against 46-51 ms (``benchmarks/bench_service.py``).
+    """
+    return "1" if os.environ.get(SPIN_ENV) == "1" else "0"
 
 
 def cpu_session(
@@ -41,6 +55,9 @@ def cpu_session(
         options.log_severity_level = 3
     if threads is not None:
         options.intra_op_num_threads = threads
+    # idle pool threads sleep instead of spinning: facescope runs several sessions in turn
+    # (detector, recogniser, ...) and each one's spinning pool starved the next one's
+    options.add_session_config_entry("session.intra_op.allow_spinning", ort_spinning())
     try:
         return ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # ORT raises its own exception hierarchy
