@@ -16,6 +16,7 @@ from facescope.analysis.expression.stack import (
     AU_MEMBER,
     StackedFusion,
     feature_names,
+    out_of_fold_gate,
     stack_features,
 )
 
@@ -66,6 +67,69 @@ def test_the_stacker_learns_which_member_to_trust_and_round_trips(tmp_path: Path
     assert again.members == tuple(members) and np.allclose(again.predict(test), out)
     with pytest.raises(ValueError, match="features"):
         StackedFusion.from_json({**stack.to_json(), "members": ["a", AU_MEMBER]})
+
+
+def _two_domains(n: int, seed: int = 0) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """Member "a" is right on posed rows, "b" on wild ones; "c" only tells the domains apart."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 7, n)
+    posed = rng.random(n) < 0.4
+    out = {}
+    for name, good in (("a", posed), ("b", ~posed)):
+        right = good & (rng.random(n) < 0.85) | ~good & (rng.random(n) < 0.25)
+        guess = np.where(right, y, rng.integers(0, 7, n))
+        p = rng.dirichlet(np.ones(7), n)
+        p[np.arange(n), guess] += 2.0
+        out[name] = p / p.sum(axis=1, keepdims=True)
+    c = rng.dirichlet(np.ones(7), n)
+    c[posed, 0] += 3.0
+    out["c"] = c / c.sum(axis=1, keepdims=True)
+    return out, y, posed
+
+
+def test_a_gated_stacker_trusts_each_member_in_its_own_domain(tmp_path: Path) -> None:
+    probs, y, posed = _two_domains(3000)
+    members = ["a", "b", "c"]
+    train = np.arange(3000) < 2000
+    folds = np.arange(2000) % 5
+    part = {k: v[train] for k, v in probs.items()}
+    plain = StackedFusion.fit(part, y[train], members, l2=1.0)
+    gated = StackedFusion.fit(part, y[train], members, l2=1.0, posed=posed[train], folds=folds)
+    test = {k: v[~train] for k, v in probs.items()}
+    right = {name: np.mean(m.predict(test).argmax(axis=1) == y[~train])
+             for name, m in (("plain", plain), ("gated", gated))}  # fmt: skip
+    assert right["gated"] > right["plain"] + 0.03, right
+    share = gated.posed(test)
+    assert share is not None and plain.posed(test) is None
+    assert np.mean((share > 0.5) == posed[~train]) > 0.9
+    # the gate and the head travel together; a gate that does not fit is refused
+    path = tmp_path / "stack.json"
+    path.write_text(json.dumps(gated.to_json()))
+    again = StackedFusion.load(path)
+    assert again.gate is not None and np.allclose(again.predict(test), gated.predict(test))
+    with pytest.raises(ValueError, match="gate"):
+        StackedFusion.from_json({**gated.to_json(), "gate": plain.head.to_json()})
+    with pytest.raises(ValueError, match="features"):
+        StackedFusion.from_json({**gated.to_json(), "gate": None})
+    with pytest.raises(ValueError, match="folds"):
+        StackedFusion.fit(part, y[train], members, posed=posed[train])
+
+
+def test_out_of_fold_gate_values_come_from_gates_that_never_saw_the_row() -> None:
+    probs, _, posed = _two_domains(600, seed=3)
+    x = stack_features(probs, ["a", "b", "c"], 600)
+    folds = np.arange(600) % 4
+    share = out_of_fold_gate(x, posed, folds)
+    assert share.shape == (600,) and np.all((share >= 0) & (share <= 1))
+    assert np.mean((share > 0.5) == posed) > 0.85
+    # the row's value comes from a gate fitted without it; in a fold of its own, the gate
+    # that scores it is fitted on every other row, so its value moves
+    alone = folds.copy()
+    alone[0] = 9
+    moved = out_of_fold_gate(x, posed, alone)
+    assert moved[0] != share[0]
+    with pytest.raises(ValueError, match="both"):
+        out_of_fold_gate(x, np.ones(600, bool), folds)
 
 
 def test_the_ensemble_uses_its_stack_and_falls_back_without_a_member(tmp_path: Path) -> None:
