@@ -141,6 +141,35 @@ def subsample(mask: np.ndarray, identity: np.ndarray, per_identity: int) -> np.n
     return np.asarray(keep, np.int64)
 
 
+#: Issue 22's acceptance baseline (another synthesiser, other people): SFace TAR clean and
+#: at that synthesiser's severity 3. Its losses are matched on our severities by --matched.
+ACCEPTANCE_TAR = {"clean": 0.908, "haze": 0.863, "rain": 0.746, "snow": 0.721,
+                  "low_light": 0.492, "motion_blur": 0.669}  # fmt: skip
+
+
+def matched(path: Path) -> str:
+    """Markdown: auto's recovery where our weather costs what the acceptance data's does."""
+    from facescope.weather.evaluate import recovered_at_loss
+
+    result = json.loads(path.read_text())
+    lines = ["| set | kind | loss to match | between our severities | recovered by auto |",
+             "| --- | --- | --- | --- | --- |"]  # fmt: skip
+    for name, done in result["sets"].items():
+        for kind, tar in ACCEPTANCE_TAR.items():
+            if kind == "clean":
+                continue
+            loss = ACCEPTANCE_TAR["clean"] - tar
+            got = recovered_at_loss(done["rows"], kind, loss)
+            if got is None:
+                lines.append(f"| {name} | {kind} | {loss:.3f} | beyond what was measured | |")
+                continue
+            lines.append(
+                f"| {name} | {kind} | {loss:.3f} | {got['from_severity']}-{got['to_severity']} "
+                f"| {got['recovered']:.0%} |"
+            )
+    return "\n".join(lines)
+
+
 def main() -> None:
     from facescope.weather import KINDS
     from facescope.weather.evaluate import evaluate_weather
@@ -158,7 +187,17 @@ def main() -> None:
     )
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--report", type=Path, default=None, help="HTML reports, one per set")
+    parser.add_argument(
+        "--matched",
+        type=Path,
+        metavar="JSON",
+        help="only print, from an earlier --json, auto's recovery where our weather costs "
+        "the TAR the acceptance baseline's severity 3 costs (ACCEPTANCE_TAR)",
+    )
     args = parser.parse_args()
+    if args.matched:
+        print(matched(args.matched))
+        return
     console = Console(stderr=True)
     result: dict = {"half": args.half, "sets": {}}
     for name in args.sets:

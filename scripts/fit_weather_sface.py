@@ -10,7 +10,11 @@ Training: :func:`facescope.weather.adapt.train_adapted_sface` (distillation; see
 Deterministic for a seed and a thread count.
 
     python scripts/fit_weather_sface.py [--steps 3000] [--batch 16] [--seed 0] \
-        [--threads 2] [--out src/facescope/embed/sface_weather.npz]
+        [--threads 2] [--kinds rain ...] [--clean-share 0.15] [--init WEIGHTS.npz] \
+        [--out src/facescope/embed/sface_weather.npz]
+
+``--init`` goes on from earlier adapted weights (e.g. the shipped ones); the validation
+always covers all six kinds, whatever ``--kinds`` trains on.
 """
 
 from __future__ import annotations
@@ -23,9 +27,14 @@ from pathlib import Path
 import numpy as np
 from rich.progress import Progress
 
-from facescope.embed.sface_weather import save_adapted
+from facescope.embed.sface_weather import load_adapted, save_adapted
 from facescope.heads import provenance
-from facescope.weather.adapt import AdaptConfig, train_adapted_sface, validation_cosine
+from facescope.weather.adapt import (
+    AdaptConfig,
+    as_config,
+    train_adapted_sface,
+    validation_cosine,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -57,6 +66,11 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2, help="torch threads (part of the seed)")
     parser.add_argument("--hold-every", type=int, default=8, help="hold out 1 person in N")
+    parser.add_argument("--kinds", nargs="+", help="weather kinds to train on (default: all six)")
+    parser.add_argument("--clean-share", type=float, default=AdaptConfig().clean_share)
+    parser.add_argument(
+        "--init", type=Path, help="adapted weights to start from (default: the pinned SFace)"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "src/facescope/embed/sface_weather.npz")
     args = parser.parse_args()
     import torch
@@ -72,8 +86,10 @@ def main() -> int:
     names = sorted(set(ids.tolist()))
     held_names = set(names[args.hold_every - 1 :: args.hold_every])
     held = np.array([i in held_names for i in ids.tolist()])
-    config = AdaptConfig(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed)
-    checks = validation_set(crops, ids, held, config.kinds)
+    config = as_config(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
+                       clean_share=args.clean_share, kinds=args.kinds)  # fmt: skip
+    checks = validation_set(crops, ids, held, AdaptConfig().kinds)
+    init = load_adapted(args.init)[0] if args.init else None
     with Progress() as bar:
         task = bar.add_task("training", total=config.steps)
 
@@ -82,7 +98,7 @@ def main() -> int:
             if done % 100 == 0:
                 bar.console.log(f"step {done}: loss {record['loss']:.4f}")
 
-        model, info = train_adapted_sface(crops[~held], config, progress=step)
+        model, info = train_adapted_sface(crops[~held], config, init=init, progress=step)
     teacher = load_sface_torch()
     validation = {
         key: {"sface": round(validation_cosine(teacher, clean, bad, teacher), 4),
@@ -96,9 +112,7 @@ def main() -> int:
     print(json.dumps(validation, indent=1))
     train_people = len(set(ids[~held].tolist()))
     meta = provenance(
-        script=f"python scripts/fit_weather_sface.py --steps {args.steps} --batch {args.batch} "
-        f"--lr {args.lr} --seed {args.seed} --threads {args.threads} "
-        f"--hold-every {args.hold_every}",
+        script="python scripts/fit_weather_sface.py " + " ".join(sys.argv[1:]),
         data=f"fit half of aligned_celebrities and extended_yaleb_dev, all of orl and nuaa "
         f"live ({train_people} people, {int((~held).sum())} crops), degraded on the fly by "
         "facescope.weather.degrade",

@@ -56,3 +56,22 @@ def test_bad_requests_are_refused(crops: tuple[np.ndarray, np.ndarray]) -> None:
         evaluate_weather(faces, np.array(["a", "b", "c", "d"]))
     with pytest.raises(WeatherError, match="112, 112, 3"):
         evaluate_weather(faces[:, :64], ids)
+
+
+def test_recovery_is_read_where_the_weather_costs_a_given_loss() -> None:
+    from facescope.weather.evaluate import recovered_at_loss
+
+    def row(degraded: float, auto: float) -> dict[str, dict[str, float]]:
+        return {"degraded": {"tar": degraded}, "auto": {"tar": auto}}
+
+    rows = {"clean": row(0.9, 0.9), "rain/1": row(0.85, 0.88), "rain/3": row(0.7, 0.8),
+            "rain/5": row(0.5, 0.7)}  # fmt: skip
+    mid = recovered_at_loss(rows, "rain", 0.125)  # halfway between severities 1 and 3
+    assert mid is not None and (mid["from_severity"], mid["to_severity"]) == (1, 3)
+    assert mid["degraded_tar"] == pytest.approx(0.775)
+    assert mid["auto_tar"] == pytest.approx(0.84)
+    assert mid["recovered"] == pytest.approx(0.52)
+    exact = recovered_at_loss(rows, "rain", 0.4)
+    assert exact is not None and exact["recovered"] == pytest.approx(0.5)
+    assert recovered_at_loss(rows, "rain", 0.5) is None  # heavier than anything measured
+    assert recovered_at_loss(rows, "snow", 0.1) is None  # not measured at all

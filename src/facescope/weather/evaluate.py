@@ -18,6 +18,7 @@ and as restored by ``auto`` (only what the degradation detectors find):
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -109,6 +110,32 @@ def _condition(
     out["identity_cosine"] = float(np.mean(np.sum(emb * clean_emb, axis=1)))
     out["psnr"], out["ssim"] = _fidelity(probes, clean)
     return out
+
+
+def recovered_at_loss(
+    rows: dict[str, dict[str, Any]], kind: str, loss: float
+) -> dict[str, float] | None:
+    """Auto's recovery where `kind` costs `loss` TAR points (0-1), between severities.
+
+    Another synthesiser's severity 3 is not ours, but its loss on clean TAR can be matched:
+    degraded and auto TAR are interpolated linearly in the loss between the two measured
+    severities (clean counts as severity 0) that bracket `loss`. Returns the bracketing
+    severities, the interpolated TARs and the share recovered; None when `loss` is
+    beyond the heaviest measured severity or the losses do not rise with severity.
+    """
+    clean = float(rows["clean"]["degraded"]["tar"])
+    points = [(0, 0.0, float(rows["clean"]["auto"]["tar"]))]
+    severities = sorted(int(k.split("/")[1]) for k in rows if k.startswith(f"{kind}/"))
+    for severity in severities:
+        row = rows[f"{kind}/{severity}"]
+        points.append((severity, clean - float(row["degraded"]["tar"]), float(row["auto"]["tar"])))
+    for (s0, l0, a0), (s1, l1, a1) in itertools.pairwise(points):
+        if l0 <= loss <= l1 and l1 > l0:
+            t = (loss - l0) / (l1 - l0)
+            auto = a0 + t * (a1 - a0)
+            return {"from_severity": s0, "to_severity": s1, "degraded_tar": clean - loss,
+                    "auto_tar": auto, "recovered": (auto - (clean - loss)) / loss}  # fmt: skip
+    return None
 
 
 @dataclass
@@ -405,5 +432,6 @@ __all__ = [
     "dataset_crops",
     "evaluate_weather",
     "figure",
+    "recovered_at_loss",
     "write_weather_report",
 ]
