@@ -98,3 +98,15 @@ def test_shipped_restorer_lifts_snow_and_darkness(crops: np.ndarray) -> None:
             bad = degrade(face, kind, 5, seed=3)
             assert cos(restore_learned(bad, model), face) > cos(bad, face), kind
         assert cos(restore_learned(face, model), face) > 0.85  # a clean face keeps its identity
+
+
+def test_an_altered_shipped_restorer_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from facescope.errors import ModelFileError
+    from facescope.restoration import learned
+
+    if not shipped_available():
+        pytest.skip("no shipped restorer weights in this install")
+    assert load_restorer()[1]  # the shipped file matches its pin
+    monkeypatch.setattr(learned, "SHIPPED_SHA256", "0" * 64)
+    with pytest.raises(ModelFileError, match="pinned SHA-256"):
+        load_restorer()  # as if the file had been altered: refused, never used

@@ -26,16 +26,15 @@ network comes from the pinned SFace file. Made by ``python scripts/fit_weather_s
 from __future__ import annotations
 
 import os
-import threading
-from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
 
-from facescope.errors import ModelFileError, ModelNotAvailableError, WeatherError
-from facescope.models.registry import sha256_of
+from facescope._lazy import Lazy
+from facescope.errors import ModelFileError, WeatherError
+from facescope.models.shipped import shipped_or_named_exists, verified_shipped
 from facescope.models.torch_runtime import (
     read_weights,
     require_torch,
@@ -53,6 +52,7 @@ WEATHER_SFACE_ENV: Final[str] = "FACESCOPE_WEATHER_SFACE"
 WEIGHTS_FORMAT: Final[str] = "facescope-sface-weather/1"
 #: How many of SFace's blocks (``features[:n]``: conv_1 .. conv_7) are adapted.
 ADAPTED_BLOCKS: Final[int] = 13
+_WHAT: Final[str] = "weather-adapted SFace"
 #: Crops embedded per forward pass.
 _BATCH: Final[int] = 32
 
@@ -92,14 +92,7 @@ def load_adapted(path: str | os.PathLike[str] | None = None) -> tuple[Any, dict[
     from facescope.embed.sface_torch import load_sface_torch
 
     if path is None:
-        source = resources.files("facescope.embed").joinpath(SHIPPED)
-        with resources.as_file(source) as file:
-            if not file.is_file():
-                raise ModelNotAvailableError(
-                    f"the weather-adapted SFace weights {SHIPPED} are missing"
-                )
-            if sha256_of(file) != SHIPPED_SHA256:
-                raise ModelFileError(f"the shipped {SHIPPED} does not match its pinned SHA-256")
+        with verified_shipped("facescope.embed", SHIPPED, SHIPPED_SHA256, _WHAT) as file:
             arrays, meta = _read(file)
         where = f"the shipped {SHIPPED}"
     else:
@@ -133,22 +126,19 @@ def _read(file: Path) -> tuple[dict[str, npt.NDArray[Any]], dict[str, Any]]:
         file,
         WEIGHTS_FORMAT,
         error=ModelFileError,
-        what="weather-adapted SFace weights",
+        what=f"{_WHAT} weights",
         make_with="python scripts/fit_weather_sface.py",
     )
 
 
-_lock = threading.Lock()
-_shared: tuple[Any, dict[str, Any]] | None = None
+_shared: Lazy[tuple[Any, dict[str, Any]]] = Lazy(
+    lambda: load_adapted(os.environ.get(WEATHER_SFACE_ENV) or None)
+)
 
 
 def shipped_adapted() -> tuple[Any, dict[str, Any]]:
     """The weights named by ``FACESCOPE_WEATHER_SFACE``, else the shipped ones; loaded once."""
-    global _shared
-    with _lock:
-        if _shared is None:
-            _shared = load_adapted(os.environ.get(WEATHER_SFACE_ENV) or None)
-        return _shared
+    return _shared.get()
 
 
 def adapted_available() -> bool:
@@ -159,10 +149,7 @@ def adapted_available() -> bool:
         import onnx  # noqa: F401
     except ImportError:
         return False
-    named = os.environ.get(WEATHER_SFACE_ENV)
-    if named:
-        return Path(named).is_file()
-    return resources.files("facescope.embed").joinpath(SHIPPED).is_file()
+    return shipped_or_named_exists("facescope.embed", SHIPPED, WEATHER_SFACE_ENV)
 
 
 def adapted_features(crops: npt.NDArray[np.uint8], model: Any = None) -> npt.NDArray[np.float32]:

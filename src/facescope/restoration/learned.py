@@ -27,19 +27,21 @@ from __future__ import annotations
 
 import json
 import os
-import threading
-from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
 
+from facescope._lazy import Lazy
 from facescope.errors import ModelNotAvailableError, WeatherError
+from facescope.models.shipped import shipped_or_named_exists, verified_shipped
 from facescope.models.torch_runtime import require_torch, torch_available, torch_hint
 
 #: The shipped weights (package data).
 SHIPPED: Final[str] = "restorer.npz"
+#: Its pinned SHA-256 (an altered file is refused).
+SHIPPED_SHA256: Final[str] = "097dbe5e9ede0e18519f32d3b5b71f77b133f29dcb4462de5e50aa892f3a7a36"
 #: Environment variable naming restorer weights to use instead of the shipped ones
 #: (``facescope restore train --out FILE`` makes them).
 RESTORER_ENV: Final[str] = "FACESCOPE_RESTORER"
@@ -165,8 +167,8 @@ def load_restorer(path: str | os.PathLike[str] | None = None) -> tuple[Any, dict
     torch = _torch()
     try:
         if path is None:
-            source = resources.files("facescope.restoration").joinpath(SHIPPED)
-            with resources.as_file(source) as file:
+            with verified_shipped("facescope.restoration", SHIPPED, SHIPPED_SHA256,
+                                  "learned restorer") as file:  # fmt: skip
                 data = dict(np.load(file, allow_pickle=False))
             where = f"the shipped {SHIPPED}"
         else:
@@ -194,27 +196,21 @@ def load_restorer(path: str | os.PathLike[str] | None = None) -> tuple[Any, dict
     return model, meta
 
 
-_lock = threading.Lock()
-_shared: tuple[Any, dict[str, Any]] | None = None
+_shared: Lazy[tuple[Any, dict[str, Any]]] = Lazy(
+    lambda: load_restorer(os.environ.get(RESTORER_ENV) or None)
+)
 
 
 def shipped_restorer() -> tuple[Any, dict[str, Any]]:
     """The restorer named by ``FACESCOPE_RESTORER``, else the shipped one; loaded once."""
-    global _shared
-    with _lock:
-        if _shared is None:
-            _shared = load_restorer(os.environ.get(RESTORER_ENV) or None)
-        return _shared
+    return _shared.get()
 
 
 def shipped_available() -> bool:
     """Whether the learned method can run here (torch installed, weights there)."""
-    if not torch_available():
-        return False
-    named = os.environ.get(RESTORER_ENV)
-    if named:
-        return Path(named).is_file()
-    return resources.files("facescope.restoration").joinpath(SHIPPED).is_file()
+    return torch_available() and shipped_or_named_exists(
+        "facescope.restoration", SHIPPED, RESTORER_ENV
+    )
 
 
 def restore_learned(image: npt.NDArray[np.uint8], model: Any = None) -> npt.NDArray[np.uint8]:
