@@ -98,6 +98,7 @@ bench-cluster: install-dev
 bench-weather: install-dev
 	$(BIN)/python benchmarks/bench_weather.py --per-identity 15 --json out/bench_weather.json \
 		--report out/weather/report
+	$(BIN)/python benchmarks/bench_weather.py --matched out/bench_weather.json
 	$(BIN)/python benchmarks/bench_weather_other.py --json out/bench_weather_other.json
 
 # facial analysis: fps on 480p video, head-pose consistency; the AU head, expression
