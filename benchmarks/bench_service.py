@@ -752,7 +752,7 @@ def report(
 # ---- the deployment matrix (issue 29) ------------------------------------------------------
 
 #: (label, backend, extra `serve` arguments): today's single process, then one-thread workers
-#: (the issue's throughput comparison), one worker at the default threads (cores / workers),
+#: (the issue's throughput comparison), one worker at the default threads (one, like serve),
 #: and the PostgreSQL deployments
 MATRIX = (
     ("embedded, 1 process (before workers)", "embedded", ()),
@@ -779,10 +779,12 @@ class Before:
     def make(cls, rev: str, folder: Path, scratch: Path) -> Before:
         repo = Path(__file__).resolve().parents[1]
         root = scratch / "before_src"
-        subprocess.run(
+        done = subprocess.run(
             ["git", "-C", str(repo), "worktree", "add", "--detach", "--force", str(root), rev],
-            check=True, capture_output=True,
+            check=False, capture_output=True, text=True,
         )  # fmt: skip
+        if done.returncode != 0:
+            raise SystemExit(f"--before {rev}: git cannot check it out: {done.stderr.strip()}")
         data = scratch / "before_data"
         data.mkdir(exist_ok=True)
         shutil.copy2(folder / "gallery.sqlite3", data / "gallery.sqlite3")

@@ -329,26 +329,21 @@ def main() -> int:
     for name, acc in report["members_test"].items():
         print(f"  {name:14s} FER2013 test {acc['fer2013']:.4f}  CK+ test {acc['ckplus']:.4f}")
     print(f"wrote {args.json}")
-    if args.write and args.keep_pool:
-        config["stack"] = STACK_FILE
-        config["provenance"] = config.get("provenance", {}) | {
+    if args.write:
+        stack_record = {
             "stack": stack_cv["chosen"],
             "stack_floor": stack_cv["floor"],
             "stack_fer2013_test_accuracy": round(stack_test["fer2013_test"]["accuracy"], 4),
             "stack_ckplus_test_accuracy": round(stack_test["ckplus_test"]["accuracy"], 4),
-            "stack_date": dt.date.today().isoformat(),
-            "stack_command": "python " + " ".join(sys.argv),
         }
-        write_json(WEIGHTS_PATH, config)
-        stack_file = WEIGHTS_PATH.with_name(STACK_FILE)
-        write_json(stack_file, stack.to_json())
-        print(f"rewrote the stacker ({stack_file}) and its provenance in {WEIGHTS_PATH}")
-    elif args.write:
-        config.update(
-            members=weights,
-            rule=rule,
-            stack=STACK_FILE,
-            provenance={
+        command = "python " + " ".join(sys.argv)
+        today = dt.date.today().isoformat()
+        if args.keep_pool:  # the pool and its record stay; the stacker's record is renewed
+            provenance = config.get("provenance", {}) | stack_record
+            provenance |= {"stack_date": today, "stack_command": command}
+        else:
+            config.update(members=weights, rule=rule)
+            provenance = {
                 "dataset": "FER2013 validation split (fit half) + CK+ fit subjects, through "
                 "the analysis path (facescope.analysis.expression.wild)",
                 "metric": "accuracy on FER2013 (fit half), with accuracy on CK+ (fit "
@@ -358,17 +353,15 @@ def main() -> int:
                 "ckplus_test_accuracy": round(new["ckplus_test"]["accuracy"], 4),
                 "ckplus_test_macro_f1": round(new["ckplus_test"]["macro_f1"], 4),
                 "search": f"simplex grid step {args.step}, rules {list(RULES)}",
-                "stack": stack_cv["chosen"],
-                "stack_fer2013_test_accuracy": round(stack_test["fer2013_test"]["accuracy"], 4),
-                "stack_ckplus_test_accuracy": round(stack_test["ckplus_test"]["accuracy"], 4),
-                "date": dt.date.today().isoformat(),
-                "command": "python " + " ".join(sys.argv),
-            },
-        )
+                **stack_record,
+                "date": today,
+                "command": command,
+            }
+        config.update(stack=STACK_FILE, provenance=provenance)
         write_json(WEIGHTS_PATH, config)
         stack_file = WEIGHTS_PATH.with_name(STACK_FILE)
         write_json(stack_file, stack.to_json())
-        print(f"rewrote {WEIGHTS_PATH} and {stack_file}")
+        print(f"rewrote {WEIGHTS_PATH} and {stack_file}" + (" (stacker only)" * args.keep_pool))
     return 0
 
 

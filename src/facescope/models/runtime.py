@@ -24,9 +24,10 @@ def ort_spinning() -> str:
 
     With spinning, a session's idle intra-op threads busy-wait after each run. facescope
     runs several sessions one after another, so one's spinning threads took the cores
-    the next one needed: identify at two threads took 42-45 ms in process with spinning
-    and 30-39 ms without, and ``serve --workers 1 --threads 2`` answered one client at
-    p50 82-96 ms against 46-51 ms (``benchmarks/bench_service.py``).
+    the next one needed. At two threads (``FACESCOPE_THREADS=2``), identify answered one
+    client at p50 46-54 ms with spinning and 33-36 ms without, and in process it took
+    72 ms against 35 ms (``benchmarks/bench_service.py --clients 1 --threads 2``, with
+    ``FACESCOPE_ORT_SPIN`` 1 and unset, two runs each).
     """
     return "1" if os.environ.get(SPIN_ENV) == "1" else "0"
 

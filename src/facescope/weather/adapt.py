@@ -78,8 +78,9 @@ def train_adapted_sface(
 ) -> tuple[Any, dict[str, Any]]:
     """(student SFaceTorch, training record) from clean aligned (n, 112, 112, 3) crops.
 
-    `init`: the student to start from (e.g. :func:`facescope.embed.sface_weather.load_adapted`
-    of earlier weights, to train on); None starts from the pinned SFace.
+    `init`: the student to start from, trained in place (e.g.
+    :func:`facescope.embed.sface_weather.load_adapted` of earlier weights); None starts
+    from the pinned SFace.
     """
     from facescope.embed.sface_torch import load_sface_torch
     from facescope.embed.sface_weather import ADAPTED_BLOCKS
@@ -93,8 +94,7 @@ def train_adapted_sface(
     teacher = load_sface_torch()
     targets = (_features(teacher, torch, data),
                _features(teacher, torch, np.ascontiguousarray(data[:, :, ::-1])))  # fmt: skip
-    student = load_sface_torch() if init is None else init
-    student.eval()
+    student = load_sface_torch() if init is None else init  # both in eval mode
     trainable = student.features[:ADAPTED_BLOCKS]
     trainable.requires_grad_(True)
     params = [p for p in trainable.parameters() if p.requires_grad]
