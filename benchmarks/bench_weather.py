@@ -176,7 +176,7 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--per-identity", type=int, default=20)
-    parser.add_argument("--severities", type=int, nargs="*", default=[1, 3, 5])
+    parser.add_argument("--severities", type=int, nargs="*", default=[1, 2, 3, 4, 5])
     parser.add_argument("--kinds", nargs="*", default=list(KINDS))
     parser.add_argument("--sets", nargs="*", default=["celebrities", "yale", "portraits"])
     parser.add_argument(

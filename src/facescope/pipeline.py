@@ -103,24 +103,24 @@ def adapted_ok(model: str) -> bool:
 
 
 def embed_restored(done: Sequence[Restored], model: str = "sface") -> Embeddings:
-    """Embed restored aligned crops: by the weather-adapted SFace where ``adapted`` is set,
-    by `model` otherwise (the two share SFace's feature space and thresholds)."""
+    """Embed restored aligned crops: by `model`, and where ``adapted`` is set by SFace and
+    the weather-adapted SFace blended by how far they disagree
+    (:func:`facescope.embed.sface_weather.blend_with_sface`; the two share SFace's feature
+    space and thresholds)."""
     if not done:
         return embed_aligned_crops(np.zeros((0, CROP_SIZE, CROP_SIZE, 3), np.uint8), model)
     images = np.ascontiguousarray(np.stack([d.image for d in done]))
     network = np.array([d.adapted for d in done])
     if network.any() and model != "sface":
         raise WeatherError(f"the weather-adapted network is SFace's; {model!r} cannot use it")
-    raw = np.zeros((len(done), embedding_dim(model)), np.float32)
-    if not network.all():
-        recognizer = get_recognizer(model)
-        raw[~network] = recognizer.features_from_crops(  # type: ignore[attr-defined]
-            np.ascontiguousarray(images[~network])
-        )
+    recognizer = get_recognizer(model)
+    raw = recognizer.features_from_crops(images).astype(np.float32)  # type: ignore[attr-defined]
     if network.any():
-        from facescope.embed.sface_weather import adapted_features
+        from facescope.embed.sface_weather import adapted_features, blend_with_sface
 
-        raw[network] = adapted_features(images[network])
+        adapted = adapted_features(images[network])
+        mixed, _ = blend_with_sface(raw[network], adapted)
+        raw[network] = mixed * np.linalg.norm(adapted, axis=1, keepdims=True)
     return normalise(raw, model)
 
 

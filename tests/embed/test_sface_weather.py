@@ -14,10 +14,12 @@ import facescope as fs
 from facescope.embed.sface_torch import load_sface_torch
 from facescope.embed.sface_weather import (
     ADAPTED_BLOCKS,
+    BLEND_RANGE,
     WEATHER_SFACE_ENV,
     adapted_available,
     adapted_features,
     adapted_prefixes,
+    blend_with_sface,
     load_adapted,
     save_adapted,
     shipped_adapted,
@@ -150,6 +152,10 @@ def test_auto_embeds_weather_with_the_adapted_network(crops: np.ndarray) -> None
     assert not restore_image(rainy, "auto").adapted  # restore() alone never asks for it
     auto = embed_restored([done]).vectors[0]
     plain = embed_aligned_crops(rainy[None], "sface").vectors[0]
+    # auto's features are SFace's and the network's blended by their disagreement
+    mixed, weight = blend_with_sface(plain[None], adapted_features(rainy[None]))
+    np.testing.assert_allclose(auto, mixed[0], atol=1e-5)
+    assert 0.0 <= weight[0] <= 1.0
     clean = embed_aligned_crops(crops[:1], "sface").vectors[0]
     assert auto @ clean > plain @ clean
     # through the public verb: the crop is aligned, restore="auto" takes the same path
@@ -160,3 +166,42 @@ def test_auto_embeds_weather_with_the_adapted_network(crops: np.ndarray) -> None
     np.testing.assert_array_equal(kept, embed_aligned_crops(crops[1:2], "sface").vectors)
     with pytest.raises(WeatherError, match="SFace's"):
         embed_restored([done], "arcface")
+
+
+def test_blend_trusts_the_network_by_how_far_it_moves_the_features() -> None:
+    rng = np.random.default_rng(0)
+    sface = _unit(rng.normal(size=(1, 128)))
+    low, high = BLEND_RANGE
+    away = _unit(rng.normal(size=(1, 128)))
+    away = _unit(away - (away @ sface.T) * sface)  # orthogonal to sface
+    rows, wanted = [], []
+    for d in (0.0, low / 2, (low + high) / 2, high * 1.5, 0.9):
+        c = 1.0 - d  # a unit vector at cosine c to sface
+        rows.append(c * sface[0] + np.sqrt(1.0 - c * c) * away[0])
+        wanted.append(float(np.clip((d - low) / (high - low), 0.0, 1.0)))
+    adapted = 3.0 * np.stack(rows)  # raw features: not unit length
+    mixed, weight = blend_with_sface(np.repeat(2.0 * sface, len(rows), 0), adapted)
+    np.testing.assert_allclose(weight, wanted, atol=1e-6)
+    assert weight[0] == 0.0 and weight[-1] == 1.0
+    # a small move keeps SFace's own features, a large one takes the network's
+    np.testing.assert_allclose(mixed[0], sface[0], atol=1e-6)
+    np.testing.assert_allclose(mixed[-1], _unit(adapted)[-1], atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(mixed, axis=1), 1.0, atol=1e-6)
+    # in between, the mix lies between the two
+    assert mixed[2] @ sface[0] > _unit(adapted)[2] @ sface[0]
+
+
+@pytest.mark.parametrize(
+    ("sface", "adapted", "span", "match"),
+    [
+        (np.ones((2, 128)), np.ones((3, 128)), BLEND_RANGE, "one shape"),
+        (np.ones(128), np.ones(128), BLEND_RANGE, "one shape"),
+        (np.full((1, 128), np.nan), np.ones((1, 128)), BLEND_RANGE, "non-finite"),
+        (np.ones((1, 128)), np.ones((1, 128)), (0.2, 0.1), "low < high"),
+    ],
+)
+def test_blend_refuses_bad_input(
+    sface: np.ndarray, adapted: np.ndarray, span: tuple[float, float], match: str
+) -> None:
+    with pytest.raises(WeatherError, match=match):
+        blend_with_sface(sface, adapted, span)

@@ -14,7 +14,11 @@ with the shipped thresholds.
 
 It is used only where the degradation detectors fire (``restore="auto"`` in
 :func:`facescope.pipeline.embed_faces`, for the kinds in
-:data:`facescope.restoration.auto.ADAPTED_FOR`); clean faces keep the ONNX path.
+:data:`facescope.restoration.auto.ADAPTED_FOR`); clean faces keep the ONNX path. Even
+there it is trusted only as far as the weather calls for: :func:`blend_with_sface` mixes
+its features with the ONNX SFace's of the same crop, by how far the two disagree
+(:data:`BLEND_RANGE`), because on a face with little weather the network's own error
+(cosine 0.95 to SFace on clean crops) is larger than the weather's.
 
 Weights: ``sface_weather.npz`` (package data): the adapted blocks' state as float32
 ``w:`` arrays and a JSON ``meta`` (format, blocks, training provenance); the rest of the
@@ -53,6 +57,13 @@ WEIGHTS_FORMAT: Final[str] = "facescope-sface-weather/1"
 #: How many of SFace's blocks (``features[:n]``: conv_1 .. conv_7) are adapted.
 ADAPTED_BLOCKS: Final[int] = 13
 _WHAT: Final[str] = "weather-adapted SFace"
+#: Disagreement (1 - cosine) between the ONNX SFace's and the adapted network's unit
+#: features of one crop below which the ONNX features are kept, and above which the
+#: adapted ones are, linearly mixed in between (:func:`blend_with_sface`). Chosen on the
+#: fit half of ``benchmarks/bench_weather.py`` by ``python scripts/choose_adapted_blend.py``
+#: (pooled recovery at severities 2-4, both sets; severity 5 held within 2 points of the
+#: unblended network).
+BLEND_RANGE: Final[tuple[float, float]] = (0.0, 0.15)
 #: Crops embedded per forward pass.
 _BATCH: Final[int] = 32
 
@@ -175,8 +186,39 @@ def adapted_features(crops: npt.NDArray[np.uint8], model: Any = None) -> npt.NDA
     return np.concatenate(out).astype(np.float32)
 
 
+def blend_with_sface(
+    sface: npt.NDArray[np.floating[Any]],
+    adapted: npt.NDArray[np.floating[Any]],
+    span: tuple[float, float] = BLEND_RANGE,
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """(unit features, adapted weight per row): the adapted features trusted by disagreement.
+
+    `sface` and `adapted` are (n, 128) features of the same crops by the ONNX SFace and by
+    the adapted network (normalised here). With ``d = 1 - cosine`` between them, the
+    adapted features get weight ``clip((d - span[0]) / (span[1] - span[0]), 0, 1)``: the
+    network moves a face's features far only where the weather is strong, and on a face
+    with little weather its own error outweighs what it undoes. The mix is renormalised.
+    """
+    low, high = (float(v) for v in span)
+    if not 0.0 <= low < high:
+        raise WeatherError(f"blend span must satisfy 0 <= low < high, got {span}")
+    a = np.asarray(sface, np.float64)
+    b = np.asarray(adapted, np.float64)
+    if a.shape != b.shape or a.ndim != 2:
+        raise WeatherError(f"blend needs two (n, d) arrays of one shape, got {a.shape}, {b.shape}")
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise WeatherError("blend got non-finite features")
+    a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
+    b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
+    weight = np.clip((1.0 - np.sum(a * b, axis=1) - low) / (high - low), 0.0, 1.0)
+    mixed = (1.0 - weight)[:, None] * a + weight[:, None] * b
+    mixed /= np.maximum(np.linalg.norm(mixed, axis=1, keepdims=True), 1e-12)
+    return mixed.astype(np.float32), weight.astype(np.float32)
+
+
 __all__ = [
     "ADAPTED_BLOCKS",
+    "BLEND_RANGE",
     "SHIPPED",
     "SHIPPED_SHA256",
     "WEATHER_SFACE_ENV",
@@ -185,6 +227,7 @@ __all__ = [
     "adapted_features",
     "adapted_prefixes",
     "adapted_state",
+    "blend_with_sface",
     "load_adapted",
     "save_adapted",
     "shipped_adapted",
