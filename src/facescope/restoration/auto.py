@@ -8,7 +8,9 @@ the classical methods (:mod:`.classical`) that raised SFace's TAR on the fit hal
 * haze or snow -> :func:`~.classical.dehaze` (dark channel prior in linear light; snow's
   veil and flakes are lifted like haze);
 * long motion blur -> :func:`~.classical.deblur` (Richardson-Lucy, cepstrum kernel),
-  only when the estimated kernel is at least :data:`DEBLUR_MIN_LENGTH` of the side;
+  only when the estimated kernel is at least :data:`DEBLUR_MIN_LENGTH` of the side; on
+  an aligned crop with the torch extra, with the learned estimator's kernel
+  (:mod:`.blur_kernel`) from :data:`LEARNED_DEBLUR_MIN_LENGTH` (4 px) up;
 * noise -> :func:`~.classical.denoise` (light non-local means; it never brightens).
 
 Rain, snow, noise and low light go to the learned restorer instead when it can run
@@ -49,6 +51,13 @@ REMEDY: Final[dict[str, str]] = {
 #: about 0.06 of the side, and raised it at severity 5, about 0.12; fit half of
 #: benchmarks/bench_weather.py).
 DEBLUR_MIN_LENGTH: Final[float] = 0.08
+#: With the learned blur-kernel estimator (:mod:`.blur_kernel`, torch extra), a detected
+#: motion blur on an aligned 112 px crop is deblurred with the kernel it estimates
+#: (length within 0.5-0.8 px and direction within 2-3 degrees on held-out people, where
+#: the cepstrum is wrong by 12-17 px at 7 px) when that kernel is at least this fraction
+#: of the side (4 px): on the fit half, deblurring from 3, 4, 5 or 6 px gave the same TAR
+#: at blur severities 3-5, and blur under 4 px costs SFace about a point.
+LEARNED_DEBLUR_MIN_LENGTH: Final[float] = 4.0 / CROP_SIZE
 #: Kinds ``auto`` hands to the learned restorer (when torch and its weights are there),
 #: in place of the classical remedy: those where it raised TAR over doing nothing and
 #: over the classical method by at least a point, averaged over severities 3 and 5 and
@@ -123,13 +132,18 @@ def check_method(method: object) -> str:
     return method
 
 
-def plan(assessment: Assessment, *, adapted: bool = False) -> tuple[str, ...]:
+def plan(
+    assessment: Assessment, *, adapted: bool = False, blur_length: float | None = None
+) -> tuple[str, ...]:
     """The pixel methods ``auto`` applies for what was detected, in :data:`ORDER`.
 
     `adapted`: the face will be embedded by the weather-adapted SFace where
     :func:`uses_adapted` says so; the kinds it handles (:data:`ADAPTED_FOR`) then get no
     pixel method but their classical remedy where :data:`ADAPTED_WITH_REMEDY` keeps it,
     and the learned restorer is not run (the adapted network was trained on raw weather).
+    `blur_length`: the learned estimator's blur length (a fraction of the side), which
+    then gates deblurring at :data:`LEARNED_DEBLUR_MIN_LENGTH` in place of the cepstrum's
+    ``motion_length`` at :data:`DEBLUR_MIN_LENGTH`.
     """
     present = assessment.present
     by_network = uses_adapted(assessment) if adapted else False
@@ -144,7 +158,10 @@ def plan(assessment: Assessment, *, adapted: bool = False) -> tuple[str, ...]:
         if learned and kind in LEARNED_FOR:
             continue
         wanted.add(REMEDY[kind])
-    if assessment.measures.get("motion_length", 1.0) < DEBLUR_MIN_LENGTH:
+    if blur_length is not None:
+        if blur_length < LEARNED_DEBLUR_MIN_LENGTH:
+            wanted.discard("deblur")
+    elif assessment.measures.get("motion_length", 1.0) < DEBLUR_MIN_LENGTH:
         wanted.discard("deblur")
     if learned:
         wanted.add("learned")
@@ -186,11 +203,14 @@ def restore_image(
     if method == "none":
         return Restored(original, ())
     assessment = None
+    kernel = None
     if method == "auto":
         view = rgb if whole else _face_view(rgb)
         assessment = (detectors or shipped_detectors()).assess(view)
         network = adapted and uses_adapted(assessment)
-        steps = plan(assessment, adapted=network)
+        kernel = _learned_kernel(rgb, assessment)
+        length = None if kernel is None else kernel.length / CROP_SIZE
+        steps = plan(assessment, adapted=network, blur_length=length)
     else:
         network = False
         steps = (method,)
@@ -198,10 +218,27 @@ def restore_image(
         return Restored(original, (), assessment, network)  # no pixel method: same pixels
     out = rgb
     for step in steps:
-        out = _APPLY[step](out)
+        if step == "deblur" and kernel is not None:
+            out = classical.deblur(out, kernel=kernel)
+        else:
+            out = _APPLY[step](out)
     if original.ndim == 2:
         out = np.asarray(out.mean(axis=2).round(), np.uint8) if out.ndim == 3 else out
     return Restored(out, steps, assessment, network)
+
+
+def _learned_kernel(
+    rgb: npt.NDArray[np.uint8], assessment: Assessment
+) -> classical.MotionKernel | None:
+    """The learned estimator's kernel of an aligned crop where motion blur was detected;
+    None for other images, other weather, or without torch or the weights."""
+    if "motion_blur" not in assessment.present or rgb.shape[:2] != (CROP_SIZE, CROP_SIZE):
+        return None
+    from facescope.restoration.blur_kernel import estimate_blur, estimator_available
+
+    if not estimator_available():
+        return None
+    return estimate_blur(rgb)[0]
 
 
 def _face_view(rgb: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
@@ -254,6 +291,7 @@ __all__ = [
     "ADAPTED_FOR",
     "ADAPTED_WITH_REMEDY",
     "DEBLUR_MIN_LENGTH",
+    "LEARNED_DEBLUR_MIN_LENGTH",
     "METHODS",
     "ORDER",
     "REMEDY",

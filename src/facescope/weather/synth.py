@@ -59,6 +59,7 @@ __all__ = [
     "Degradation",
     "degrade",
     "degrade_with_info",
+    "motion_blur_along",
 ]
 
 UInt8Image = npt.NDArray[np.uint8]
@@ -582,6 +583,30 @@ def degrade_with_info(
     if grey:
         out = out.reshape(h, w)
     return np.ascontiguousarray(out), applied
+
+
+def motion_blur_along(
+    image: UInt8Image, length: float, angle: float, *, curvature: float = 0.0
+) -> UInt8Image:
+    """Blur `image` by camera motion of `length` px along `angle` degrees, in linear light.
+
+    The kernel of the ``"motion_blur"`` kind at a chosen length: `angle` is
+    counter-clockwise from the x axis (the convention of
+    :class:`facescope.restoration.classical.MotionKernel`), `curvature` bends the path
+    (its sagitta is ``curvature * length``). For training and tests that need a known blur.
+    """
+    img = _check_image(image)
+    if not (math.isfinite(length) and 0.0 <= length <= 4 * max(img.shape[:2])):
+        raise WeatherError(f"length must be finite and in [0, 4 x the side], got {length}")
+    if not (math.isfinite(angle) and math.isfinite(curvature)):
+        raise WeatherError("angle and curvature must be finite")
+    if length < 1e-3:
+        return img.copy()
+    grey = img.ndim == 2
+    x = _LINEAR_LUT[img[..., None] if grey else img]
+    kernel = _path_kernel(length, angle - 90.0, curvature)
+    out = _to_uint8(_linear_to_srgb(_filter(x, kernel / float(kernel.sum()))))
+    return np.ascontiguousarray(out.reshape(img.shape))
 
 
 def degrade(
