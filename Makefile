@@ -94,7 +94,7 @@ bench-cluster: install-dev
 	$(BIN)/python benchmarks/bench_cluster.py
 
 # recognition in synthetic weather (evaluation half of the people, HTML reports) and in
-# weather made by another, simple synthesiser (docs/weather.md); about 25 minutes
+# weather made by another, simple synthesiser (docs/weather.md); about 20 minutes
 bench-weather: install-dev
 	$(BIN)/python benchmarks/bench_weather.py --per-identity 15 --json out/bench_weather.json \
 		--report out/weather/report
