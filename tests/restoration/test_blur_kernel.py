@@ -118,5 +118,11 @@ def test_auto_deblurs_a_moderate_blur_with_the_learned_kernel(crops: np.ndarray)
             before.append(fs.embed(blurred, assume_aligned=True).vectors[0] @ clean)
             after.append(fs.embed(fixed, assume_aligned=True).vectors[0] @ clean)
     assert np.mean(after) > np.mean(before) + 0.05
+    # FACESCOPE_BLUR_KERNEL=off: no learned kernel; the cepstrum decides again
+    assert auto._learned_kernel(motion_blur_along(crops[0], 7.0, 60.0), found) is not None
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(blur_kernel.BLUR_KERNEL_ENV, "off")
+        assert not estimator_available()
+        assert auto._learned_kernel(motion_blur_along(crops[0], 7.0, 60.0), found) is None
     # a clean crop is not touched
     assert auto.restore_image(crops[1], "auto").applied == ()

@@ -18,7 +18,9 @@ moderate blur. This module regresses the kernel with a small CNN instead (torch 
   eight held out for validation.
 
 Weights: ``blur_kernel.npz`` (package data; float32 arrays and a JSON ``meta``),
-SHA-256 pinned. ``FACESCOPE_BLUR_KERNEL=FILE`` selects other weights.
+SHA-256 pinned. ``FACESCOPE_BLUR_KERNEL=FILE`` selects other weights, and
+``FACESCOPE_BLUR_KERNEL=off`` turns the estimator off (``auto`` then deblurs with the
+cepstrum's kernel, as without torch).
 """
 
 from __future__ import annotations
@@ -47,8 +49,9 @@ from facescope.restoration.classical import MotionKernel
 #: The shipped weights (package data of ``facescope.restoration``) and their SHA-256.
 SHIPPED: Final[str] = "blur_kernel.npz"
 SHIPPED_SHA256: Final[str] = "b978a1148eb0a266cc71fe02805700a09277e3b8b1c4bdf391fe51c6a370263d"
-#: Environment variable naming other weights.
+#: Environment variable naming other weights, or ``off`` to use the cepstrum instead.
 BLUR_KERNEL_ENV: Final[str] = "FACESCOPE_BLUR_KERNEL"
+OFF: Final[str] = "off"
 WEIGHTS_FORMAT: Final[str] = "facescope-blur-kernel/1"
 #: The side of the crops the network reads (aligned face crops).
 SIDE: Final[int] = 112
@@ -146,7 +149,10 @@ _shared: Lazy[tuple[Any, dict[str, Any]]] = Lazy(
 
 
 def estimator_available() -> bool:
-    """Whether the learned estimator can run here (torch importable, weights there)."""
+    """Whether the learned estimator can run here (torch importable, weights there, and
+    ``FACESCOPE_BLUR_KERNEL`` not ``off``: then ``auto`` keeps the cepstrum's kernel)."""
+    if os.environ.get(BLUR_KERNEL_ENV, "").strip().lower() == OFF:
+        return False
     return torch_available() and shipped_or_named_exists(
         "facescope.restoration", SHIPPED, BLUR_KERNEL_ENV
     )
@@ -174,6 +180,7 @@ def estimate_blur(crops: npt.NDArray[np.uint8], net: Any = None) -> list[MotionK
 __all__ = [
     "BLUR_KERNEL_ENV",
     "MAX_LENGTH",
+    "OFF",
     "SHIPPED",
     "SHIPPED_SHA256",
     "SIDE",
