@@ -73,6 +73,8 @@ def test_shipped_estimator_finds_short_blurs_the_cepstrum_misses(crops: np.ndarr
             (found,) = estimate_blur(blurred)
             assert abs(found.length - length) < 1.5, (length, angle, found)
             assert _angle_error(found.angle, angle) < 10.0, (length, angle, found)
+    flat = estimate_blur(np.full((112, 112, 3), 90, np.uint8))[0]
+    assert flat.length == 0.0 and flat.confidence == 0.0
     # one call takes a batch; grey crops too
     batch = estimate_blur(np.stack([motion_blur_along(c, 7.0, 45.0) for c in crops]))
     assert len(batch) == 2

@@ -6,7 +6,9 @@
 * :func:`assess_degradation`: which kinds of weather an image carries, and how likely
   each is (:mod:`.detectors`, over the measurements of :mod:`.measures`);
 * :mod:`.classical`: dark-channel dehazing in linear light, Richardson-Lucy deblurring
-  with a cepstrum-estimated motion kernel, and denoising that never brightens.
+  with a cepstrum-estimated motion kernel, and denoising that never brightens;
+* :func:`estimate_blur` (:mod:`.blur_kernel`, torch extra): a learned estimate of a face
+  crop's motion blur, which ``auto`` deblurs aligned crops with.
 
 Synthetic weather (to measure and train) is :func:`facescope.weather.degrade`. The
 recogniser restores between alignment and embedding when asked
@@ -28,6 +30,7 @@ _EXPORTS = {
     "Assessment": "facescope.restoration.detectors",
     "DegradationDetectors": "facescope.restoration.detectors",
     "load_detectors": "facescope.restoration.detectors",
+    "estimate_blur": "facescope.restoration.blur_kernel",
 }
 
 __getattr__ = lazy_exports("facescope.restoration", _EXPORTS)

@@ -162,7 +162,8 @@ def estimate_blur(crops: npt.NDArray[np.uint8], net: Any = None) -> list[MotionK
     """The motion kernel of each 112x112 crop (RGB or grey, one or a batch).
 
     ``confidence`` is 1 (the network does not grade itself); a sharp crop gets a length
-    near 0 (0.3 px median on held-out faces, at most about 4-6 px).
+    near 0 (0.3 px median on held-out faces, at most about 4-6 px); a flat crop (nothing
+    to read) gets length and confidence 0.
     """
     torch = require_torch("the blur-kernel estimator")
     data = np.asarray(crops)
@@ -173,8 +174,11 @@ def estimate_blur(crops: npt.NDArray[np.uint8], net: Any = None) -> list[MotionK
         out = model(torch.from_numpy(features)).numpy().astype(np.float64)
     lengths = np.clip(out[:, 0] * MAX_LENGTH, 0.0, MAX_LENGTH)
     angles = np.degrees(np.arctan2(out[:, 2], out[:, 1]) / 2.0) % 180.0
-    return [MotionKernel(length=float(n), angle=float(a), confidence=1.0)
-            for n, a in zip(lengths, angles, strict=True)]  # fmt: skip
+    # a flat crop has no spectrum to read: no blur can be told (as for the cepstrum)
+    flat = [float(np.asarray(c, np.float32).std()) < 0.5 for c in batch]
+    return [MotionKernel(length=0.0, angle=0.0, confidence=0.0) if f
+            else MotionKernel(length=float(n), angle=float(a), confidence=1.0)
+            for n, a, f in zip(lengths, angles, flat, strict=True)]  # fmt: skip
 
 
 __all__ = [
