@@ -53,10 +53,11 @@ REMEDY: Final[dict[str, str]] = {
 DEBLUR_MIN_LENGTH: Final[float] = 0.08
 #: With the learned blur-kernel estimator (:mod:`.blur_kernel`, torch extra), a detected
 #: motion blur on an aligned 112 px crop is deblurred with the kernel it estimates
-#: (length within 0.5-0.8 px and direction within 2-3 degrees on held-out people, where
-#: the cepstrum is wrong by 12-17 px at 7 px) when that kernel is at least this fraction
-#: of the side (4 px): on the fit half, deblurring from 3, 4, 5 or 6 px gave the same TAR
-#: at blur severities 3-5, and blur under 4 px costs SFace about a point.
+#: (median errors 0.3-0.5 px in length and 0.9-1.7 degrees in direction from 3 px up on
+#: held-out people, where the cepstrum is wrong by 12-17 px at 7 px) when that kernel is
+#: at least this fraction of the side (4 px): on the fit half, deblurring from 3, 4, 5 or
+#: 6 px gave the same TAR at blur severities 3-5, and blur under 4 px (severity 1) cost
+#: SFace under a point.
 LEARNED_DEBLUR_MIN_LENGTH: Final[float] = 4.0 / CROP_SIZE
 #: Kinds ``auto`` hands to the learned restorer (when torch and its weights are there),
 #: in place of the classical remedy: those where it raised TAR over doing nothing and
@@ -158,10 +159,12 @@ def plan(
         if learned and kind in LEARNED_FOR:
             continue
         wanted.add(REMEDY[kind])
-    if blur_length is not None:
-        if blur_length < LEARNED_DEBLUR_MIN_LENGTH:
-            wanted.discard("deblur")
-    elif assessment.measures.get("motion_length", 1.0) < DEBLUR_MIN_LENGTH:
+    length, shortest = (
+        (assessment.measures.get("motion_length", 1.0), DEBLUR_MIN_LENGTH)
+        if blur_length is None
+        else (blur_length, LEARNED_DEBLUR_MIN_LENGTH)
+    )
+    if length < shortest:
         wanted.discard("deblur")
     if learned:
         wanted.add("learned")

@@ -38,8 +38,10 @@ from facescope._lazy import Lazy
 from facescope.errors import ModelFileError, WeatherError
 from facescope.models.shipped import shipped_or_named_exists, verified_shipped
 from facescope.models.torch_runtime import (
+    load_state,
     read_weights,
     require_torch,
+    state_arrays,
     torch_available,
     torch_threads,
     write_weights,
@@ -102,14 +104,12 @@ def targets(length: float, angle: float) -> npt.NDArray[np.float32]:
 
 def save_estimator(net: Any, path: str | os.PathLike[str], meta: dict[str, Any]) -> Path:
     """Write the network's state (float32) and `meta` (provenance) to an ``.npz``."""
-    arrays = {f"w:{k}": v.detach().cpu().numpy().astype(np.float32)
-              for k, v in net.state_dict().items()}  # fmt: skip
-    return write_weights(path, arrays, {"format": WEIGHTS_FORMAT, **meta})
+    return write_weights(path, state_arrays(net), {"format": WEIGHTS_FORMAT, **meta})
 
 
 def load_estimator(path: str | os.PathLike[str] | None = None) -> tuple[Any, dict[str, Any]]:
     """(network in eval mode, its meta); `path` defaults to the shipped weights."""
-    torch = require_torch("the blur-kernel estimator")
+    require_torch("the blur-kernel estimator")
     if path is None:
         with verified_shipped("facescope.restoration", SHIPPED, SHIPPED_SHA256, _WHAT) as file:
             arrays, meta = _read(file)
@@ -117,20 +117,7 @@ def load_estimator(path: str | os.PathLike[str] | None = None) -> tuple[Any, dic
     else:
         arrays, meta = _read(Path(path))
         where = str(path)
-    net = build_network()
-    state = net.state_dict()
-    given = {k[2:] for k in arrays if k.startswith("w:")}
-    if given != set(state):
-        raise ModelFileError(f"{where} does not fit the blur-kernel estimator")
-    for key in state:
-        value = np.asarray(arrays["w:" + key], np.float32)
-        if value.shape != tuple(state[key].shape) or not np.isfinite(value).all():
-            raise ModelFileError(f"{where}: {key} has the wrong shape or non-finite values")
-        state[key] = torch.from_numpy(value)
-    net.load_state_dict(state, strict=True)
-    net.eval()
-    net.requires_grad_(False)
-    return net, meta
+    return load_state(build_network(), arrays, error=ModelFileError, source=where), meta
 
 
 def _read(file: Path) -> tuple[dict[str, npt.NDArray[Any]], dict[str, Any]]:
