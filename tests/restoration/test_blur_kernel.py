@@ -73,6 +73,10 @@ def test_shipped_estimator_finds_short_blurs_the_cepstrum_misses(crops: np.ndarr
             (found,) = estimate_blur(blurred)
             assert abs(found.length - length) < 1.5, (length, angle, found)
             assert _angle_error(found.angle, angle) < 10.0, (length, angle, found)
+    for bad in ("a photo", np.zeros((0, 112, 112, 3), np.uint8), np.zeros((64, 64, 3), np.uint8),
+                np.full((112, 112, 3), np.nan)):  # fmt: skip
+        with pytest.raises(WeatherError):
+            estimate_blur(bad)
     flat = estimate_blur(np.full((112, 112, 3), 90, np.uint8))[0]
     assert flat.length == 0.0 and flat.confidence == 0.0
     # one call takes a batch; grey crops too

@@ -154,6 +154,10 @@ def estimate_blur(crops: npt.NDArray[np.uint8], net: Any = None) -> list[MotionK
     """
     torch = require_torch("the blur-kernel estimator")
     data = np.asarray(crops)
+    if data.ndim not in (2, 3, 4) or data.size == 0:
+        raise WeatherError(
+            f"the blur-kernel estimator reads 112x112 crops (one or a batch), got {data.shape}"
+        )
     batch = data[None] if data.ndim == 2 or (data.ndim == 3 and data.shape[-1] == 3) else data
     features = np.stack([spectrum(c) for c in batch])[:, None]
     model = net if net is not None else _shared.get()[0]
