@@ -147,25 +147,40 @@ ACCEPTANCE_TAR = {"clean": 0.908, "haze": 0.863, "rain": 0.746, "snow": 0.721,
                   "low_light": 0.492, "motion_blur": 0.669}  # fmt: skip
 
 
-def matched(path: Path) -> str:
-    """Markdown: auto's recovery where our weather costs what the acceptance data's does."""
-    from facescope.weather.evaluate import recovered_at_loss
+def embeddings_path(path: Path, name: str) -> Path:
+    """Where the embeddings behind set `name` of the --json `path` are saved."""
+    return path.with_name(f"{path.stem}.{name}.npz")
+
+
+def matched(path: Path, draws: int = 1000) -> str:
+    """Markdown: auto's recovery where our weather costs what the acceptance data's does,
+    with a person-level bootstrap interval where the embeddings were saved next to it."""
+    from facescope.weather.evaluate import bootstrap_recovered, recovered_at_loss
 
     result = json.loads(path.read_text())
-    lines = ["| set | kind | loss to match | between our severities | recovered by auto |",
-             "| --- | --- | --- | --- | --- |"]  # fmt: skip
+    lines = ["| set | kind | loss to match | between our severities | recovered by auto "
+             f"| 90% interval (people resampled, {draws} draws) |",
+             "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
     for name, done in result["sets"].items():
+        saved = embeddings_path(path, name)
+        arrays = dict(np.load(saved, allow_pickle=False)) if saved.is_file() else None
         for kind, tar in ACCEPTANCE_TAR.items():
             if kind == "clean":
                 continue
             loss = ACCEPTANCE_TAR["clean"] - tar
             got = recovered_at_loss(done["rows"], kind, loss)
             if got is None:
-                lines.append(f"| {name} | {kind} | {loss:.3f} | beyond what was measured | |")
+                lines.append(f"| {name} | {kind} | {loss:.3f} | beyond what was measured | | |")
                 continue
+            spread = None if arrays is None else bootstrap_recovered(arrays, kind, loss,
+                                                                     draws=draws)  # fmt: skip
+            interval = "" if spread is None else (
+                f"{spread['low']:.0%} to {spread['high']:.0%}"
+                + (f" ({spread['defined']:.0%} of draws)" if spread["defined"] < 0.995 else "")
+            )  # fmt: skip
             lines.append(
                 f"| {name} | {kind} | {loss:.3f} | {got['from_severity']}-{got['to_severity']} "
-                f"| {got['recovered']:.0%} |"
+                f"| {got['recovered']:.0%} | {interval} |"
             )
     return "\n".join(lines)
 
@@ -223,6 +238,8 @@ def main() -> None:
                 severities=args.severities, name=f"{name}, {args.half} half", progress=step,
             )  # fmt: skip
         result["sets"][name] = done.to_dict()
+        if args.json:
+            done.save_embeddings(embeddings_path(args.json, name))
         print("\n### " + done.markdown() + "\n", flush=True)
         if args.report:
             from facescope.weather.evaluate import write_weather_report

@@ -29,6 +29,8 @@ def test_haze_is_measured_and_restored(
     done = evaluate_weather(faces, ids, kinds=["haze"], severities=[4],
                             progress=lambda k, n: steps.append((k, n)))  # fmt: skip
     assert set(done.rows) == {"clean", "haze/4"} and steps[-1] == (2, 2)
+    assert set(done.embeddings) == {"gallery", "identity", "clean:degraded", "clean:auto",
+                                    "haze/4:degraded", "haze/4:auto"}  # fmt: skip
     clean, hazy = done.rows["clean"], done.rows["haze/4"]
     assert clean["auto_touched"] == 0.0  # clean faces pass through
     assert clean["auto"]["identity_cosine"] == pytest.approx(1.0, abs=1e-5)
@@ -75,3 +77,55 @@ def test_recovery_is_read_where_the_weather_costs_a_given_loss() -> None:
     assert exact is not None and exact["recovered"] == pytest.approx(0.5)
     assert recovered_at_loss(rows, "rain", 0.5) is None  # heavier than anything measured
     assert recovered_at_loss(rows, "snow", 0.1) is None  # not measured at all
+
+
+def _people(rng: np.random.Generator, noise: float, centres: np.ndarray) -> np.ndarray:
+    x = np.repeat(centres, 6, axis=0) + noise * rng.standard_normal((len(centres) * 6, 32))
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_bootstrap_gives_an_interval_around_the_recovery(tmp_path: Path) -> None:
+    from facescope.match.metrics import threshold_at_fmr
+    from facescope.weather.evaluate import (
+        FMR,
+        WeatherEvaluation,
+        _scores,
+        bootstrap_recovered,
+        recovered_at_loss,
+    )
+
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((8, 32))
+    gallery = _people(rng, 0.5, centres)
+    ids = np.repeat([f"p{i}" for i in range(8)], 6)
+    heavy = {s: _people(rng, 0.5 + 0.35 * s, centres) for s in (1, 3)}
+    half = {s: _people(rng, 0.5 + 0.2 * s, centres) for s in (1, 3)}
+
+    def arrays(auto: dict[int, np.ndarray]) -> dict[str, np.ndarray]:
+        out = {"gallery": gallery, "identity": ids, "clean:degraded": gallery,
+               "clean:auto": gallery}  # fmt: skip
+        for s in (1, 3):
+            out[f"blur/{s}:degraded"], out[f"blur/{s}:auto"] = heavy[s], auto[s]
+        return out
+
+    # auto giving back the clean embeddings recovers everything in every draw, and auto
+    # changing nothing recovers nothing
+    full = bootstrap_recovered(arrays({1: gallery, 3: gallery}), "blur", 0.05, draws=50)
+    assert full is not None and full["low"] == pytest.approx(1.0)
+    assert full["high"] == pytest.approx(1.0)
+    none = bootstrap_recovered(arrays(heavy), "blur", 0.05, draws=50)
+    assert none is not None and none["low"] == none["high"] == pytest.approx(0.0)
+    # part-way: the interval brackets the figure measured on all the people
+    evaluation = WeatherEvaluation("synthetic", len(ids), 8, 0.5, embeddings=arrays(half))
+    saved = np.load(evaluation.save_embeddings(tmp_path / "e.npz"), allow_pickle=False)
+    spread = bootstrap_recovered(dict(saved), "blur", 0.05, draws=200)
+    assert spread is not None and spread["low"] < spread["median"] < spread["high"]
+    rows = {}
+    for key in ("clean", "blur/1", "blur/3"):
+        rows[key] = {}
+        for method in ("degraded", "auto"):
+            genuine, impostor = _scores(saved[f"{key}:{method}"], gallery, ids)
+            rows[key][method] = {"tar": float((genuine >= threshold_at_fmr(impostor, FMR)).mean())}
+    everyone = recovered_at_loss(rows, "blur", 0.05)
+    assert everyone is not None and spread["low"] <= everyone["recovered"] <= spread["high"]
+    assert bootstrap_recovered(dict(saved), "rain", 0.05) is None  # not measured
