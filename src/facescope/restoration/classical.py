@@ -38,6 +38,7 @@ __all__ = [
     "estimate_noise_sigma",
     "estimate_transmission",
     "motion_kernel",
+    "richardson_lucy_steps",
 ]
 
 FloatArray = npt.NDArray[np.float64]
