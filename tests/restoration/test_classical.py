@@ -159,6 +159,19 @@ def test_deblur_default_iterations_serve_recognition(crop: Image) -> None:
         assert default.vectors[0] @ sharp > few.vectors[0] @ sharp + 0.01
 
 
+def test_richardson_lucy_steps_snapshots_one_run(crop: Image) -> None:
+    from facescope.restoration.classical import _richardson_lucy, richardson_lucy_steps
+
+    unit = crop.astype(np.float64) / 255.0
+    psf = motion_kernel(7, 30)
+    five, twenty = richardson_lucy_steps(unit, psf, (5, 20))
+    np.testing.assert_array_equal(twenty, _richardson_lucy(unit, psf, 20))
+    assert not np.array_equal(five, twenty)
+    for bad in ((), (0,), (3.5,)):
+        with pytest.raises(WeatherError, match="iteration counts"):
+            richardson_lucy_steps(unit, psf, bad)  # type: ignore[arg-type]
+
+
 def test_deblur_with_estimated_kernel(crop: Image) -> None:
     blurred = _blur(crop, 9, 0)
     assert _mse(deblur(blurred), crop) < 0.7 * _mse(blurred, crop)

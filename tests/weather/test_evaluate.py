@@ -129,3 +129,10 @@ def test_bootstrap_gives_an_interval_around_the_recovery(tmp_path: Path) -> None
     everyone = recovered_at_loss(rows, "blur", 0.05)
     assert everyone is not None and spread["low"] <= everyone["recovered"] <= spread["high"]
     assert bootstrap_recovered(dict(saved), "rain", 0.05) is None  # not measured
+    with pytest.raises(WeatherError, match="lack"):
+        bootstrap_recovered({"gallery": gallery}, "blur", 0.05)
+    with pytest.raises(WeatherError, match="draws"):
+        bootstrap_recovered(dict(saved), "blur", 0.05, draws=0)
+    broken = {**dict(saved), "gallery": np.full_like(gallery, np.nan)}
+    with pytest.raises(WeatherError, match="finite"):
+        bootstrap_recovered(broken, "blur", 0.05)

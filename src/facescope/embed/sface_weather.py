@@ -38,7 +38,7 @@ import numpy.typing as npt
 
 from facescope._lazy import Lazy
 from facescope.errors import ModelFileError, WeatherError
-from facescope.models.shipped import shipped_or_named_exists, verified_shipped
+from facescope.models.shipped import read_shipped_or_named, shipped_or_named_exists
 from facescope.models.torch_runtime import (
     read_weights,
     require_torch,
@@ -102,13 +102,9 @@ def load_adapted(path: str | os.PathLike[str] | None = None) -> tuple[Any, dict[
     torch = require_torch("the weather-adapted SFace")
     from facescope.embed.sface_torch import load_sface_torch
 
-    if path is None:
-        with verified_shipped("facescope.embed", SHIPPED, SHIPPED_SHA256, _WHAT) as file:
-            arrays, meta = _read(file)
-        where = f"the shipped {SHIPPED}"
-    else:
-        arrays, meta = _read(Path(path))
-        where = str(path)
+    (arrays, meta), where = read_shipped_or_named(
+        path, _read, package="facescope.embed", name=SHIPPED, sha256=SHIPPED_SHA256, what=_WHAT
+    )
     blocks = meta.get("blocks")
     if not isinstance(blocks, int) or not 1 <= blocks <= ADAPTED_BLOCKS:
         raise ModelFileError(f"{where}: 'blocks' must be 1..{ADAPTED_BLOCKS}, got {blocks!r}")

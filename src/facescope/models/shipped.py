@@ -8,13 +8,16 @@ replaced by a file that an environment variable names (not checked: the user cho
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
+from typing import TypeVar
 
 from facescope.errors import ModelFileError, ModelNotAvailableError
 from facescope.models.registry import sha256_of
+
+T = TypeVar("T")
 
 
 @contextmanager
@@ -46,4 +49,21 @@ def shipped_or_named_exists(package: str, name: str, env: str) -> bool:
     return resources.files(package).joinpath(name).is_file()
 
 
-__all__ = ["shipped_or_named_exists", "verified_shipped"]
+def read_shipped_or_named(
+    path: str | os.PathLike[str] | None,
+    read: Callable[[Path], T],
+    *,
+    package: str,
+    name: str,
+    sha256: str,
+    what: str,
+) -> tuple[T, str]:
+    """(`read` of the file at `path`, or of the shipped `name` once its SHA-256 is verified;
+    where it came from, for error messages)."""
+    if path is None:
+        with verified_shipped(package, name, sha256, what) as file:
+            return read(file), f"the shipped {name}"
+    return read(Path(path)), str(path)
+
+
+__all__ = ["read_shipped_or_named", "shipped_or_named_exists", "verified_shipped"]

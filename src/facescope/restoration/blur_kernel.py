@@ -36,7 +36,7 @@ import numpy.typing as npt
 
 from facescope._lazy import Lazy
 from facescope.errors import ModelFileError, WeatherError
-from facescope.models.shipped import shipped_or_named_exists, verified_shipped
+from facescope.models.shipped import read_shipped_or_named, shipped_or_named_exists
 from facescope.models.torch_runtime import (
     load_state,
     read_weights,
@@ -110,13 +110,10 @@ def save_estimator(net: Any, path: str | os.PathLike[str], meta: dict[str, Any])
 def load_estimator(path: str | os.PathLike[str] | None = None) -> tuple[Any, dict[str, Any]]:
     """(network in eval mode, its meta); `path` defaults to the shipped weights."""
     require_torch("the blur-kernel estimator")
-    if path is None:
-        with verified_shipped("facescope.restoration", SHIPPED, SHIPPED_SHA256, _WHAT) as file:
-            arrays, meta = _read(file)
-        where = f"the shipped {SHIPPED}"
-    else:
-        arrays, meta = _read(Path(path))
-        where = str(path)
+    (arrays, meta), where = read_shipped_or_named(
+        path, _read, package="facescope.restoration", name=SHIPPED, sha256=SHIPPED_SHA256,
+        what=_WHAT,
+    )  # fmt: skip
     return load_state(build_network(), arrays, error=ModelFileError, source=where), meta
 
 

@@ -532,6 +532,8 @@ def richardson_lucy_steps(
 ) -> list[FloatArray]:
     """The Richardson-Lucy estimate after each of `counts` iterations (one run), for
     choosing how many to run (``scripts/choose_deblur_iterations.py``)."""
+    if not counts or any(isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in counts):
+        raise WeatherError(f"iteration counts must be positive ints, got {counts!r}")
     pad = max(kernel.shape) // 2 + 1
     padded = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REFLECT)
     flipped = np.ascontiguousarray(kernel[::-1, ::-1])

@@ -158,8 +158,16 @@ def bootstrap_recovered(
     """
     from facescope.match.metrics import threshold_at_fmr
 
+    missing = [k for k in ("identity", "gallery", "clean:degraded", "clean:auto")
+               if k not in embeddings]  # fmt: skip
+    if missing:
+        raise WeatherError(f"the embeddings lack {missing}: save them with save_embeddings")
+    if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
+        raise WeatherError(f"draws must be a positive int, got {draws!r}")
     ids = np.asarray(embeddings["identity"]).astype(str)
     gallery = np.asarray(embeddings["gallery"], np.float32)
+    if not np.all(np.isfinite(gallery)) or len(gallery) != len(ids):
+        raise WeatherError("the gallery embeddings must be finite, one per identity")
     people = sorted(set(ids.tolist()))
     members = [np.flatnonzero(ids == p) for p in people]
     measured = [
