@@ -116,11 +116,22 @@ def embed_restored(done: Sequence[Restored], model: str = "sface") -> Embeddings
     recognizer = get_recognizer(model)
     raw = recognizer.features_from_crops(images).astype(np.float32)  # type: ignore[attr-defined]
     if network.any():
-        from facescope.embed.sface_weather import adapted_features, blend_with_sface
+        from facescope.embed.sface_weather import (
+            adapted_features,
+            blend_with_sface,
+            fuse_with_view,
+        )
 
         adapted = adapted_features(images[network])
         mixed, _ = blend_with_sface(raw[network], adapted)
         raw[network] = mixed * np.linalg.norm(adapted, axis=1, keepdims=True)
+        viewed = {i: d.view for i, d in enumerate(done) if d.adapted and d.view is not None}
+        if viewed:  # a second, restored view: SFace's features of it averaged in
+            rows = list(viewed)
+            views = np.ascontiguousarray(np.stack(list(viewed.values())))
+            seen = recognizer.features_from_crops(views).astype(np.float32)  # type: ignore[attr-defined]
+            weight = np.array([done[i].view_weight for i in rows])
+            raw[rows] = fuse_with_view(raw[rows], seen, weight)
     return normalise(raw, model)
 
 

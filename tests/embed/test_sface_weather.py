@@ -20,13 +20,21 @@ from facescope.embed.sface_weather import (
     adapted_features,
     adapted_prefixes,
     blend_with_sface,
+    fuse_with_view,
     load_adapted,
     save_adapted,
     shipped_adapted,
 )
 from facescope.errors import ModelFileError, WeatherError
 from facescope.pipeline import embed_aligned_crops, embed_restored
-from facescope.restoration.auto import ADAPTED_FOR, Restored, plan, restore_image
+from facescope.restoration.auto import (
+    ADAPTED_FOR,
+    VIEW_FOR,
+    Restored,
+    plan,
+    restore_image,
+    view_for,
+)
 from facescope.restoration.detectors import Assessment
 from facescope.weather import degrade
 from facescope.weather.adapt import AdaptConfig, train_adapted_sface, validation_cosine
@@ -205,3 +213,57 @@ def test_blend_refuses_bad_input(
 ) -> None:
     with pytest.raises(WeatherError, match=match):
         blend_with_sface(sface, adapted, span)
+
+
+def test_fusion_averages_unit_features_by_the_views_weight() -> None:
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(3, 128)), rng.normal(size=(3, 128))
+    fused = fuse_with_view(5.0 * a, 0.1 * b, np.array([0.0, 0.3, 1.0]))  # lengths do not count
+    np.testing.assert_allclose(fused[0], _unit(a)[0], atol=1e-6)
+    np.testing.assert_allclose(fused[2], _unit(b)[2], atol=1e-6)
+    np.testing.assert_allclose(fused[1], _unit(0.7 * _unit(a) + 0.3 * _unit(b))[1], atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(fused, axis=1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(fuse_with_view(a, b, 0.3)[1], fused[1], atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "weight", "match"),
+    [
+        (np.ones((2, 128)), np.ones((3, 128)), 0.3, "one shape"),
+        (np.full((1, 128), np.nan), np.ones((1, 128)), 0.3, "non-finite"),
+        (np.ones((1, 128)), np.ones((1, 128)), 1.5, r"\[0, 1\]"),
+        (np.ones((1, 128)), np.ones((1, 128)), float("nan"), r"\[0, 1\]"),
+    ],
+)
+def test_fusion_refuses_bad_input(a: np.ndarray, b: np.ndarray, weight: float, match: str) -> None:
+    with pytest.raises(WeatherError, match=match):
+        fuse_with_view(a, b, weight)
+
+
+def test_view_for_names_the_kinds_method(monkeypatch: pytest.MonkeyPatch) -> None:
+    from facescope.restoration import auto
+
+    monkeypatch.setattr(auto, "VIEW_FOR", {"haze": ("dehaze", 0.3), "noise": ("denoise", 0.5)})
+    half = {"haze": 0.5, "noise": 0.5, "rain": 0.5}
+    assert view_for(Assessment({"rain": 0.9}, half)) is None
+    assert view_for(Assessment({"haze": 0.9}, half)) == ("dehaze", 0.3)
+    # two kinds with views: the method applied first (ORDER) wins
+    assert view_for(Assessment({"noise": 0.9, "haze": 0.9}, half)) == ("dehaze", 0.3)
+
+
+def test_auto_fuses_a_dehazed_view_into_hazy_faces(crops: np.ndarray) -> None:
+    if not adapted_available() or "haze" not in VIEW_FOR:
+        pytest.skip("haze gets no second view in this checkout")
+    hazy = degrade(crops[0], "haze", 3, seed=2)
+    done = restore_image(hazy, "auto", adapted=True)
+    assert done.adapted and done.view is not None and done.view_method == VIEW_FOR["haze"][0]
+    assert f"view:{done.view_method}" in done.to_dict()["applied"]
+    assert restore_image(hazy, "auto").view is None  # restore() alone never makes one
+    without = Restored(done.image, done.applied, done.assessment, True)
+    network = embed_restored([without]).vectors
+    view = embed_aligned_crops(done.view[None], "sface").vectors
+    wanted = fuse_with_view(network, view, VIEW_FOR["haze"][1])
+    np.testing.assert_allclose(embed_restored([done]).vectors, wanted, atol=1e-5)
+    # the fused embedding is closer to the clean face than the network's alone
+    clean = embed_aligned_crops(crops[:1], "sface").vectors[0]
+    assert wanted[0] @ clean > network[0] @ clean

@@ -212,6 +212,33 @@ def blend_with_sface(
     return mixed.astype(np.float32), weight.astype(np.float32)
 
 
+def fuse_with_view(
+    features: npt.NDArray[np.floating[Any]],
+    view: npt.NDArray[np.floating[Any]],
+    weight: float | npt.NDArray[np.floating[Any]],
+) -> npt.NDArray[np.float32]:
+    """Unit features: ``(1 - weight) * features + weight * view``, both normalised first.
+
+    `features` and `view` are (n, d) features of one face in two versions (the adapted
+    network's of the crop as it came, SFace's of a restored crop); `weight` is one number
+    or one per row, in [0, 1].
+    """
+    a = np.asarray(features, np.float64)
+    b = np.asarray(view, np.float64)
+    if a.shape != b.shape or a.ndim != 2:
+        raise WeatherError(f"fusion needs two (n, d) arrays of one shape, got {a.shape}, {b.shape}")
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise WeatherError("fusion got non-finite features")
+    w = np.broadcast_to(np.asarray(weight, np.float64), (len(a),))
+    if not (np.isfinite(w).all() and (w >= 0).all() and (w <= 1).all()):
+        raise WeatherError(f"view weight must lie in [0, 1], got {weight}")
+    a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
+    b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
+    mixed: npt.NDArray[np.float64] = (1.0 - w)[:, None] * a + w[:, None] * b
+    mixed /= np.maximum(np.linalg.norm(mixed, axis=1, keepdims=True), 1e-12)
+    return mixed.astype(np.float32)
+
+
 __all__ = [
     "ADAPTED_BLOCKS",
     "BLEND_RANGE",
@@ -224,6 +251,7 @@ __all__ = [
     "adapted_prefixes",
     "adapted_state",
     "blend_with_sface",
+    "fuse_with_view",
     "load_adapted",
     "save_adapted",
     "shipped_adapted",

@@ -86,6 +86,18 @@ ADAPTED_FOR: Final[frozenset[str]] = frozenset(
 #: Kinds whose classical remedy is still applied to the pixels before the adapted SFace
 #: (deblurring, with its length gate: classical + adapted 0.782 against adapted 0.707).
 ADAPTED_WITH_REMEDY: Final[frozenset[str]] = frozenset({"motion_blur"})
+#: Second views for the weather-adapted SFace, per detected kind: (pixel method, weight).
+#: Where the adapted network embeds a face with one of these kinds, the crop restored by
+#: the method is also embedded by SFace, and the two unit features are averaged with the
+#: view's weight (:func:`facescope.embed.sface_weather.fuse_with_view`). Chosen by
+#: ``python scripts/choose_weather_views.py``: on the people held out of the adapted
+#: network's training it raised SFace's mean cosine to the clean face, and on the fit
+#: half it did not lower TAR (see ``docs/weather.md``).
+VIEW_FOR: Final[dict[str, tuple[str, float]]] = {
+    "haze": ("dehaze", 0.5),
+    "low_light": ("learned", 0.3),
+    "noise": ("learned", 0.3),
+}
 #: The order methods are applied in (the reverse of how the degradations arise).
 ORDER: Final[tuple[str, ...]] = ("dehaze", "deblur", "denoise", "learned")
 
@@ -109,18 +121,24 @@ class Restored:
     """A restored image, what was applied, and what the detectors saw (``auto`` only).
 
     `adapted`: the face should be embedded by the weather-adapted SFace (only when the
-    caller asked for it, see :func:`restore_image`).
+    caller asked for it, see :func:`restore_image`). `view`: with `adapted`, a second
+    restoration of the face (by :data:`VIEW_FOR`'s method, named in `view_method`) whose
+    SFace features are averaged into the embedding with weight `view_weight`.
     """
 
     image: npt.NDArray[np.uint8]
     applied: tuple[str, ...]
     assessment: Assessment | None = None
     adapted: bool = False
+    view: npt.NDArray[np.uint8] | None = None
+    view_method: str | None = None
+    view_weight: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready view (no pixels)."""
+        extra = [f"view:{self.view_method}"] if self.view is not None else []
         return {
-            "applied": list(self.applied) + (["adapted"] if self.adapted else []),
+            "applied": list(self.applied) + (["adapted"] if self.adapted else []) + extra,
             "detected": None if self.assessment is None else self.assessment.to_dict(),
             "shape": list(self.image.shape),
         }
@@ -177,6 +195,15 @@ def uses_adapted(assessment: Assessment) -> bool:
     return any(k in ADAPTED_FOR for k in assessment.present)
 
 
+def view_for(assessment: Assessment) -> tuple[str, float] | None:
+    """The (method, weight) of the second view for a face going to the adapted SFace, or
+    None: the first detected kind of :data:`VIEW_FOR` whose method can run here, in
+    :data:`ORDER` of the methods."""
+    found = [VIEW_FOR[k] for k in assessment.present if k in VIEW_FOR]
+    found = [v for v in found if v[0] != "learned" or learned_ready()]
+    return min(found, key=lambda v: ORDER.index(v[0])) if found else None
+
+
 def learned_ready() -> bool:
     """Whether the learned method can run here (torch installed, weights shipped)."""
     from facescope.restoration.learned import shipped_available
@@ -207,27 +234,32 @@ def restore_image(
         return Restored(original, ())
     assessment = None
     kernel = None
+    second: tuple[str, float] | None = None
     if method == "auto":
-        view = rgb if whole else _face_view(rgb)
-        assessment = (detectors or shipped_detectors()).assess(view)
+        judged = rgb if whole else _face_view(rgb)
+        assessment = (detectors or shipped_detectors()).assess(judged)
         network = adapted and uses_adapted(assessment)
         kernel = _learned_kernel(rgb, assessment)
         length = None if kernel is None else kernel.length / CROP_SIZE
         steps = plan(assessment, adapted=network, blur_length=length)
+        second = view_for(assessment) if network else None
     else:
         network = False
         steps = (method,)
-    if not steps:
-        return Restored(original, (), assessment, network)  # no pixel method: same pixels
     out = rgb
     for step in steps:
         if step == "deblur" and kernel is not None:
             out = classical.deblur(out, kernel=kernel)
         else:
             out = _APPLY[step](out)
+    fused: dict[str, Any] = {}
+    if second is not None:
+        fused = {"view": _APPLY[second[0]](out), "view_method": second[0], "view_weight": second[1]}
+    if not steps:
+        return Restored(original, (), assessment, network, **fused)  # same pixels
     if original.ndim == 2:
         out = np.asarray(out.mean(axis=2).round(), np.uint8) if out.ndim == 3 else out
-    return Restored(out, steps, assessment, network)
+    return Restored(out, steps, assessment, network, **fused)
 
 
 def _learned_kernel(
@@ -298,6 +330,7 @@ __all__ = [
     "METHODS",
     "ORDER",
     "REMEDY",
+    "VIEW_FOR",
     "Restored",
     "check_method",
     "plan",
@@ -306,4 +339,5 @@ __all__ = [
     "restore_each",
     "restore_image",
     "uses_adapted",
+    "view_for",
 ]
