@@ -19,6 +19,11 @@ as they are (nothing classical raised recognition there: every brightening of da
 lowered it). JPEG is not detected. An image with nothing detected is returned as the very
 same pixels. A named method (``"dehaze"``, ``"deblur"``, ``"denoise"``) is applied
 without asking the detectors; ``"none"`` returns the input.
+
+When the caller embeds with SFace and can run the weather-adapted SFace (``adapted``),
+detected weather goes to that network instead (:data:`ADAPTED_FOR`), and for haze, low
+light and noise a crop restored by a pixel method rides along as a second view whose SFace
+features are averaged in (:data:`VIEW_FOR`).
 """
 
 from __future__ import annotations
