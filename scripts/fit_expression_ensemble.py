@@ -99,6 +99,13 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--json", type=Path, default=Path("out/expression_ensemble_wild.json"))
     parser.add_argument("--write", action="store_true", help="rewrite weights.json")
     parser.add_argument(
+        "--unflattered",
+        nargs="*",
+        default=["fer", "what_the_face"],
+        help="also fit the stacker without these members (they trained on FER2013) and "
+        "report its held-out scores: a floor with no head start (never written)",
+    )
+    parser.add_argument(
         "--keep-pool",
         action="store_true",
         help="with --write, rewrite only the stacker: the weighted pool's floor is relative "
@@ -150,16 +157,17 @@ def with_au(probs: dict[str, np.ndarray], au: np.ndarray) -> dict[str, np.ndarra
 def fit_stack(
     fer_p: dict[str, np.ndarray], fer_in: AnalysisInputs, fer_fit: np.ndarray, fer_y: np.ndarray,
     ck_p: dict[str, np.ndarray], ck_in: AnalysisInputs, ck_fit: np.ndarray, ck_y: np.ndarray,
-    subjects: list[str], floor: float, seed: int,
+    subjects: list[str], floor: float, seed: int, without: tuple[str, ...] = (),
 ) -> tuple[StackedFusion, dict[str, Any]]:  # fmt: skip
     """The stacker on the fit halves; gate, L2 and CK+ sample weight chosen by 5-fold CV.
 
     FER2013 rows fall in seeded random folds, CK+ rows in folds by subject. The choice is
     the best cross-validated FER2013 accuracy whose CK+ accuracy stays above `floor`.
     A gated candidate's gate is fitted inside each training fold, and its head on
-    out-of-fold gate values within that fold, as in the final fit.
+    out-of-fold gate values within that fold, as in the final fit. `without`: members
+    left out (the unflattered floor).
     """
-    members = [*MODEL_NAMES, "convcut", AU_MEMBER]
+    members = [m for m in (*MODEL_NAMES, "convcut", AU_MEMBER) if m not in without]
     probs = {k: np.concatenate([fer_p[k][fer_fit], ck_p[k][ck_fit]]) for k in fer_p}
     probs[AU_MEMBER] = np.concatenate([fer_in.au[fer_fit], ck_in.au[ck_fit]])
     y = np.concatenate([fer_y[fer_fit], ck_y[ck_fit]])
@@ -272,6 +280,22 @@ def main() -> int:
         stack.predict(with_au({k: v[~ck_fit] for k, v in ck_p.items()}, ck_in.au[~ck_fit])),
     )
 
+    unflattered: dict[str, Any] | None = None
+    if args.unflattered:
+        # the same choice without the members that trained on FER2013: no head start
+        bare, bare_cv = fit_stack(fer_p, fer_in, fer_fit, fer_y, ck_p, ck_in, ck_fit, ck_y,
+                                  [s.subject for s in samples], stack_floor, args.seed,
+                                  tuple(args.unflattered))  # fmt: skip
+        unflattered = {
+            "without": list(args.unflattered),
+            "cv": bare_cv,
+            **scored(
+                bare.predict(with_au({k: v[~fer_fit] for k, v in fer_p.items()},
+                                     fer_in.au[~fer_fit])),
+                bare.predict(with_au({k: v[~ck_fit] for k, v in ck_p.items()}, ck_in.au[~ck_fit])),
+            ),
+        }  # fmt: skip
+
     report = {
         "weights": weights,
         "rule": rule,
@@ -291,6 +315,7 @@ def main() -> int:
             "ckplus": float(np.isfinite(ck_in.au).all(1).mean()),
         },
         "stack": {"cv": stack_cv, **stack_test},
+        "stack_unflattered": unflattered,
         "new": held_out(weights, rule),
         # a plain install (no torch extra) loses conv-cut and what-the-face: renormalised
         "new_without_torch": held_out(no_torch, rule) if any(no_torch.values()) else None,
@@ -318,6 +343,8 @@ def main() -> int:
         f"(old weights {old_ck:.4f}, floor {floor:.4f})"
     )
     parts = [("stacked", report["stack"]), ("weighted", new), ("old", old)]
+    if unflattered is not None:
+        parts.insert(1, (f"stacked without {', '.join(args.unflattered)}", unflattered))
     if report["new_without_torch"] is not None:
         parts.append(("new, no torch", report["new_without_torch"]))
     for label, part in parts:
