@@ -133,6 +133,16 @@ def fit_crops(extra: list[str]) -> tuple[np.ndarray, np.ndarray] | str:
     return np.concatenate(crops), np.concatenate(ids)
 
 
+def fit_half_crops(name: str, per_identity: int) -> tuple[np.ndarray, np.ndarray]:
+    """(crops, identities) of the fit half of set `name`, `per_identity` crops a person;
+    exits with a message when the set is not there (for the choice scripts)."""
+    data = load_crops(name)
+    if data is None:
+        raise SystemExit(f"{name} not found under {TESTDATA}")
+    pick = subsample(split(data.identity)[0], data.identity, per_identity)
+    return data.crops[pick], data.identity[pick]
+
+
 def subsample(mask: np.ndarray, identity: np.ndarray, per_identity: int) -> np.ndarray:
     """Indices of the first `per_identity` crops of each identity within `mask`."""
     keep: list[int] = []

@@ -54,12 +54,7 @@ def measure(per_identity: int) -> dict[str, np.ndarray]:
     detectors = shipped_detectors()
     out: dict[str, np.ndarray] = {}
     for name in ("celebrities", "yale"):
-        data = bench_weather.load_crops(name)
-        if data is None:
-            raise SystemExit(f"{name} not found under {bench_weather.TESTDATA}")
-        fit, _ = bench_weather.split(data.identity)
-        pick = bench_weather.subsample(fit, data.identity, per_identity)
-        clean, ids = data.crops[pick], data.identity[pick]
+        clean, ids = bench_weather.fit_half_crops(name, per_identity)
         out[f"{name}|ids"] = ids
         out[f"{name}|clean"] = embed_aligned_crops(clean, "sface").vectors
         conditions = ["clean/0"] + [f"{k}/{s}" for k in KINDS for s in SEVERITIES]

@@ -63,15 +63,10 @@ def groups(per_identity: int, held_per_identity: int) -> dict[str, list[tuple]]:
     names = sorted(set(ids.tolist()))
     held = set(names[7::8])
     pick = bench_weather.subsample(np.array([i in held for i in ids]), ids, held_per_identity)
-    out: dict[str, list[tuple]] = {"held": [(crops[pick], ids[pick])], "fit": []}
-    for name in ("celebrities", "yale"):
-        data = bench_weather.load_crops(name)
-        if data is None:
-            raise SystemExit(f"{name} not found under {bench_weather.TESTDATA}")
-        fit, _ = bench_weather.split(data.identity)
-        pick = bench_weather.subsample(fit, data.identity, per_identity)
-        out["fit"].append((data.crops[pick], data.identity[pick]))
-    return out
+    return {
+        "held": [(crops[pick], ids[pick])],
+        "fit": [bench_weather.fit_half_crops(n, per_identity) for n in ("celebrities", "yale")],
+    }
 
 
 def measure(crops: np.ndarray, ids: np.ndarray, kind: str, severity: int) -> dict[str, dict]:

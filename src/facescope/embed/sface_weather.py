@@ -198,18 +198,33 @@ def blend_with_sface(
     low, high = (float(v) for v in span)
     if not 0.0 <= low < high:
         raise WeatherError(f"blend span must satisfy 0 <= low < high, got {span}")
-    a = np.asarray(sface, np.float64)
-    b = np.asarray(adapted, np.float64)
-    if a.shape != b.shape or a.ndim != 2:
-        raise WeatherError(f"blend needs two (n, d) arrays of one shape, got {a.shape}, {b.shape}")
-    if not (np.isfinite(a).all() and np.isfinite(b).all()):
-        raise WeatherError("blend got non-finite features")
-    a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
-    b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
+    a, b = _unit_pair(sface, adapted, "blend")
     weight = np.clip((1.0 - np.sum(a * b, axis=1) - low) / (high - low), 0.0, 1.0)
-    mixed = (1.0 - weight)[:, None] * a + weight[:, None] * b
+    return _mix(a, b, weight), weight.astype(np.float32)
+
+
+def _unit_pair(
+    a: npt.NDArray[np.floating[Any]], b: npt.NDArray[np.floating[Any]], what: str
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Two (n, d) feature arrays of one shape, checked finite and L2-normalised per row."""
+    x = np.asarray(a, np.float64)
+    y = np.asarray(b, np.float64)
+    if x.shape != y.shape or x.ndim != 2:
+        raise WeatherError(f"{what} needs two (n, d) arrays of one shape, got {x.shape}, {y.shape}")
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        raise WeatherError(f"{what} got non-finite features")
+    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    y = y / np.maximum(np.linalg.norm(y, axis=1, keepdims=True), 1e-12)
+    return x, y
+
+
+def _mix(
+    a: npt.NDArray[np.float64], b: npt.NDArray[np.float64], weight: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float32]:
+    """Unit rows of ``(1 - weight) * a + weight * b`` (`weight`: one per row)."""
+    mixed: npt.NDArray[np.float64] = (1.0 - weight)[:, None] * a + weight[:, None] * b
     mixed /= np.maximum(np.linalg.norm(mixed, axis=1, keepdims=True), 1e-12)
-    return mixed.astype(np.float32), weight.astype(np.float32)
+    return mixed.astype(np.float32)
 
 
 def fuse_with_view(
@@ -223,20 +238,11 @@ def fuse_with_view(
     network's of the crop as it came, SFace's of a restored crop); `weight` is one number
     or one per row, in [0, 1].
     """
-    a = np.asarray(features, np.float64)
-    b = np.asarray(view, np.float64)
-    if a.shape != b.shape or a.ndim != 2:
-        raise WeatherError(f"fusion needs two (n, d) arrays of one shape, got {a.shape}, {b.shape}")
-    if not (np.isfinite(a).all() and np.isfinite(b).all()):
-        raise WeatherError("fusion got non-finite features")
+    a, b = _unit_pair(features, view, "fusion")
     w = np.broadcast_to(np.asarray(weight, np.float64), (len(a),))
     if not (np.isfinite(w).all() and (w >= 0).all() and (w <= 1).all()):
         raise WeatherError(f"view weight must lie in [0, 1], got {weight}")
-    a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
-    b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
-    mixed: npt.NDArray[np.float64] = (1.0 - w)[:, None] * a + w[:, None] * b
-    mixed /= np.maximum(np.linalg.norm(mixed, axis=1, keepdims=True), 1e-12)
-    return mixed.astype(np.float32)
+    return _mix(a, b, w)
 
 
 __all__ = [
