@@ -208,6 +208,10 @@ def fit_stack(
 
 def main() -> int:
     args = arguments()
+    unknown = sorted(set(args.unflattered) - {*MODEL_NAMES, "convcut", AU_MEMBER})
+    if unknown:
+        print(f"--unflattered: unknown members {unknown}", file=sys.stderr)
+        return 2
     config = load_weights(WEIGHTS_PATH)
     margin, flip = float(config["margin"]), bool(config["flip"])
     images, labels = load_fer2013(args.data)
