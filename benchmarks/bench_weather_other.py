@@ -10,7 +10,12 @@ in linear light, a flat fog veil, drawn bright streaks, and JPEG at quality 12. 
 SFace's TAR at FMR 1e-3 for the probes as degraded and through ``restore="auto"`` (what
 ``embed(..., restore="auto")`` does to an aligned crop), and how often any detector fired.
 
-    python benchmarks/bench_weather_other.py [--per-identity 15] [--json FILE]
+It also reports TAR with the weather-adapted SFace forced on every face (what the
+detectors leave out), and, when albumentations is installed, the weather of that
+third-party library (``--family``).
+
+    python benchmarks/bench_weather_other.py [--per-identity 15] [--json FILE] \
+        [--family ours|albumentations|all] [--detectors FILE]
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import argparse
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -81,6 +87,38 @@ EFFECTS: dict[str, Effect] = {
 }
 
 
+def _albumentations() -> dict[str, Effect]:
+    """Weather by albumentations (a third party's synthesiser), when it can be imported.
+
+    Install it beside facescope without its dependencies, so that the one OpenCV stays:
+    ``pip install --no-deps -r benchmarks/requirements-albumentations.txt``.
+    """
+    try:
+        import albumentations as alb
+    except ImportError:
+        return {}
+    made: dict[str, Callable[[], Any]] = {
+        "A.RandomRain (default)": lambda: alb.RandomRain(p=1),
+        "A.RandomRain (heavy)": lambda: alb.RandomRain(rain_type="heavy", p=1),
+        "A.RandomSnow (bleach)": lambda: alb.RandomSnow(p=1),
+        "A.RandomSnow (texture)": lambda: alb.RandomSnow(method="texture", p=1),
+        "A.RandomFog": lambda: alb.RandomFog(p=1),
+        "A.MotionBlur (9-13 px)": lambda: alb.MotionBlur(blur_limit=(9, 13), p=1),
+        "A.dark + ISONoise": lambda: alb.Compose(
+            [alb.RandomBrightnessContrast((-0.45, -0.35), (-0.3, -0.2), p=1), alb.ISONoise(p=1)]
+        ),
+    }
+
+    def effect(make: Callable[[], Any]) -> Effect:
+        def apply(crop: np.ndarray, seed: int) -> np.ndarray:
+            out = alb.Compose([make()], seed=seed)(image=np.ascontiguousarray(crop))["image"]
+            return np.asarray(out, np.uint8)
+
+        return apply
+
+    return {name: effect(make) for name, make in made.items()}
+
+
 def tar(probes: np.ndarray, gallery: np.ndarray, ids: np.ndarray) -> float:
     """TAR at FMR 1e-3: each probe against every other clean crop."""
     from facescope.match.metrics import threshold_at_fmr
@@ -94,19 +132,32 @@ def tar(probes: np.ndarray, gallery: np.ndarray, ids: np.ndarray) -> float:
 
 def main() -> None:
     from facescope.pipeline import adapted_ok, embed_aligned_crops, embed_restored
-    from facescope.restoration.auto import restore_image
-    from facescope.restoration.detectors import shipped_detectors
+    from facescope.restoration.auto import Restored, restore_image
+    from facescope.restoration.detectors import load_detectors, shipped_detectors
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--per-identity", type=int, default=15)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--detectors", type=Path, help="detectors JSON (default: the shipped)")
+    parser.add_argument(
+        "--family", choices=("ours", "albumentations", "all"), default="all",
+        help="ours: the effects written here; albumentations: its weather (when installed)",
+    )  # fmt: skip
     args = parser.parse_args()
-    detectors = shipped_detectors()
+    detectors = load_detectors(args.detectors) if args.detectors else shipped_detectors()
     network = adapted_ok("sface")
+    effects = dict(EFFECTS) if args.family != "albumentations" else {}
+    if args.family != "ours":
+        found = _albumentations()
+        if not found:
+            print("albumentations is not installed: pip install --no-deps -r "
+                  "benchmarks/requirements-albumentations.txt\n")  # fmt: skip
+        effects |= found
     result: dict[str, dict[str, dict[str, float]]] = {}
     print(f"weather-adapted SFace available: {network}\n")
-    print("| set | effect | TAR degraded | TAR auto | recovered | any detector fired |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| set | effect | TAR degraded | TAR auto | recovered | any detector fired "
+          "| network forced | recovered |")  # fmt: skip
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for name in ("celebrities", "yale"):
         data = load_crops(name)
         if data is None:
@@ -126,17 +177,23 @@ def main() -> None:
 
         clean_tar = tar(gallery, gallery, ids)
         rows = {"clean": {"degraded": clean_tar, "auto": auto(clean)[0]}}
-        for effect, make in EFFECTS.items():
+        for effect, make in effects.items():
             bad = np.stack([make(c, i) for i, c in enumerate(clean)])
             degraded = tar(embed_aligned_crops(bad).vectors, gallery, ids)
             restored, fired = auto(bad)
             lost = clean_tar - degraded
-            back = (restored - degraded) / lost if lost > 0.005 else None
+
+            def share(value: float, lost: float = lost, degraded: float = degraded) -> str:
+                return f"{(value - degraded) / lost:+.0%}" if lost > 0.005 else ""
+
             rows[effect] = {"degraded": degraded, "auto": restored, "fired": fired}
-            shown = "" if back is None else f"{back:+.0%}"
-            cells = f"{degraded:.3f} | {restored:.3f} | {shown} | {fired:.0%}"
+            cells = f"{degraded:.3f} | {restored:.3f} | {share(restored)} | {fired:.0%}"
+            if network:  # the adapted network on every face: what detection leaves out
+                forced = [Restored(c, (), None, True) for c in bad]
+                rows[effect]["forced"] = tar(embed_restored(forced).vectors, gallery, ids)
+                cells += f" | {rows[effect]['forced']:.3f} | {share(rows[effect]['forced'])}"
             print(f"| {name} | {effect} | {cells} |", flush=True)
-        print(f"| {name} | clean | {clean_tar:.3f} | {rows['clean']['auto']:.3f} | | |")
+        print(f"| {name} | clean | {clean_tar:.3f} | {rows['clean']['auto']:.3f} | | | | |")
         result[name] = rows
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

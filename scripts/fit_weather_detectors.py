@@ -21,7 +21,7 @@ Deterministic for a seed. About 4 minutes on 2 cores (measurements cached in
 ``out/weather``).
 
     python scripts/fit_weather_detectors.py [--per-kind 3] [--seed 0] [--clean-fpr 0.01] \
-        [--out src/facescope/restoration/detectors.json]
+        [--variety 0] [--out src/facescope/restoration/detectors.json]
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from facescope.heads import LogisticHead, provenance
 from facescope.restoration.detectors import DETECTED, DegradationDetectors
 from facescope.restoration.measures import FEATURES, INPUTS, describe
 from facescope.weather import degrade
+from facescope.weather.variety import VARIED, vary
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -48,9 +49,17 @@ L2 = 1.0
 CLASSES = ("absent", "present")
 
 
-def samples(crops: np.ndarray, per_kind: int, seed: int) -> tuple[np.ndarray, list[dict[str, int]]]:
-    """Measurements of clean and degraded copies of each crop, and what each carries."""
+def samples(
+    crops: np.ndarray, per_kind: int, seed: int, variety: int = 0
+) -> tuple[np.ndarray, list[dict[str, int]]]:
+    """Measurements of clean and degraded copies of each crop, and what each carries.
+
+    `variety`: also that many copies per kind of :data:`VARIED`, drawn from the wider
+    family of :func:`facescope.weather.variety.vary` (marked ``"varied": 1``), from a
+    stream of their own (the other samples stay as they were without them).
+    """
     rng = np.random.default_rng(seed)
+    wide = np.random.default_rng([seed, 1])
     rows, truth = [], []
     for index, crop in enumerate(track(crops, description="degrading and measuring")):
         plans: list[dict[str, int]] = [{}]
@@ -69,6 +78,10 @@ def samples(crops: np.ndarray, per_kind: int, seed: int) -> tuple[np.ndarray, li
                     image = degrade(image, kind, severity, seed=int(rng.integers(1 << 31)))
             rows.append(describe(image))
             truth.append(plan)
+        for kind in VARIED if variety else ():
+            for severity in wide.integers(1, 6, size=variety):
+                rows.append(describe(vary(crop, kind, int(severity), wide)))
+                truth.append({kind: int(severity), "varied": 1})
         del index
     return np.asarray(rows, np.float64), truth
 
@@ -94,6 +107,10 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--clean-fpr", type=float, default=0.01)
     parser.add_argument(
+        "--variety", type=int, default=0,
+        help="copies per crop of rain, snow and haze from weather.variety's wider family",
+    )  # fmt: skip
+    parser.add_argument(
         "--out", type=Path, default=ROOT / "src/facescope/restoration/detectors.json"
     )
     args = parser.parse_args()
@@ -110,14 +127,14 @@ def main() -> int:
         people += [f"{name}:{i}" for i in data.identity[pick]]
     all_crops = np.concatenate(crops)
     cache = (
-        bench_weather.CACHE
-        / f"detector_inputs_k{args.per_kind}_p{args.per_identity}_s{args.seed}.npz"
+        bench_weather.CACHE / f"detector_inputs_k{args.per_kind}_p{args.per_identity}_s{args.seed}"
+        f"{f'_v{args.variety}' if args.variety else ''}.npz"
     )
     if cache.is_file():
         stored = np.load(cache, allow_pickle=False)
         x, truth = stored["x"], json.loads(str(stored["truth"]))
     else:
-        x, truth = samples(all_crops, args.per_kind, args.seed)
+        x, truth = samples(all_crops, args.per_kind, args.seed, args.variety)
         cache.parent.mkdir(parents=True, exist_ok=True)
         np.savez(cache, x=x, truth=json.dumps(truth))
     per_crop = len(truth) // len(all_crops)
@@ -125,6 +142,7 @@ def main() -> int:
     names = sorted(set(people))
     fold = np.array([names.index(p) % 2 for p in person])
     clean = np.array([not t for t in truth])
+    varied = np.array([bool(t.get("varied")) for t in truth])
     heads, thresholds, validation = {}, {}, {}
     for kind in DETECTED:
         severity = np.array([t.get(kind, 0) for t in truth])
@@ -144,15 +162,20 @@ def main() -> int:
                 "clean_false_alarm": float(hit[clean].mean()),
                 "other_kinds_false_alarm": float(hit[(severity == 0) & ~clean].mean()),
                 "hit_rate_by_severity": {
-                    str(s): float(hit[(severity == s)].mean()) for s in range(1, 6)
+                    str(s): float(hit[(severity == s) & ~varied].mean()) for s in range(1, 6)
                 },
             }
+            if varied[severity > 0].any():
+                checked[label]["varied_hit_rate_by_severity"] = {
+                    str(s): float(hit[(severity == s) & varied].mean()) for s in range(1, 6)
+                }
 
         def score(label: str, checked: dict = checked) -> float:
             v = checked[label]
             if v["other_kinds_false_alarm"] > 0.02:
                 return -1.0
-            return float(np.mean([v["hit_rate_by_severity"][str(s)] for s in range(2, 6)]))
+            rates = [v["hit_rate_by_severity"], v.get("varied_hit_rate_by_severity")]
+            return float(np.mean([r[str(s)] for r in rates if r for s in range(2, 6)]))
 
         chosen = max(INPUT_SETS, key=score)  # ties go to the measurements (listed first)
         v = checked[chosen]
@@ -165,15 +188,23 @@ def main() -> int:
                 f"{c['threshold']:.3f}  clean FA {c['clean_false_alarm']:.3f}  other FA "
                 f"{c['other_kinds_false_alarm']:.3f}  hits by severity "
                 + " ".join(f"{s}:{r:.2f}" for s, r in c["hit_rate_by_severity"].items())
+                + (
+                    "  varied "
+                    + " ".join(f"{s}:{r:.2f}" for s, r in c["varied_hit_rate_by_severity"].items())
+                    if "varied_hit_rate_by_severity" in c
+                    else ""
+                )
             )
     command = (
         f"python scripts/fit_weather_detectors.py --per-kind {args.per_kind} "
         f"--per-identity {args.per_identity} --seed {args.seed} --clean-fpr {args.clean_fpr:g}"
+        + (f" --variety {args.variety}" if args.variety else "")
     )
     meta = provenance(
         script=command,
         data="fit half of the identities of aligned_celebrities and extended_yaleb_dev "
-        f"({len(names)} people, {len(all_crops)} crops), degraded by facescope.weather.degrade",
+        f"({len(names)} people, {len(all_crops)} crops), degraded by facescope.weather.degrade"
+        + (f" and {args.variety} per kind by weather.variety.vary" if args.variety else ""),
         split="2-fold by person inside the fit half (thresholds and validation)",
         seed=args.seed,
         metrics=validation,

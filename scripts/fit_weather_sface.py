@@ -11,10 +11,12 @@ Deterministic for a seed and a thread count.
 
     python scripts/fit_weather_sface.py [--steps 3000] [--batch 16] [--seed 0] \
         [--threads 2] [--kinds rain ...] [--clean-share 0.15] [--init WEIGHTS.npz] \
-        [--out src/facescope/embed/sface_weather.npz]
+        [--variety 0.5] [--out src/facescope/embed/sface_weather.npz]
 
 ``--init`` goes on from earlier adapted weights (e.g. the shipped ones); the validation
-always covers all six kinds, whatever ``--kinds`` trains on.
+always covers all six kinds, whatever ``--kinds`` trains on, and rain, snow and haze
+drawn by :func:`facescope.weather.variety.vary` (``--variety`` trains on that share of
+them drawn so).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from facescope.weather.adapt import (
     train_adapted_sface,
     validation_cosine,
 )
+from facescope.weather.variety import VARIED, vary
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -55,6 +58,11 @@ def validation_set(
             degraded = np.stack([degrade(c, kind, severity, seed=1000 + i)
                                  for i, c in enumerate(clean)])  # fmt: skip
             out[f"{kind}/{severity}"] = (clean, degraded)
+    for kind in VARIED:  # the wider family of rain, snow and haze (weather.variety)
+        for severity in (3, 5):
+            degraded = np.stack([vary(c, kind, severity, np.random.default_rng(1000 + i))
+                                 for i, c in enumerate(clean)])  # fmt: skip
+            out[f"{kind}~varied/{severity}"] = (clean, degraded)
     return out
 
 
@@ -68,6 +76,10 @@ def main() -> int:
     parser.add_argument("--hold-every", type=int, default=8, help="hold out 1 person in N")
     parser.add_argument("--kinds", nargs="+", help="weather kinds to train on (default: all six)")
     parser.add_argument("--clean-share", type=float, default=AdaptConfig().clean_share)
+    parser.add_argument(
+        "--variety", type=float, default=0.0,
+        help="share of rain, snow and haze drawn from weather.variety's wider family",
+    )  # fmt: skip
     parser.add_argument(
         "--init", type=Path, help="adapted weights to start from (default: the pinned SFace)"
     )
@@ -87,7 +99,8 @@ def main() -> int:
     held_names = set(names[args.hold_every - 1 :: args.hold_every])
     held = np.array([i in held_names for i in ids.tolist()])
     config = as_config(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
-                       clean_share=args.clean_share, kinds=args.kinds)  # fmt: skip
+                       clean_share=args.clean_share, kinds=args.kinds,
+                       variety=args.variety)  # fmt: skip
     checks = validation_set(crops, ids, held, AdaptConfig().kinds)
     init = load_adapted(args.init)[0] if args.init else None
     with Progress() as bar:
@@ -115,7 +128,8 @@ def main() -> int:
         script="python scripts/fit_weather_sface.py " + " ".join(sys.argv[1:]),
         data=f"fit half of aligned_celebrities and extended_yaleb_dev, all of orl and nuaa "
         f"live ({train_people} people, {int((~held).sum())} crops), degraded on the fly by "
-        "facescope.weather.degrade",
+        "facescope.weather.degrade"
+        + (f" ({args.variety:.0%} of rain, snow, haze by weather.variety)" * bool(args.variety)),
         split=f"people alternate by sorted name (the evaluation half is never used); "
         f"{len(held_names)} people held out for validation (1 in {args.hold_every})",
         seed=args.seed,

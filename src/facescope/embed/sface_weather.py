@@ -49,7 +49,7 @@ from facescope.models.torch_runtime import (
 
 #: The shipped weights (package data of ``facescope.embed``) and their pinned SHA-256.
 SHIPPED: Final[str] = "sface_weather.npz"
-SHIPPED_SHA256: Final[str] = "9e3b48e497a1286d3380b48dd823679a77b6719391cb4ca6780d24952d6e30cc"
+SHIPPED_SHA256: Final[str] = "64f8b6bce8ef03396c2029200b839e8d8e8292e58aa070e36bbd43dcf5e94da6"
 #: Environment variable naming other weights.
 WEATHER_SFACE_ENV: Final[str] = "FACESCOPE_WEATHER_SFACE"
 #: Format tag of the weights file.

@@ -7,7 +7,9 @@
   gives its true strength (haze beta, blur length, noise sigma, exposure...);
 * :data:`KINDS`, :data:`SEVERITIES` and :data:`ORDER` (the order combined kinds run in).
 
-Synthesis lives here (:mod:`facescope.weather.synth`); restoring degraded photos
+:mod:`facescope.weather.variety` draws rain, snow and haze from a wider family of looks
+for training (domain randomisation). Synthesis lives here
+(:mod:`facescope.weather.synth`); restoring degraded photos
 lives in :mod:`facescope.restore`. See ``docs/weather.md``.
 
 Names are imported on first use.

@@ -4,11 +4,13 @@ A distillation on synthetic weather, the recogniser-side alternative to restorin
 the *teacher* is the pinned SFace (frozen) reading a clean aligned crop; the *student*
 is the same network whose first blocks (``conv_1`` .. ``conv_7``) are trainable, reading
 that crop degraded (:func:`facescope.weather.degrade`, one or two kinds at severity
-1-5, a share left clean). The loss is ``1 - cosine`` between the student's features of
-the degraded crop and the teacher's of the clean one, so the student's features stay in
-SFace's space (a gallery embedded by the shipped SFace still matches, at the shipped
-thresholds) while the weather's effect on them shrinks. BatchNorm keeps SFace's running
-statistics (eval mode); its scale and shift are trained with the convolutions.
+1-5, a share left clean; optionally a share of rain, snow and haze drawn from the wider
+family of :func:`facescope.weather.variety.vary`). The loss is ``1 - cosine`` between
+the student's features of the degraded crop and the teacher's of the clean one, so the
+student's features stay in SFace's space (a gallery embedded by the shipped SFace still
+matches, at the shipped thresholds) while the weather's effect on them shrinks.
+BatchNorm keeps SFace's running statistics (eval mode); its scale and shift are trained
+with the convolutions.
 
 The teacher's features of every clean crop (and its mirror image) are computed once.
 Adam with a cosine-decayed learning rate; gradients clipped to norm 1. Deterministic for
@@ -42,6 +44,9 @@ class AdaptConfig:
     #: drawn uniformly, so a repeated severity is drawn more often
     severities: tuple[int, ...] = (1, 2, 3, 3, 4, 5)
     seed: int = 0
+    #: share of rain, snow and haze drawn from the wider family of
+    #: :func:`facescope.weather.variety.vary` instead of :func:`~facescope.weather.degrade`
+    variety: float = 0.0
 
 
 def _features(model: Any, torch: Any, crops: npt.NDArray[np.uint8]) -> Any:
@@ -105,7 +110,7 @@ def train_adapted_sface(
     for step in range(config.steps):
         pick, mirrored, _, degraded = degraded_batch(
             data, rng, batch=config.batch, clean_share=config.clean_share,
-            kinds=config.kinds, severities=config.severities,
+            kinds=config.kinds, severities=config.severities, variety=config.variety,
         )  # fmt: skip
         target = targets[int(mirrored)][torch.from_numpy(pick)]
         x = torch.from_numpy(degraded.astype(np.float32)).permute(0, 3, 1, 2)
@@ -143,6 +148,9 @@ def as_config(**values: Any) -> AdaptConfig:
     unknown = [k for k in kinds if k not in KINDS]
     if unknown:
         raise WeatherError(f"unknown weather kind(s) {unknown}; known: {', '.join(KINDS)}")
+    variety = values.get("variety", 0.0)
+    if not (isinstance(variety, int | float) and 0.0 <= variety <= 1.0):
+        raise WeatherError(f"variety must be a share in [0, 1], got {variety!r}")
     return AdaptConfig(**(values | {"kinds": tuple(kinds)}))
 
 

@@ -90,14 +90,19 @@ def degraded_batch(
     clean_share: float,
     kinds: Sequence[str],
     severities: Sequence[int],
+    variety: float = 0.0,
 ) -> tuple[npt.NDArray[np.int64], bool, npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
     """(picked indices, mirrored, clean, degraded): a training batch of synthetic weather.
 
     Each crop gets one kind (70%) or two, at a severity drawn from `severities`; a
     `clean_share` of the batch is left clean; the whole batch is mirrored half the time
-    (faces are near-symmetric, weather is not).
+    (faces are near-symmetric, weather is not). With `variety` > 0, each chosen kind of
+    :data:`facescope.weather.variety.VARIED` is drawn that often from the wider family of
+    :func:`facescope.weather.variety.vary` instead of :func:`degrade` (``variety=0``
+    draws exactly what it drew before the option existed).
     """
-    from facescope.weather.synth import degrade
+    from facescope.weather.synth import ORDER, degrade
+    from facescope.weather.variety import VARIED, vary
 
     pick = rng.integers(0, len(crops), size=batch)
     clean = crops[pick]
@@ -108,7 +113,19 @@ def degraded_batch(
         count = 1 if rng.random() < 0.7 or len(kinds) == 1 else 2
         chosen = list(rng.choice(list(kinds), size=count, replace=False))
         severity = int(rng.choice(list(severities)))
-        degraded[i] = degrade(clean[i], chosen, severity, seed=int(rng.integers(1 << 30)))
+        seed = int(rng.integers(1 << 30))
+        varied = [k for k in chosen if variety > 0 and k in VARIED and rng.random() < variety]
+        if not varied:
+            degraded[i] = degrade(clean[i], chosen, severity, seed=seed)
+            continue
+        stream = np.random.default_rng(seed)
+        image = clean[i]
+        for k in (k for k in ORDER if k in chosen):  # in physical order, one call each
+            if k in varied:
+                image = vary(image, k, severity, stream)
+            else:
+                image = degrade(image, k, severity, seed=int(stream.integers(1 << 30)))
+        degraded[i] = image
     mirrored = bool(rng.random() < 0.5)
     if mirrored:
         clean, degraded = clean[:, :, ::-1].copy(), degraded[:, :, ::-1].copy()
