@@ -4,7 +4,8 @@
   ``method="auto"`` restores only what the degradation detectors find, so a clean face
   comes back as the very same pixels (:mod:`.auto`);
 * :func:`assess_degradation`: which kinds of weather an image carries, and how likely
-  each is (:mod:`.detectors`, over the measurements of :mod:`.measures`);
+  each is (:mod:`.detectors`, over the measurements of :mod:`.measures`, and where torch
+  is installed a small CNN beside them, :mod:`.detector_net`);
 * :mod:`.classical`: dark-channel dehazing in linear light, Richardson-Lucy deblurring
   with a cepstrum-estimated motion kernel, and denoising that never brightens;
 * :func:`estimate_blur` (:mod:`.blur_kernel`, torch extra): a learned estimate of a face

@@ -10,6 +10,10 @@ the input names, the heads as ``facescope-head/1`` documents over a subset of th
 one threshold per kind). Each threshold
 keeps false alarms on clean faces of held-out people at about 1%: restoring a clean face
 harms recognition, so a detector must rather miss mild weather than fire on a clean face.
+
+Where torch is installed, a small convolutional detector
+(:mod:`facescope.restoration.detector_net`) runs beside the heads, and a kind is present
+when either fires: it finds weather drawn unlike our synthesiser that the heads miss.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import numpy.typing as npt
 from facescope._json import write_json
 from facescope.errors import WeatherError
 from facescope.heads import HeadError, LogisticHead
+from facescope.restoration.detector_net import network_available
 from facescope.restoration.measures import FEATURES, INPUTS, describe
 
 #: The kinds the detectors tell (the names of :data:`facescope.weather.KINDS`).
@@ -45,12 +50,21 @@ class Assessment:
     probabilities: dict[str, float]
     thresholds: dict[str, float]
     measures: dict[str, float] = field(default_factory=dict)
+    #: The detector network's probabilities and thresholds, where it ran
+    #: (:mod:`facescope.restoration.detector_net`).
+    network: dict[str, float] = field(default_factory=dict)
+    network_thresholds: dict[str, float] = field(default_factory=dict)
 
     @property
     def present(self) -> tuple[str, ...]:
-        """The kinds whose probability reaches their threshold, most likely first."""
-        hits = [k for k, p in self.probabilities.items() if p >= self.thresholds[k]]
-        return tuple(sorted(hits, key=lambda k: -self.probabilities[k]))
+        """The kinds whose head or network probability reaches its threshold, most likely
+        first."""
+        hits = {k for k, p in self.probabilities.items() if p >= self.thresholds[k]}
+        hits |= {k for k, p in self.network.items() if p >= self.network_thresholds.get(k, 2.0)}
+        return tuple(sorted(hits, key=lambda k: -self._likelihood(k)))
+
+    def _likelihood(self, kind: str) -> float:
+        return max(self.probabilities.get(kind, 0.0), self.network.get(kind, 0.0))
 
     @property
     def clean(self) -> bool:
@@ -62,6 +76,8 @@ class Assessment:
             "probabilities": {k: round(v, 4) for k, v in self.probabilities.items()},
             "thresholds": {k: round(v, 4) for k, v in self.thresholds.items()},
             "measures": {k: round(v, 5) for k, v in self.measures.items()},
+            "network": {k: round(v, 4) for k, v in self.network.items()},
+            "network_thresholds": {k: round(v, 4) for k, v in self.network_thresholds.items()},
         }
 
 
@@ -105,14 +121,29 @@ class DegradationDetectors:
             out[kind] = head.predict_proba(x[:, columns])[:, head.classes_.index("present")]
         return out
 
-    def assess(self, image: npt.NDArray[np.uint8]) -> Assessment:
-        """Measure `image` and say which kinds are present."""
+    def assess(self, image: npt.NDArray[np.uint8], *, network: bool | None = None) -> Assessment:
+        """Measure `image` and say which kinds are present.
+
+        `network`: also run the detector network (:mod:`~facescope.restoration.detector_net`);
+        a kind is present when its head or the network fires. None: where it can run.
+        """
         values = describe(image, stem=self.uses_stem)[: len(self.features)]
         if len(values) < len(self.features):  # no head reads the stem: zeros stand for it
             values = np.concatenate([values, np.zeros(len(self.features) - len(values))])
         probs = {k: float(v[0]) for k, v in self.probabilities(values).items()}
         physical = dict(zip(FEATURES, values[: len(FEATURES)].tolist(), strict=True))
-        return Assessment(probs, dict(self.thresholds), physical)
+        if not (network_available() if network is None else network):
+            return Assessment(probs, dict(self.thresholds), physical)
+        from facescope.restoration import detector_net
+
+        found = detector_net.probabilities(np.asarray(image)[None])[0]
+        return Assessment(
+            probs,
+            dict(self.thresholds),
+            physical,
+            dict(zip(detector_net.KINDS, found.tolist(), strict=True)),
+            detector_net.shipped_thresholds(),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
