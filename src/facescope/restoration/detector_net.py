@@ -8,7 +8,7 @@ aligned 112x112 crop itself:
 * five 3x3 convolutions with BatchNorm and ReLU (16 channels at full resolution, so that
   sub-pixel streaks survive, then 24-64 channels at strides 2), global mean and max
   pooling, and one linear layer: one logit per kind of :data:`KINDS` (0.05 M parameters,
-  about 2 ms a crop on one thread);
+  1.6 ms a crop on one thread);
 * trained by us (``python scripts/fit_weather_detector_net.py``), multi-label, on the
   crops the other weather parts train on (never the evaluation half), degraded on the
   fly by :func:`facescope.weather.degrade` and, for half of the rain, snow and haze, by
