@@ -101,8 +101,8 @@ bench-weather: install-dev
 	$(BIN)/python benchmarks/bench_weather.py --per-identity 15 --json out/bench_weather.json \
 		--report out/weather/report
 	$(BIN)/python benchmarks/bench_weather.py --matched out/bench_weather.json
-	$(BIN)/python -m pip install -q --no-deps --target out/albumentations \
-		-r benchmarks/requirements-albumentations.txt
+	test -d out/albumentations/albumentations || $(BIN)/python -m pip install -q --no-deps \
+		--target out/albumentations -r benchmarks/requirements-albumentations.txt
 	PYTHONPATH=out/albumentations $(BIN)/python benchmarks/bench_weather_other.py \
 		--json out/bench_weather_other.json
 
