@@ -114,6 +114,14 @@ def split(identity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return fit, ~fit
 
 
+def held_out(ids: np.ndarray, every: int) -> np.ndarray:
+    """Mask of the people the learned parts hold out for validation: one in `every` of the
+    sorted names, the last of each run of `every`."""
+    names = sorted(set(ids.tolist()))
+    held_names = set(names[every - 1 :: every])
+    return np.array([i in held_names for i in ids.tolist()])
+
+
 def fit_crops(extra: list[str]) -> tuple[np.ndarray, np.ndarray] | str:
     """(crops, "set:identity" labels) that the learned parts train on, or why not.
 

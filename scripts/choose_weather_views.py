@@ -60,9 +60,7 @@ def groups(per_identity: int, held_per_identity: int) -> dict[str, list[tuple]]:
     if isinstance(found, str):
         raise SystemExit(found)
     crops, ids = found
-    names = sorted(set(ids.tolist()))
-    held = set(names[7::8])
-    pick = bench_weather.subsample(np.array([i in held for i in ids]), ids, held_per_identity)
+    pick = bench_weather.subsample(bench_weather.held_out(ids, 8), ids, held_per_identity)
     return {
         "held": [(crops[pick], ids[pick])],
         "fit": [bench_weather.fit_half_crops(n, per_identity) for n in ("celebrities", "yale")],

@@ -117,9 +117,7 @@ def main() -> int:
         console.print(found)
         return 1
     crops, ids = found
-    names = sorted(set(ids.tolist()))
-    held_names = set(names[args.hold_every - 1 :: args.hold_every])
-    held = np.array([i in held_names for i in ids.tolist()])
+    held = bench_weather.held_out(ids, args.hold_every)
     x, y, _ = make(crops[~held], args.samples, args.seed, "blurring training crops")
     vx, vy, vlength = make(crops[held], 2000, args.seed + 1, "blurring validation crops")
     net = build_network()
@@ -149,7 +147,7 @@ def main() -> int:
         f"{args.samples} blurred samples (facescope.weather.synth.motion_blur_along and "
         "straight rasterised lines)",
         split=f"people alternate by sorted name (the evaluation half is never used); "
-        f"{len(held_names)} people held out for validation (1 in {args.hold_every})",
+        f"{len(set(ids[held].tolist()))} people held out for validation (1 in {args.hold_every})",
         seed=args.seed,
         metrics={"validation": validation},
         training={

@@ -113,9 +113,7 @@ def main() -> int:
         print(found)
         return 1
     crops, ids = found
-    names = sorted(set(ids.tolist()))
-    held_names = set(names[args.hold_every - 1 :: args.hold_every])
-    held = np.array([i in held_names for i in ids.tolist()])
+    held = bench_weather.held_out(ids, args.hold_every)
     train = crops[~held]
     net = build_network()
     optimiser = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
@@ -157,11 +155,12 @@ def main() -> int:
     meta = provenance(
         script="python scripts/fit_weather_detector_net.py " + " ".join(sys.argv[1:]),
         data=f"fit half of aligned_celebrities and extended_yaleb_dev, all of orl and nuaa "
-        f"live ({len(names) - len(held_names)} people, {len(train)} crops), degraded on the fly "
+        f"live ({len(set(ids[~held].tolist()))} people, {len(train)} crops), degraded on the fly "
         f"by facescope.weather.degrade ({args.variety:.0%} of rain, snow, haze by "
         "weather.variety)",
         split=f"people alternate by sorted name (the evaluation half is never used); "
-        f"{len(held_names)} people held out for thresholds and validation (1 in {args.hold_every})",
+        f"{len(set(ids[held].tolist()))} people held out for thresholds and validation "
+        f"(1 in {args.hold_every})",
         seed=args.seed,
         metrics={"held_out": checks, "last_losses": history[-5:]},
     )

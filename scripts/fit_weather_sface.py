@@ -95,9 +95,7 @@ def main() -> int:
         print(found)
         return 1
     crops, ids = found
-    names = sorted(set(ids.tolist()))
-    held_names = set(names[args.hold_every - 1 :: args.hold_every])
-    held = np.array([i in held_names for i in ids.tolist()])
+    held = bench_weather.held_out(ids, args.hold_every)
     config = as_config(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
                        clean_share=args.clean_share, kinds=args.kinds,
                        variety=args.variety)  # fmt: skip
@@ -131,7 +129,7 @@ def main() -> int:
         "facescope.weather.degrade"
         + (f" ({args.variety:.0%} of rain, snow, haze by weather.variety)" * bool(args.variety)),
         split=f"people alternate by sorted name (the evaluation half is never used); "
-        f"{len(held_names)} people held out for validation (1 in {args.hold_every})",
+        f"{len(set(ids[held].tolist()))} people held out for validation (1 in {args.hold_every})",
         seed=args.seed,
         metrics={"validation_cosine_to_clean": validation, "last_losses": info["history"][-1]},
         training=info,
